@@ -1,0 +1,372 @@
+// Command cgo builds liblisten.so: it translates the C ABI of
+// include/listen.h to the engine's Go packages. The per-frame functions are
+// C (abi.c, rings.c) and never come here.
+package main
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../include -O2 -Wall
+#include <stdlib.h>
+#include "listen.h"
+#include "rings.h"
+
+void lr_set_host(const listen_host_t *h);
+void lr_emit_event(void *stream_user, const char *name, const char *json);
+void lr_emit_log(void *stream_user, int level, const char *line);
+*/
+import "C"
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/modlisten/mod_listen/go/config"
+	"github.com/modlisten/mod_listen/go/engine"
+	"github.com/modlisten/mod_listen/go/protocol"
+	"github.com/modlisten/mod_listen/go/stream"
+)
+
+func main() {}
+
+// pacingTick: how often the pacer looks for rings with news. It bounds the
+// extra latency of a frame on its way to the socket.
+const pacingTick = 2 * time.Millisecond
+
+type entry struct {
+	s        *stream.Stream
+	c        *C.lr_stream_t
+	host     *host
+	released bool // the host destroyed its handle
+	finished bool // the stream is done with the memory
+}
+
+var (
+	mu       sync.Mutex
+	running  bool
+	settings config.Settings
+	pacer    *engine.Pacer
+	streams  = map[uint64]*entry{}
+)
+
+func setErr(err *C.char, errlen C.size_t, msg string) {
+	if err == nil || errlen == 0 {
+		return
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(err)), int(errlen))
+	n := copy(b[:len(b)-1], msg)
+	b[n] = 0
+}
+
+func goString(p *C.char) []byte {
+	if p == nil {
+		return nil
+	}
+	return []byte(C.GoString(p))
+}
+
+// engineLog sends an engine-wide line to the host.
+func engineLog(level int, line string) {
+	if level > settings.LogLevel {
+		return
+	}
+	cs := C.CString(line)
+	C.lr_emit_log(nil, C.int(level), cs)
+	C.free(unsafe.Pointer(cs))
+}
+
+//export listenGoInit
+func listenGoInit(h *C.listen_host_t, settingsJSON *C.char, cerr *C.char, errlen C.size_t) (rc C.int) {
+	defer recoverTo(&rc, cerr, errlen)
+	set, err := config.ParseSettings(goString(settingsJSON))
+	if err != nil {
+		setErr(cerr, errlen, err.Error())
+		return C.LISTEN_EINVAL
+	}
+	if C.lr_table_init(C.uint32_t(set.MaxStreams)) != 0 {
+		setErr(cerr, errlen, "listen: out of memory for the stream table")
+		return C.LISTEN_EINVAL
+	}
+	C.lr_set_host(h)
+	mu.Lock()
+	defer mu.Unlock()
+	settings = set
+	if !running {
+		// A library inside a switch must not let its heap grow unchecked.
+		debug.SetMemoryLimit(1 << 30)
+		pacer = engine.NewPacer(collectReady, pacingTick)
+		running = true
+	}
+	if int(C.lr_table_capacity()) < set.MaxStreams {
+		engineLog(4, fmt.Sprintf("maxStreams %d takes effect after a restart; the limit stays %d",
+			set.MaxStreams, int(C.lr_table_capacity())))
+	}
+	return C.LISTEN_OK
+}
+
+func collectReady(out []uint32) int {
+	return int(C.lr_collect_ready((*C.uint32_t)(unsafe.Pointer(&out[0])), C.uint32_t(len(out))))
+}
+
+// recoverTo keeps a panic in a control call from unwinding into the host.
+func recoverTo(rc *C.int, cerr *C.char, errlen C.size_t) {
+	if r := recover(); r != nil {
+		msg := fmt.Sprintf("listen: internal error: %v", r)
+		engineLog(3, msg+"\n"+string(debug.Stack()))
+		setErr(cerr, errlen, msg)
+		*rc = C.LISTEN_EINVAL
+	}
+}
+
+//export listenGoCreate
+func listenGoCreate(cfgJSON, callJSON *C.char, rate C.int, flags C.uint32_t, user unsafe.Pointer,
+	cerr *C.char, errlen C.size_t) (handle C.uint64_t) {
+	var rc C.int
+	defer func() {
+		if rc != 0 {
+			handle = 0
+		}
+	}()
+	defer recoverTo(&rc, cerr, errlen)
+	h, err := create(goString(cfgJSON), goString(callJSON), int(rate), uint32(flags), user)
+	if err != nil {
+		setErr(cerr, errlen, err.Error())
+		return 0
+	}
+	return C.uint64_t(h)
+}
+
+func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointer) (uint64, error) {
+	mu.Lock()
+	set, ok := settings, running
+	mu.Unlock()
+	if !ok {
+		return 0, errors.New("listen: the engine is not initialised (listen_init)")
+	}
+	cfg, err := config.ParseListen(cfgJSON, set)
+	if err != nil {
+		return 0, err
+	}
+	if err := config.CheckCodecRate(rate); err != nil {
+		return 0, err
+	}
+	call, err := protocol.ParseObject(callJSON)
+	if err != nil {
+		return 0, fmt.Errorf("listen: call attributes: %v", err)
+	}
+	playback := cfg.Playback && flags&C.LISTEN_FLAG_NO_PLAYBACK == 0
+	frame := rate / 50
+	slots := max(int(set.BufferSeconds*50), 4)
+	playSamples := 0
+	if playback {
+		playSamples = rate / 4 // 250 ms ahead of the media thread
+	}
+	c := C.lr_stream_new(C.uint32_t(frame), C.uint32_t(slots), boolInt(cfg.MixType != config.Mono),
+		C.uint32_t(playSamples))
+	if c == nil {
+		return 0, fmt.Errorf("listen: no room for another stream (maxStreams %d reached, or out of memory)", set.MaxStreams)
+	}
+	hst := &host{user: user}
+	s, err := stream.New(stream.Options{Config: cfg, Settings: set, Call: call, CodecRate: rate,
+		Playback: playback}, &rings{c: c}, hst)
+	if err != nil {
+		C.lr_stream_unregister(c)
+		C.lr_stream_free(c)
+		return 0, err
+	}
+	e := &entry{s: s, c: c, host: hst}
+	h := uint64(c.handle)
+	mu.Lock()
+	streams[h] = e
+	pacer.Add(uint32(c.index), s)
+	mu.Unlock()
+	s.Start()
+	go reap(h, e)
+	return h, nil
+}
+
+// reap waits for the stream to finish and frees its C memory once the host
+// has released the handle too.
+func reap(h uint64, e *entry) {
+	<-e.s.Done()
+	mu.Lock()
+	defer mu.Unlock()
+	pacer.Remove(uint32(e.c.index), e.s)
+	e.finished = true
+	if e.released {
+		delete(streams, h)
+		C.lr_stream_free(e.c)
+	}
+}
+
+func boolInt(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// live returns the entry of a handle the host still holds.
+func live(h C.uint64_t) *entry {
+	mu.Lock()
+	defer mu.Unlock()
+	if e := streams[uint64(h)]; e != nil && !e.released {
+		return e
+	}
+	return nil
+}
+
+//export listenGoStop
+func listenGoStop(h C.uint64_t, reason *C.char) (rc C.int) {
+	defer recoverTo(&rc, nil, 0)
+	e := live(h)
+	if e == nil {
+		return C.LISTEN_EBADHANDLE
+	}
+	e.s.Stop(C.GoString(reason))
+	return C.LISTEN_OK
+}
+
+//export listenGoRelease
+func listenGoRelease(h C.uint64_t) (rc C.int) {
+	defer recoverTo(&rc, nil, 0)
+	mu.Lock()
+	e := streams[uint64(h)]
+	if e == nil || e.released {
+		mu.Unlock()
+		return C.LISTEN_EBADHANDLE
+	}
+	e.released = true
+	if e.finished {
+		delete(streams, uint64(h))
+		C.lr_stream_free(e.c)
+	}
+	mu.Unlock()
+	e.s.Stop(stream.ReasonHangup)
+	return C.LISTEN_OK
+}
+
+//export listenGoSendText
+func listenGoSendText(h C.uint64_t, text *C.char, cerr *C.char, errlen C.size_t) (rc C.int) {
+	defer recoverTo(&rc, cerr, errlen)
+	e := live(h)
+	if e == nil {
+		return C.LISTEN_EBADHANDLE
+	}
+	b := goString(text)
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(b, &probe) != nil || probe == nil {
+		setErr(cerr, errlen, "listen: send_text needs a JSON object")
+		return C.LISTEN_EINVAL
+	}
+	e.s.SendText(b)
+	return C.LISTEN_OK
+}
+
+//export listenGoStatus
+func listenGoStatus(h C.uint64_t, buf *C.char, size C.size_t) (rc C.int) {
+	defer recoverTo(&rc, nil, 0)
+	var v any
+	if h == 0 {
+		mu.Lock()
+		all := make([]map[string]any, 0, len(streams))
+		for handle, e := range streams {
+			if !e.finished {
+				st := e.s.Status()
+				st["handle"] = handle
+				all = append(all, st)
+			}
+		}
+		mu.Unlock()
+		v = all
+	} else {
+		e := live(h)
+		if e == nil {
+			return C.LISTEN_EBADHANDLE
+		}
+		v = e.s.Status()
+	}
+	b, _ := json.Marshal(v)
+	if buf != nil && size > 0 {
+		out := unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(size))
+		n := copy(out[:len(out)-1], b)
+		out[n] = 0
+	}
+	return C.int(len(b))
+}
+
+//export listenGoShutdown
+func listenGoShutdown(timeoutMs C.int) C.int {
+	mu.Lock()
+	if !running {
+		mu.Unlock()
+		return C.LISTEN_OK
+	}
+	var all []*entry
+	for _, e := range streams {
+		all = append(all, e)
+	}
+	mu.Unlock()
+	for _, e := range all {
+		e.s.Stop(stream.ReasonShutdown)
+	}
+	deadline := time.After(time.Duration(timeoutMs) * time.Millisecond)
+	rc := C.int(C.LISTEN_OK)
+	for _, e := range all {
+		select {
+		case <-e.s.Done():
+		case <-deadline:
+			rc = C.LISTEN_ESTATE
+		}
+		if rc != C.LISTEN_OK {
+			break
+		}
+	}
+	for _, e := range all {
+		e.s.Abort()
+	}
+	mu.Lock()
+	pacer.Close()
+	running = false
+	mu.Unlock()
+	// Nothing may call the host once shutdown returns.
+	C.lr_set_host(nil)
+	return rc
+}
+
+// host delivers one stream's events and log lines to the host's callbacks.
+// The stop event is the stream's last callback: the host may free its user
+// pointer as soon as it has it, so callbacks are serialised and none follows it.
+type host struct {
+	user    unsafe.Pointer
+	mu      sync.Mutex
+	stopped bool
+}
+
+func (h *host) Event(name string, body []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopped {
+		return
+	}
+	h.stopped = name == "stop"
+	cn := C.CString(name)
+	cb := C.CString(string(body))
+	C.lr_emit_event(h.user, cn, cb)
+	C.free(unsafe.Pointer(cn))
+	C.free(unsafe.Pointer(cb))
+}
+
+func (h *host) Log(level int, line string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopped {
+		return
+	}
+	cs := C.CString(line)
+	C.lr_emit_log(h.user, C.int(level), cs)
+	C.free(unsafe.Pointer(cs))
+}

@@ -1,0 +1,357 @@
+#define _POSIX_C_SOURCE 200809L
+#include "rings.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The table is a fixed array so the media thread can index it without a lock;
+ * the generation in the upper half of a handle tells a reused slot from the
+ * stream a stale handle once named. */
+static _Atomic(lr_stream_t *) *table;
+static uint32_t *generation;
+static uint32_t table_cap;
+static uint32_t *free_list;
+static uint32_t free_count;
+static _Atomic uint64_t *ready;
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int64_t lr_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int lr_table_init(uint32_t capacity)
+{
+	int rc = 0;
+	pthread_mutex_lock(&table_lock);
+	if (table) {
+		/* The table lives as long as the process: live handles must stay
+		 * valid across a re-init (module reload). */
+		goto out;
+	}
+	table = calloc(capacity, sizeof(*table));
+	generation = calloc(capacity, sizeof(*generation));
+	free_list = calloc(capacity, sizeof(*free_list));
+	ready = calloc((capacity + 63) / 64, sizeof(*ready));
+	if (!table || !generation || !free_list || !ready) {
+		free(table), free(generation), free(free_list), free(ready);
+		table = NULL;
+		rc = -1;
+		goto out;
+	}
+	table_cap = capacity;
+	for (uint32_t i = 0; i < capacity; i++)
+		free_list[i] = capacity - 1 - i;
+	free_count = capacity;
+out:
+	pthread_mutex_unlock(&table_lock);
+	return rc;
+}
+
+uint32_t lr_table_capacity(void)
+{
+	return table_cap;
+}
+
+static int capture_init(lr_capture_t *r, uint32_t nslots, uint32_t slot_samples)
+{
+	r->nslots = nslots;
+	r->slot_samples = slot_samples;
+	r->samples = calloc((size_t)nslots * slot_samples, sizeof(int16_t));
+	r->lens = calloc(nslots, sizeof(uint32_t));
+	r->stamps = calloc(nslots, sizeof(int64_t));
+	return r->samples && r->lens && r->stamps ? 0 : -1;
+}
+
+static void capture_free(lr_capture_t *r)
+{
+	free(r->samples);
+	free(r->lens);
+	free(r->stamps);
+}
+
+void lr_stream_free(lr_stream_t *s)
+{
+	if (!s)
+		return;
+	capture_free(&s->read);
+	capture_free(&s->write);
+	free(s->play.samples);
+	free(s);
+}
+
+lr_stream_t *lr_stream_new(uint32_t frame_samples, uint32_t capture_slots, int has_write,
+                           uint32_t play_samples)
+{
+	lr_stream_t *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->frame_samples = frame_samples;
+	s->has_write = has_write;
+	int bad = capture_init(&s->read, capture_slots, frame_samples);
+	if (has_write)
+		bad |= capture_init(&s->write, capture_slots, frame_samples);
+	if (play_samples) {
+		uint32_t cap = 1;
+		while (cap < play_samples)
+			cap <<= 1;
+		s->play.mask = cap - 1;
+		s->play.samples = calloc(cap, sizeof(int16_t));
+		bad |= s->play.samples == NULL;
+	}
+	if (bad) {
+		lr_stream_free(s);
+		return NULL;
+	}
+	pthread_mutex_lock(&table_lock);
+	if (!table || free_count == 0) {
+		pthread_mutex_unlock(&table_lock);
+		lr_stream_free(s);
+		return NULL;
+	}
+	uint32_t idx = free_list[--free_count];
+	uint32_t gen = ++generation[idx];
+	if (gen == 0)
+		gen = ++generation[idx];
+	s->index = idx;
+	s->handle = ((uint64_t)gen << 32) | (uint64_t)(idx + 1);
+	atomic_store(&table[idx], s);
+	pthread_mutex_unlock(&table_lock);
+	return s;
+}
+
+void lr_stream_unregister(lr_stream_t *s)
+{
+	pthread_mutex_lock(&table_lock);
+	if (atomic_load(&table[s->index]) == s) {
+		atomic_store(&table[s->index], NULL);
+		free_list[free_count++] = s->index;
+	}
+	pthread_mutex_unlock(&table_lock);
+}
+
+lr_stream_t *lr_lookup(uint64_t handle)
+{
+	uint32_t low = (uint32_t)handle;
+	if (!table || low == 0 || low > table_cap)
+		return NULL;
+	lr_stream_t *s = atomic_load_explicit(&table[low - 1], memory_order_acquire);
+	if (!s || s->handle != handle)
+		return NULL;
+	return s;
+}
+
+lr_stream_t *lr_at(uint32_t index)
+{
+	return index < table_cap ? atomic_load(&table[index]) : NULL;
+}
+
+static void mark_ready(uint32_t index)
+{
+	uint64_t bit = (uint64_t)1 << (index & 63);
+	_Atomic uint64_t *word = &ready[index >> 6];
+	/* A plain load first keeps the cache line shared when the bit is set
+	 * already, which it usually is between two collections. */
+	if (!(atomic_load_explicit(word, memory_order_relaxed) & bit))
+		atomic_fetch_or_explicit(word, bit, memory_order_release);
+}
+
+uint32_t lr_collect_ready(uint32_t *out, uint32_t max)
+{
+	uint32_t n = 0;
+	uint32_t words = (table_cap + 63) / 64;
+	for (uint32_t w = 0; w < words && n < max; w++) {
+		if (!atomic_load_explicit(&ready[w], memory_order_relaxed))
+			continue;
+		uint64_t bits = atomic_exchange_explicit(&ready[w], 0, memory_order_acquire);
+		while (bits) {
+			uint32_t b = (uint32_t)__builtin_ctzll(bits);
+			bits &= bits - 1;
+			if (n < max)
+				out[n++] = w * 64 + b;
+			else /* no room: leave it for the next collection */
+				atomic_fetch_or(&ready[w], (uint64_t)1 << b);
+		}
+	}
+	return n;
+}
+
+/* Publishes the producer's current slot and opens the next, dropping the
+ * oldest slot when the ring is full. */
+static void capture_commit(lr_capture_t *r, int64_t now)
+{
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	r->lens[head % r->nslots] = r->partial;
+	r->stamps[head % r->nslots] = now;
+	atomic_store_explicit(&r->head, head + 1, memory_order_release);
+	r->partial = 0;
+}
+
+static int16_t *capture_open(lr_stream_t *s, lr_capture_t *r)
+{
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	while (head - tail >= r->nslots) {
+		/* Full: drop the oldest. The consumer claims slots by CAS too, so
+		 * exactly one of us takes it. */
+		if (atomic_compare_exchange_weak(&r->tail, &tail, tail + 1)) {
+			atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+			atomic_store_explicit(&s->overrun, 1, memory_order_relaxed);
+			break;
+		}
+	}
+	return r->samples + (size_t)(head % r->nslots) * r->slot_samples;
+}
+
+int lr_push(lr_stream_t *s, lr_capture_t *r, const int16_t *in, size_t n)
+{
+	int64_t now = lr_now_ns();
+	int done_frame = 0;
+	while (n > 0) {
+		int16_t *slot = capture_open(s, r);
+		size_t room = r->slot_samples - r->partial;
+		size_t k = n < room ? n : room;
+		memcpy(slot + r->partial, in, k * sizeof(int16_t));
+		r->partial += (uint32_t)k;
+		in += k;
+		n -= k;
+		if (r->partial == r->slot_samples) {
+			capture_commit(r, now);
+			done_frame = 1;
+		}
+	}
+	if (done_frame)
+		mark_ready(s->index);
+	return 0;
+}
+
+size_t lr_drain(lr_capture_t *r, int16_t *dst, uint32_t max_frames, int64_t *oldest_stamp)
+{
+	size_t copied = 0;
+	*oldest_stamp = 0;
+	for (uint32_t f = 0; f < max_frames;) {
+		uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+		uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+		if (tail == head)
+			break;
+		size_t at = (size_t)(tail % r->nslots);
+		uint32_t len = r->lens[at];
+		int64_t stamp = r->stamps[at];
+		memcpy(dst + copied, r->samples + at * r->slot_samples, len * sizeof(int16_t));
+		/* If the producer dropped this slot meanwhile, the copy may be torn:
+		 * the failed claim discards it. */
+		if (!atomic_compare_exchange_strong(&r->tail, &tail, tail + 1))
+			continue;
+		if (!*oldest_stamp)
+			*oldest_stamp = stamp;
+		copied += len;
+		f++;
+	}
+	return copied;
+}
+
+int lr_pull(lr_stream_t *s, int16_t *out, size_t n)
+{
+	lr_play_t *p = &s->play;
+	if (!p->samples)
+		return 0;
+	uint64_t tail = atomic_load_explicit(&p->tail, memory_order_relaxed);
+	uint64_t discard = atomic_load_explicit(&p->discard_to, memory_order_acquire);
+	if (discard > tail) {
+		tail = discard;
+		atomic_store_explicit(&p->tail, tail, memory_order_release);
+		mark_ready(s->index);
+	}
+	uint64_t head = atomic_load_explicit(&p->head, memory_order_acquire);
+	size_t avail = (size_t)(head - tail);
+	if (avail == 0)
+		return 0;
+	size_t k = avail < n ? avail : n;
+	size_t cap = (size_t)p->mask + 1;
+	size_t at = (size_t)(tail & p->mask);
+	size_t first = k < cap - at ? k : cap - at;
+	memcpy(out, p->samples + at, first * sizeof(int16_t));
+	memcpy(out + first, p->samples, (k - first) * sizeof(int16_t));
+	if (k < n)
+		memset(out + k, 0, (n - k) * sizeof(int16_t));
+	atomic_fetch_add_explicit(&p->played, k, memory_order_relaxed);
+	atomic_store_explicit(&p->tail, tail + k, memory_order_release);
+	mark_ready(s->index);
+	return (int)n;
+}
+
+/* Samples the consumer is about to skip still count as taken: it may be
+ * copying them this instant, so their room frees only once it has moved on. */
+size_t lr_play_space(lr_play_t *p)
+{
+	if (!p->samples)
+		return 0;
+	uint64_t head = atomic_load_explicit(&p->head, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&p->tail, memory_order_acquire);
+	return (size_t)p->mask + 1 - (size_t)(head - tail);
+}
+
+size_t lr_play_write(lr_play_t *p, const int16_t *src, size_t n)
+{
+	size_t space = lr_play_space(p);
+	size_t k = n < space ? n : space;
+	if (k == 0)
+		return 0;
+	uint64_t head = atomic_load_explicit(&p->head, memory_order_relaxed);
+	size_t cap = (size_t)p->mask + 1;
+	size_t at = (size_t)(head & p->mask);
+	size_t first = k < cap - at ? k : cap - at;
+	memcpy(p->samples + at, src, first * sizeof(int16_t));
+	memcpy(p->samples, src + first, (k - first) * sizeof(int16_t));
+	atomic_store_explicit(&p->head, head + k, memory_order_release);
+	return k;
+}
+
+void lr_play_discard(lr_play_t *p)
+{
+	atomic_store_explicit(&p->discard_to, atomic_load(&p->head), memory_order_release);
+}
+
+int lr_dtmf_push(lr_stream_t *s, char digit, uint32_t duration)
+{
+	lr_dtmf_t *d = &s->dtmf;
+	uint32_t head = atomic_load_explicit(&d->head, memory_order_relaxed);
+	uint32_t tail = atomic_load_explicit(&d->tail, memory_order_acquire);
+	if (head - tail >= LR_DTMF_SLOTS)
+		return -1; /* nobody types 32 digits inside one engine wake-up */
+	d->digit[head % LR_DTMF_SLOTS] = digit;
+	d->duration[head % LR_DTMF_SLOTS] = duration;
+	atomic_store_explicit(&d->head, head + 1, memory_order_release);
+	mark_ready(s->index);
+	return 0;
+}
+
+int lr_dtmf_pop(lr_stream_t *s, char *digit, uint32_t *duration)
+{
+	lr_dtmf_t *d = &s->dtmf;
+	uint32_t tail = atomic_load_explicit(&d->tail, memory_order_relaxed);
+	uint32_t head = atomic_load_explicit(&d->head, memory_order_acquire);
+	if (tail == head)
+		return 0;
+	*digit = d->digit[tail % LR_DTMF_SLOTS];
+	*duration = d->duration[tail % LR_DTMF_SLOTS];
+	atomic_store_explicit(&d->tail, tail + 1, memory_order_release);
+	return 1;
+}
+
+static uint64_t backlog(lr_capture_t *r)
+{
+	return atomic_load(&r->head) - atomic_load(&r->tail);
+}
+
+int lr_pending(lr_stream_t *s)
+{
+	uint64_t n = backlog(&s->read);
+	if (s->has_write && backlog(&s->write) > n)
+		n = backlog(&s->write);
+	return (int)n;
+}

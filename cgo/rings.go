@@ -1,0 +1,76 @@
+package main
+
+/*
+#include "rings.h"
+
+static int lr_take_overrun(lr_stream_t *s) { return atomic_exchange(&s->overrun, 0); }
+static uint64_t lr_dropped(lr_stream_t *s) { return atomic_load(&s->read.dropped) + atomic_load(&s->write.dropped); }
+static void lr_end(lr_stream_t *s) { atomic_store(&s->ended, 1); }
+static uint64_t lr_play_consumed(lr_play_t *p) { return atomic_load(&p->tail); }
+static uint64_t lr_play_written(lr_play_t *p) { return atomic_load(&p->head); }
+*/
+import "C"
+
+import (
+	"unsafe"
+
+	"github.com/modlisten/mod_listen/go/playback"
+)
+
+// rings is stream.Media over one stream's C rings: the Go ends of them.
+type rings struct{ c *C.lr_stream_t }
+
+func (r *rings) drain(cap_ *C.lr_capture_t, dst []int16) (int, int64) {
+	frames := len(dst) / int(r.c.frame_samples)
+	if frames == 0 {
+		return 0, 0
+	}
+	var stamp C.int64_t
+	n := C.lr_drain(cap_, (*C.int16_t)(unsafe.Pointer(&dst[0])), C.uint32_t(frames), &stamp)
+	return int(n), int64(stamp)
+}
+
+func (r *rings) DrainRead(dst []int16) (int, int64) { return r.drain(&r.c.read, dst) }
+
+func (r *rings) DrainWrite(dst []int16) (int, int64) {
+	if r.c.has_write == 0 {
+		return 0, 0
+	}
+	return r.drain(&r.c.write, dst)
+}
+
+func (r *rings) PopDTMF() (byte, uint32, bool) {
+	var d C.char
+	var dur C.uint32_t
+	if C.lr_dtmf_pop(r.c, &d, &dur) == 0 {
+		return 0, 0, false
+	}
+	return byte(d), uint32(dur), true
+}
+
+func (r *rings) Dropped() uint64   { return uint64(C.lr_dropped(r.c)) }
+func (r *rings) TakeOverrun() bool { return C.lr_take_overrun(r.c) != 0 }
+func (r *rings) End()              { C.lr_end(r.c) }
+
+func (r *rings) Play() playback.Ring {
+	if r.c.play.samples == nil {
+		return nil
+	}
+	return playRing{&r.c.play}
+}
+
+// playRing is the producer end of the playback ring.
+type playRing struct{ p *C.lr_play_t }
+
+func (p playRing) Space() int { return int(C.lr_play_space(p.p)) }
+
+func (p playRing) Write(src []int16) int {
+	if len(src) == 0 {
+		return 0
+	}
+	return int(C.lr_play_write(p.p, (*C.int16_t)(unsafe.Pointer(&src[0])), C.size_t(len(src))))
+}
+
+func (p playRing) Consumed() uint64 { return uint64(C.lr_play_consumed(p.p)) }
+func (p playRing) Written() uint64  { return uint64(C.lr_play_written(p.p)) }
+func (p playRing) Discard()         { C.lr_play_discard(p.p) }

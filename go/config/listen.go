@@ -1,0 +1,372 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Mix types of the spec.
+const (
+	Mono   = "mono"
+	Stereo = "stereo"
+	Mixed  = "mixed"
+)
+
+// StreamRates are the sampleRate values the spec allows for audio sent to the server.
+var StreamRates = []int{8000, 16000, 24000, 48000, 64000}
+
+// PlayRates are the rates the server may declare for audio it sends back.
+var PlayRates = []int{8000, 16000, 24000, 32000, 48000, 64000}
+
+// CodecRates are the call rates a host may hand over.
+var CodecRates = []int{8000, 16000, 24000, 32000, 48000}
+
+// Hook is where the action hook goes.
+type Hook struct {
+	URL      string
+	Method   string
+	Username string
+	Password string
+}
+
+// Listen is one listen verb, validated, with the settings' defaults applied.
+type Listen struct {
+	URL          string
+	MixType      string
+	SampleRate   int
+	Metadata     json.RawMessage // a JSON object merged into the first frame, last
+	Username     string
+	Password     string
+	Subprotocols []string
+	PassDtmf     bool
+	FinishOnKey  string
+	MaxLength    time.Duration // 0: no limit
+	Timeout      time.Duration // silence that ends the listen; 0: never
+	PlayBeep     bool
+	ActionHook   *Hook
+
+	// Bidirectional audio (bidirectionalAudio: {enabled, streaming, sampleRate, jitterMs}).
+	Playback      bool
+	Streaming     bool
+	StreamingRate int
+	JitterMs      int
+	SilenceDb     float64
+	IgnoredKeys   []string // accepted for compatibility, not acted on
+}
+
+// ParseListen validates a listen verb's JSON.
+func ParseListen(data []byte, s Settings) (*Listen, error) {
+	obj, err := object(data, "config")
+	if err != nil {
+		return nil, err
+	}
+	l := &Listen{
+		MixType:       Mono,
+		SampleRate:    s.SampleRate,
+		Subprotocols:  s.Subprotocols,
+		Playback:      true,
+		StreamingRate: 8000,
+		JitterMs:      s.JitterMs,
+		SilenceDb:     s.SilenceThreshold,
+	}
+	for key, raw := range obj {
+		if err := l.set(key, raw); err != nil {
+			return nil, err
+		}
+	}
+	if l.URL == "" {
+		return nil, fmt.Errorf(`listen: "url" is required`)
+	}
+	return l, nil
+}
+
+func (l *Listen) set(key string, raw json.RawMessage) error {
+	var err error
+	switch key {
+	case "verb":
+		var v string
+		if v, err = str(raw, key); err == nil && v != "listen" && v != "stream" {
+			err = fmt.Errorf(`listen: "verb" must be "listen" (got %q)`, v)
+		}
+	case "url":
+		l.URL, err = wsURL(raw, key)
+	case "mixType":
+		l.MixType, err = str(raw, key)
+		if err == nil && l.MixType != Mono && l.MixType != Stereo && l.MixType != Mixed {
+			err = fmt.Errorf(`listen: "mixType" must be "mono", "stereo" or "mixed" (got %q)`, l.MixType)
+		}
+	case "sampleRate":
+		l.SampleRate, err = sampleRate(raw, key)
+	case "metadata":
+		if isNull(raw) {
+			return nil
+		}
+		var probe map[string]json.RawMessage
+		if json.Unmarshal(raw, &probe) != nil || probe == nil {
+			return fmt.Errorf(`listen: "metadata" must be a JSON object`)
+		}
+		l.Metadata = raw
+	case "wsAuth":
+		err = l.setAuth(raw)
+	case "wsAuth.username":
+		l.Username, err = str(raw, key)
+	case "wsAuth.password":
+		l.Password, err = str(raw, key)
+	case "subprotocols":
+		l.Subprotocols, err = subprotocols(raw, key)
+	case "passDtmf":
+		l.PassDtmf, err = boolean(raw, key)
+	case "finishOnKey":
+		l.FinishOnKey, err = str(raw, key)
+		if err == nil {
+			if i := strings.IndexFunc(l.FinishOnKey, func(r rune) bool { return !IsDTMF(r) }); i >= 0 {
+				err = fmt.Errorf(`listen: "finishOnKey" may hold only DTMF keys 0-9 * # A-D (got %q)`, l.FinishOnKey)
+			}
+		}
+	case "maxLength":
+		l.MaxLength, err = seconds(raw, key)
+	case "timeout":
+		l.Timeout, err = seconds(raw, key)
+	case "silenceThresholdDb":
+		l.SilenceDb, err = number(raw, key, -96, 0)
+	case "playBeep":
+		l.PlayBeep, err = boolean(raw, key)
+	case "actionHook":
+		l.ActionHook, err = hook(raw, key)
+	case "bidirectionalAudio":
+		err = l.setBidirectional(raw)
+	case "disableBidirectionalAudio":
+		var off bool
+		off, err = boolean(raw, key)
+		l.Playback = l.Playback && !off
+	case "transcribe", "eventHook":
+		// Handled by the application around the listen, not by the stream.
+		l.IgnoredKeys = append(l.IgnoredKeys, key)
+	default:
+		err = fmt.Errorf("listen: unknown key %q", key)
+	}
+	return err
+}
+
+func (l *Listen) setAuth(raw json.RawMessage) error {
+	var a map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &a); err != nil || a == nil {
+		return fmt.Errorf(`listen: "wsAuth" must be an object {"username", "password"}`)
+	}
+	for k, v := range a {
+		var err error
+		switch k {
+		case "username":
+			l.Username, err = str(v, "wsAuth.username")
+		case "password":
+			l.Password, err = str(v, "wsAuth.password")
+		default:
+			err = fmt.Errorf("listen: unknown key %q", "wsAuth."+k)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Listen) setBidirectional(raw json.RawMessage) error {
+	var b map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &b); err != nil || b == nil {
+		return fmt.Errorf(`listen: "bidirectionalAudio" must be an object {"enabled", "streaming", "sampleRate", "jitterMs"}`)
+	}
+	for k, v := range b {
+		key := "bidirectionalAudio." + k
+		var err error
+		switch k {
+		case "enabled":
+			l.Playback, err = boolean(v, key)
+		case "streaming":
+			l.Streaming, err = boolean(v, key)
+		case "sampleRate":
+			l.StreamingRate, err = rateIn(v, key, PlayRates)
+		case "jitterMs":
+			l.JitterMs, err = integer(v, key, 0, 2000)
+		default:
+			err = fmt.Errorf("listen: unknown key %q", key)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// IsDTMF tells whether r is a DTMF key.
+func IsDTMF(r rune) bool {
+	return r >= '0' && r <= '9' || r == '*' || r == '#' || r >= 'A' && r <= 'D'
+}
+
+func hook(raw json.RawMessage, key string) (*Hook, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	h := &Hook{Method: "POST"}
+	var u string
+	if json.Unmarshal(raw, &u) == nil {
+		h.URL = u
+	} else {
+		var o map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &o); err != nil || o == nil {
+			return nil, fmt.Errorf(`listen: %q must be a URL or an object {"url", "method", "username", "password"}`, key)
+		}
+		for k, v := range o {
+			var err error
+			switch k {
+			case "url":
+				h.URL, err = str(v, key+".url")
+			case "method":
+				h.Method, err = str(v, key+".method")
+				h.Method = strings.ToUpper(h.Method)
+				if err == nil && h.Method != "POST" && h.Method != "PUT" {
+					err = fmt.Errorf(`listen: %q must be "POST" or "PUT" (got %q)`, key+".method", h.Method)
+				}
+			case "username":
+				h.Username, err = str(v, key+".username")
+			case "password":
+				h.Password, err = str(v, key+".password")
+			default:
+				err = fmt.Errorf("listen: unknown key %q", key+"."+k)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	p, err := url.Parse(h.URL)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return nil, fmt.Errorf(`listen: %q must be an http:// or https:// URL (got %q)`, key, h.URL)
+	}
+	return h, nil
+}
+
+func wsURL(raw json.RawMessage, key string) (string, error) {
+	s, err := str(raw, key)
+	if err != nil {
+		return "", err
+	}
+	p, perr := url.Parse(s)
+	if perr != nil || (p.Scheme != "ws" && p.Scheme != "wss") || p.Host == "" {
+		return "", fmt.Errorf(`listen: %q must be a ws:// or wss:// URL (got %q)`, key, s)
+	}
+	return s, nil
+}
+
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+func str(raw json.RawMessage, key string) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("listen: %q must be a string", key)
+	}
+	return s, nil
+}
+
+func boolean(raw json.RawMessage, key string) (bool, error) {
+	var b bool
+	if err := json.Unmarshal(raw, &b); err != nil {
+		// Dialplans and XML hand over strings; accept the spellings they use.
+		if s, serr := str(raw, key); serr == nil {
+			if v, perr := strconv.ParseBool(s); perr == nil {
+				return v, nil
+			}
+		}
+		return false, fmt.Errorf("listen: %q must be true or false", key)
+	}
+	return b, nil
+}
+
+// number accepts a JSON number or a numeric string: servers and dialplans
+// send "8000" as often as 8000.
+func number(raw json.RawMessage, key string, lo, hi float64) (float64, error) {
+	var f float64
+	if err := json.Unmarshal(raw, &f); err != nil {
+		s, serr := str(raw, key)
+		if serr == nil {
+			f, err = strconv.ParseFloat(strings.TrimSpace(s), 64)
+		}
+		if serr != nil || err != nil {
+			return 0, fmt.Errorf("listen: %q must be a number", key)
+		}
+	}
+	if f < lo || f > hi {
+		return 0, fmt.Errorf("listen: %q must be between %g and %g (got %g)", key, lo, hi, f)
+	}
+	return f, nil
+}
+
+func integer(raw json.RawMessage, key string, lo, hi int) (int, error) {
+	f, err := number(raw, key, float64(lo), float64(hi))
+	if err != nil {
+		return 0, err
+	}
+	if f != float64(int(f)) {
+		return 0, fmt.Errorf("listen: %q must be a whole number (got %g)", key, f)
+	}
+	return int(f), nil
+}
+
+func seconds(raw json.RawMessage, key string) (time.Duration, error) {
+	f, err := number(raw, key, 0, 86400)
+	if err != nil {
+		var probe float64
+		if json.Unmarshal(raw, &probe) == nil && probe < 0 {
+			return 0, fmt.Errorf("listen: %q must not be negative (got %g)", key, probe)
+		}
+		return 0, err
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+func rateIn(raw json.RawMessage, key string, allowed []int) (int, error) {
+	f, err := number(raw, key, 0, 1e9)
+	for _, r := range allowed {
+		if err == nil && f == float64(r) {
+			return r, nil
+		}
+	}
+	names := make([]string, len(allowed))
+	for i, r := range allowed {
+		names[i] = strconv.Itoa(r)
+	}
+	return 0, fmt.Errorf("listen: %q must be one of %s (got %s)", key, strings.Join(names, ", "), raw)
+}
+
+func sampleRate(raw json.RawMessage, key string) (int, error) {
+	return rateIn(raw, key, StreamRates)
+}
+
+func subprotocols(raw json.RawMessage, key string) ([]string, error) {
+	var list []string
+	if s, err := str(raw, key); err == nil {
+		list = strings.Split(s, ",")
+	} else if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, fmt.Errorf("listen: %q must be a string or a list of strings", key)
+	}
+	out := list[:0]
+	for _, p := range list {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// CheckCodecRate refuses a call rate the engine does not resample from.
+func CheckCodecRate(rate int) error {
+	for _, r := range CodecRates {
+		if r == rate {
+			return nil
+		}
+	}
+	return fmt.Errorf("listen: codec rate %d Hz is not supported (8000, 16000, 24000, 32000 or 48000)", rate)
+}

@@ -1,0 +1,123 @@
+// Package config parses and validates the listen verb's JSON and the
+// engine-wide settings. Every error names the key at fault, because an
+// operator reads it in a FreeSWITCH log line with no other context.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Settings are engine-wide: defaults for every stream and limits.
+type Settings struct {
+	SampleRate       int      // default sampleRate of a listen
+	Subprotocols     []string // offered on the upgrade
+	BufferSeconds    float64  // capture ring length per direction
+	JitterMs         int      // streamed playback prebuffer
+	MaxTextBytes     int      // largest server text frame accepted
+	MaxQueuedClips   int      // playAudio clips that may wait
+	HookTimeout      time.Duration
+	HookRetries      int
+	ConnectTimeout   time.Duration
+	FlushTimeout     time.Duration // how long an ending stream may take to send what it holds
+	MaxStreams       int
+	CAFile           string
+	TLSVerify        bool
+	SilenceThreshold float64 // dBFS at or below which caller audio counts as silence
+	LogLevel         int     // syslog order: lines above it are not passed to the host
+}
+
+// DefaultSubprotocols: servers in the wild accept one or the other.
+var DefaultSubprotocols = []string{"audio.jambonz.org", "audio.drachtio.org"}
+
+// DefaultSettings are used for every key the host leaves out.
+func DefaultSettings() Settings {
+	return Settings{
+		SampleRate:       8000,
+		Subprotocols:     DefaultSubprotocols,
+		BufferSeconds:    1,
+		JitterMs:         40,
+		MaxTextBytes:     16 << 20,
+		MaxQueuedClips:   10,
+		HookTimeout:      5 * time.Second,
+		HookRetries:      2,
+		ConnectTimeout:   5 * time.Second,
+		FlushTimeout:     2 * time.Second,
+		MaxStreams:       4096,
+		TLSVerify:        true,
+		SilenceThreshold: -45,
+		LogLevel:         6,
+	}
+}
+
+// ParseSettings reads the host's settings JSON over the defaults. Empty input
+// gives the defaults.
+func ParseSettings(data []byte) (Settings, error) {
+	s := DefaultSettings()
+	if len(bytes.TrimSpace(data)) == 0 {
+		return s, nil
+	}
+	obj, err := object(data, "settings")
+	if err != nil {
+		return s, err
+	}
+	for key, raw := range obj {
+		var err error
+		switch key {
+		case "sampleRate":
+			s.SampleRate, err = sampleRate(raw, key)
+		case "subprotocols":
+			s.Subprotocols, err = subprotocols(raw, key)
+		case "bufferSeconds":
+			s.BufferSeconds, err = number(raw, key, 0.1, 60)
+		case "jitterMs":
+			s.JitterMs, err = integer(raw, key, 0, 2000)
+		case "maxTextBytes":
+			s.MaxTextBytes, err = integer(raw, key, 1024, 1<<30)
+		case "maxQueuedClips":
+			s.MaxQueuedClips, err = integer(raw, key, 1, 1000)
+		case "hookTimeoutMs":
+			s.HookTimeout, err = millis(raw, key, 100, 600000)
+		case "hookRetries":
+			s.HookRetries, err = integer(raw, key, 0, 10)
+		case "connectTimeoutMs":
+			s.ConnectTimeout, err = millis(raw, key, 100, 600000)
+		case "flushTimeoutMs":
+			s.FlushTimeout, err = millis(raw, key, 0, 600000)
+		case "maxStreams":
+			s.MaxStreams, err = integer(raw, key, 1, 65536)
+		case "caFile":
+			s.CAFile, err = str(raw, key)
+		case "tlsVerify":
+			s.TLSVerify, err = boolean(raw, key)
+		case "silenceThresholdDb":
+			s.SilenceThreshold, err = number(raw, key, -96, 0)
+		case "logLevel":
+			s.LogLevel, err = integer(raw, key, 0, 7)
+		default:
+			err = fmt.Errorf("listen settings: unknown key %q", key)
+		}
+		if err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+func object(data []byte, what string) (map[string]json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return nil, fmt.Errorf("listen: %s is not valid JSON: %v", what, err)
+	}
+	if obj == nil {
+		return nil, fmt.Errorf("listen: %s must be a JSON object", what)
+	}
+	return obj, nil
+}
+
+func millis(raw json.RawMessage, key string, lo, hi int) (time.Duration, error) {
+	n, err := integer(raw, key, lo, hi)
+	return time.Duration(n) * time.Millisecond, err
+}

@@ -1,0 +1,213 @@
+// Package playback orders what the server sends back into the call: queued
+// playAudio clips, streamed audio with its marks, and the beep. It feeds the
+// host's playback ring ahead of the media thread and learns from the ring's
+// read position when each clip or mark has really been played.
+package playback
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/modlisten/mod_listen/go/protocol"
+)
+
+// Ring is the producer side of the host's playback ring.
+type Ring interface {
+	Space() int
+	Write(src []int16) int
+	Consumed() uint64 // samples the host has taken or skipped
+	Written() uint64  // samples ever written
+	Discard()         // the host skips everything written so far
+}
+
+type kind int
+
+const (
+	clip kind = iota
+	streamed
+	beep
+	mark
+)
+
+// segment is one unit in play order. Positions count every sample ever
+// queued (queue space); they become ring positions by adding delta.
+type segment struct {
+	kind    kind
+	samples []int16
+	off     int
+	id      json.RawMessage // clip id or mark name
+	end     uint64          // queue position after the segment's last sample
+	started bool
+	arrived time.Time // streamed: when its first audio came
+}
+
+// Notice is something the stream tells the server and the host.
+type Notice struct {
+	Event string          // host event name: play_start, play_done, mark
+	Frame []byte          // text frame for the server, or nil
+	ID    json.RawMessage // clip id or mark name
+}
+
+// Player is safe for use by the reader (enqueue, kill) and the writer (service).
+type Player struct {
+	mu        sync.Mutex
+	ring      Ring
+	rate      int
+	maxQueued int
+	jitter    int // samples streamed audio waits for when playback is idle
+
+	segs    []*segment // in play order; the first may be partly written
+	queued  uint64     // queue position after everything ever queued
+	written uint64     // queue position written into the ring
+	delta   uint64     // ring position = queue position + delta
+	inRing  []*segment // written whole or in part, waiting to be played out
+}
+
+// New makes a player for a call at rate Hz.
+func New(ring Ring, rate, maxQueued, jitterMs int) *Player {
+	return &Player{ring: ring, rate: rate, maxQueued: maxQueued, jitter: rate * jitterMs / 1000,
+		delta: ring.Written()}
+}
+
+// ErrQueueFull is returned when maxQueued clips already wait.
+type ErrQueueFull struct{ Max int }
+
+func (e ErrQueueFull) Error() string {
+	return fmt.Sprintf("playAudio refused: %d clips are already queued (the limit)", e.Max)
+}
+
+// Clip queues a clip (samples at the call's rate).
+func (p *Player) Clip(samples []int16, id json.RawMessage) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	waiting := 0
+	for _, s := range p.segs {
+		if s.kind == clip && !s.started {
+			waiting++
+		}
+	}
+	if waiting >= p.maxQueued {
+		return ErrQueueFull{p.maxQueued}
+	}
+	p.add(&segment{kind: clip, samples: samples, id: id})
+	return nil
+}
+
+// Beep queues a tone of our own: no playDone goes to the server for it.
+func (p *Player) Beep(samples []int16) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.add(&segment{kind: beep, samples: samples})
+}
+
+// Stream appends streamed audio (at the call's rate).
+func (p *Player) Stream(samples []int16, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.segs); n > 0 && p.segs[n-1].kind == streamed {
+		last := p.segs[n-1]
+		last.samples = append(last.samples, samples...)
+		last.end += uint64(len(samples))
+		p.queued += uint64(len(samples))
+		return
+	}
+	p.add(&segment{kind: streamed, samples: append([]int16(nil), samples...), arrived: now})
+}
+
+// Mark queues a mark after the audio queued so far.
+func (p *Player) Mark(name json.RawMessage) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.add(&segment{kind: mark, id: name})
+}
+
+func (p *Player) add(s *segment) {
+	p.queued += uint64(len(s.samples))
+	s.end = p.queued
+	p.segs = append(p.segs, s)
+}
+
+// Kill discards everything queued and in the ring. It returns the marks that
+// were cleared, in order, and how many clips were discarded.
+func (p *Player) Kill() (cleared []json.RawMessage, clips int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, list := range [][]*segment{p.inRing, p.segs} {
+		for _, s := range list {
+			switch s.kind {
+			case mark:
+				cleared = append(cleared, s.id)
+			case clip:
+				clips++
+			}
+		}
+	}
+	p.ring.Discard()
+	p.segs, p.inRing = nil, nil
+	p.written = p.queued
+	p.delta = p.ring.Written() - p.queued
+	return cleared, clips
+}
+
+// Busy tells whether anything is queued or still playing.
+func (p *Player) Busy() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.segs) > 0 || len(p.inRing) > 0
+}
+
+// Service writes what fits into the ring and reports what started and what
+// has been played out since the last call.
+func (p *Player) Service(now time.Time, out []Notice) []Notice {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	played := p.ring.Consumed()
+	// Completions first, so a clip's playDone precedes the next one's start.
+	i := 0
+	for ; i < len(p.inRing); i++ {
+		s := p.inRing[i]
+		if s.end+p.delta > played {
+			break
+		}
+		switch s.kind {
+		case clip:
+			out = append(out, Notice{Event: "play_done", ID: s.id, Frame: protocol.PlayDone(s.id)})
+		case mark:
+			out = append(out, Notice{Event: "mark", ID: s.id, Frame: protocol.MarkEvent(s.id, "playout")})
+		}
+	}
+	p.inRing = p.inRing[i:]
+	idle := p.ring.Written() == played
+	for len(p.segs) > 0 {
+		s := p.segs[0]
+		if s.kind == streamed && idle && !s.started {
+			buffered := len(s.samples) - s.off
+			if buffered < p.jitter && now.Sub(s.arrived) < time.Duration(p.jitter)*time.Second/time.Duration(p.rate) && !p.boundaryAfter() {
+				break // let the jitter buffer fill before starting
+			}
+		}
+		if !s.started {
+			s.started = true
+			p.inRing = append(p.inRing, s)
+			if s.kind == clip {
+				out = append(out, Notice{Event: "play_start", ID: s.id})
+			}
+		}
+		n := p.ring.Write(s.samples[s.off:])
+		s.off += n
+		p.written += uint64(n)
+		if s.off < len(s.samples) {
+			break // ring full
+		}
+		s.samples = nil
+		p.segs = p.segs[1:]
+		idle = false
+	}
+	return out
+}
+
+// boundaryAfter: a mark or clip behind the streamed audio means the server
+// has finished this stretch, so there is nothing to wait for.
+func (p *Player) boundaryAfter() bool { return len(p.segs) > 1 }

@@ -1,0 +1,132 @@
+package stream
+
+import (
+	"github.com/modlisten/mod_listen/go/config"
+	"github.com/modlisten/mod_listen/go/pcm"
+	"github.com/modlisten/mod_listen/go/resample"
+)
+
+// slackFrames: how far one direction may run ahead of the other before the
+// silent side is filled with silence, so stereo and mixed streams keep flowing
+// when one party sends nothing, yet stay in step when both do.
+const slackFrames = 3
+
+// framer turns captured frames at the codec rate into 20 ms wire frames at
+// the stream's rate and mix. It is used by the writer goroutine only, and
+// allocates nothing per frame once its buffers have grown.
+type framer struct {
+	mix      string
+	inFrame  int // samples per 20 ms at the codec rate
+	outFrame int // samples per 20 ms per channel at the stream rate
+	channels int
+
+	left, right  *resample.Resampler
+	inL, inR     []int16 // captured, not yet framed (codec rate)
+	outL, outR   []int16 // resampled, not yet sent (stream rate)
+	frameL       []int16
+	frameR       []int16
+	mixed, inter []int16
+	wire         []byte
+}
+
+func newFramer(c *config.Listen, codecRate int) (*framer, error) {
+	f := &framer{mix: c.MixType, inFrame: codecRate / 50, outFrame: c.SampleRate / 50, channels: 1}
+	var err error
+	if f.left, err = resample.New(codecRate, c.SampleRate); err != nil {
+		return nil, err
+	}
+	if c.MixType == config.Stereo {
+		f.channels = 2
+		if f.right, err = resample.New(codecRate, c.SampleRate); err != nil {
+			return nil, err
+		}
+	}
+	f.frameL = make([]int16, f.inFrame)
+	f.frameR = make([]int16, f.inFrame)
+	f.mixed = make([]int16, f.inFrame)
+	f.inter = make([]int16, 2*f.outFrame)
+	f.wire = make([]byte, 2*f.channels*f.outFrame)
+	return f, nil
+}
+
+// twoSided reports whether the other party's audio is part of the stream.
+func (f *framer) twoSided() bool { return f.mix != config.Mono }
+
+// next takes the next 20 ms of captured audio: the caller's frame and the
+// other party's (silence where a side has nothing). ok is false when it is
+// not yet time to emit; flush emits whatever is left.
+func (f *framer) next(flush bool) (caller, other []int16, ok bool) {
+	nl, nr := len(f.inL), len(f.inR)
+	if !f.twoSided() {
+		nr = 0
+	}
+	haveL, haveR := nl >= f.inFrame, nr >= f.inFrame
+	switch {
+	case haveL && (haveR || !f.twoSided() || nl >= slackFrames*f.inFrame):
+	case haveR && nr >= slackFrames*f.inFrame:
+	case flush && (nl > 0 || nr > 0):
+	default:
+		return nil, nil, false
+	}
+	caller = f.take(&f.inL, f.frameL)
+	if f.twoSided() {
+		other = f.take(&f.inR, f.frameR)
+	}
+	return caller, other, true
+}
+
+// take moves up to one frame from *buf into frame; a short or missing frame
+// comes out padded with silence.
+func (f *framer) take(buf *[]int16, frame []int16) []int16 {
+	b := *buf
+	n := copy(frame, b)
+	clear(frame[n:])
+	*buf = b[:copy(b, b[n:])]
+	return frame
+}
+
+// add resamples one captured frame pair into the output buffers.
+func (f *framer) add(caller, other []int16) {
+	switch f.mix {
+	case config.Mono:
+		f.outL = f.left.Process(f.outL, caller)
+	case config.Mixed:
+		pcm.Mix(f.mixed, caller, other)
+		f.outL = f.left.Process(f.outL, f.mixed)
+	case config.Stereo:
+		f.outL = f.left.Process(f.outL, caller)
+		f.outR = f.right.Process(f.outR, other)
+	}
+}
+
+// flushResamplers pushes the resamplers' delayed tail into the output.
+func (f *framer) flushResamplers() {
+	f.outL = f.left.Flush(f.outL)
+	if f.right != nil {
+		f.outR = f.right.Flush(f.outR)
+	}
+}
+
+// wireFrame returns the next 20 ms binary frame, or nil. With pad, a short
+// last frame is completed with silence so every frame has the same size.
+func (f *framer) wireFrame(pad bool) []byte {
+	n := len(f.outL)
+	if n == 0 || n < f.outFrame && !pad {
+		return nil
+	}
+	for len(f.outL) < f.outFrame {
+		f.outL = append(f.outL, 0)
+	}
+	if f.channels == 2 {
+		for len(f.outR) < f.outFrame {
+			f.outR = append(f.outR, 0)
+		}
+		pcm.Interleave(f.inter, f.outL[:f.outFrame], f.outR[:f.outFrame])
+		pcm.PutLE(f.wire, f.inter)
+		f.outR = f.outR[:copy(f.outR, f.outR[f.outFrame:])]
+	} else {
+		pcm.PutLE(f.wire, f.outL[:f.outFrame])
+	}
+	f.outL = f.outL[:copy(f.outL, f.outL[f.outFrame:])]
+	return f.wire
+}

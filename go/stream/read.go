@@ -1,0 +1,183 @@
+package stream
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/modlisten/mod_listen/go/pcm"
+	"github.com/modlisten/mod_listen/go/protocol"
+	"github.com/modlisten/mod_listen/go/resample"
+	"github.com/modlisten/mod_listen/go/wav"
+)
+
+// read is the reader goroutine: it acts on every frame the server sends
+// until the socket closes.
+func (s *Stream) read(conn *websocket.Conn, done chan struct{}) {
+	defer close(done)
+	defer s.guard("reader")
+	max := int64(s.o.Settings.MaxTextBytes)
+	for {
+		kind, r, err := conn.NextReader()
+		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		data, err := io.ReadAll(io.LimitReader(r, max+1))
+		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		if int64(len(data)) > max {
+			// Refuse it and keep the stream: skip the rest of the frame.
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				s.readFailed(err)
+				return
+			}
+			s.refuse(fmt.Sprintf("frame refused: larger than the limit of %d bytes", max))
+			continue
+		}
+		if kind == websocket.TextMessage {
+			s.onText(data)
+		} else {
+			s.onBinary(data)
+		}
+	}
+}
+
+func (s *Stream) readFailed(err error) {
+	if s.state.Load() >= stateClosing {
+		return // our own close handshake
+	}
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		s.event("disconnect", map[string]any{"code": ce.Code, "text": ce.Text})
+		if ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseGoingAway {
+			s.end(ReasonServerClosed, "")
+		} else {
+			s.end(ReasonServerClosed, fmt.Sprintf("server closed the socket with code %d %s", ce.Code, ce.Text))
+		}
+		return
+	}
+	s.event("disconnect", map[string]any{"error": err.Error()})
+	s.end(ReasonConnectionLost, err.Error())
+}
+
+// refuse tells the server and the host what was wrong; the stream goes on.
+func (s *Stream) refuse(text string) {
+	s.log(4, "server message refused: "+text)
+	s.event("error", map[string]any{"error": text})
+	s.SendText(protocol.Error(text))
+}
+
+const playbackOff = "bidirectional audio is off for this listen"
+
+func (s *Stream) onText(data []byte) {
+	m, err := protocol.Parse(data)
+	if err != nil {
+		s.refuse(err.Error())
+		return
+	}
+	switch m.Type {
+	case protocol.PlayAudio:
+		s.onPlay(m.Clip)
+	case protocol.KillAudio, protocol.Clear:
+		s.kill(m.Type)
+	case protocol.Mark:
+		if s.player == nil {
+			s.refuse("mark refused: " + playbackOff)
+			return
+		}
+		s.player.Mark(m.Name)
+		s.Wake()
+	case protocol.Disconnect:
+		s.event("disconnect", map[string]any{"requested": true})
+		s.end(ReasonDisconnect, "")
+		s.stopOnce.Do(func() { close(s.stopReq) })
+	case protocol.ErrorType:
+		text := string(m.Data)
+		if text == "" {
+			text = string(m.Raw)
+		}
+		s.event("error", map[string]any{"error": "server error: " + text})
+		s.end(ReasonServerError, "server error: "+text)
+	default:
+		s.host.Event("message", m.Raw)
+	}
+}
+
+func (s *Stream) onPlay(c *protocol.Clip) {
+	if s.player == nil {
+		s.refuse("playAudio refused: " + playbackOff)
+		return
+	}
+	mono := wav.Audio{Rate: c.Rate, Channels: c.Channels, Samples: c.Samples}.Mono()
+	samples, err := convert(mono, c.Rate, s.o.CodecRate)
+	if err != nil {
+		s.refuse("playAudio refused: " + err.Error())
+		return
+	}
+	if err := s.player.Clip(samples, c.ID); err != nil {
+		s.refuse(err.Error())
+		return
+	}
+	s.Wake()
+}
+
+func (s *Stream) kill(kind string) {
+	if s.player == nil {
+		s.refuse(kind + " refused: " + playbackOff)
+		return
+	}
+	cleared, clips := s.player.Kill()
+	for _, name := range cleared {
+		s.SendText(protocol.MarkEvent(name, "cleared"))
+	}
+	s.event("kill_audio", map[string]any{"clipsDiscarded": clips, "marksCleared": len(cleared)})
+}
+
+func (s *Stream) onBinary(data []byte) {
+	switch {
+	case s.player == nil:
+		s.refuse("binary audio refused: " + playbackOff)
+		return
+	case !s.cfg.Streaming:
+		s.refuse("binary audio refused: streamed playback is off (bidirectionalAudio.streaming)")
+		return
+	}
+	if len(s.oddByte) > 0 {
+		data = append(s.oddByte, data...)
+		s.oddByte = s.oddByte[:0]
+	}
+	if len(data)%2 == 1 {
+		s.oddByte = append(s.oddByte[:0], data[len(data)-1])
+		data = data[:len(data)-1]
+	}
+	in := pcm.FromLE(make([]int16, 0, len(data)/2), data)
+	out := s.streamIn.Process(make([]int16, 0, s.streamIn.MaxOut(len(in))), in)
+	s.player.Stream(out, time.Now())
+	s.Wake()
+}
+
+// convert resamples a whole clip, tail included.
+func convert(in []int16, from, to int) ([]int16, error) {
+	r, err := resample.New(from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := r.Process(make([]int16, 0, r.MaxOut(len(in))+r.Delay()+64), in)
+	// The filter's delay would shift the clip late and cut its end: drop the
+	// leading delay and flush the tail instead.
+	out = r.Flush(out)
+	if d := r.Delay(); d < len(out) {
+		out = out[d:]
+	}
+	want := int(int64(len(in)) * int64(to) / int64(from))
+	if len(out) > want {
+		out = out[:want]
+	}
+	return out, nil
+}

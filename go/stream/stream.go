@@ -1,0 +1,394 @@
+// Package stream is one listen: it connects to the server, sends the first
+// frame, turns the host's captured audio into 20 ms binary frames at the
+// requested rate and mix, acts on what the server sends back, and decides
+// when and why the listen ends.
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/modlisten/mod_listen/go/config"
+	"github.com/modlisten/mod_listen/go/playback"
+	"github.com/modlisten/mod_listen/go/protocol"
+	"github.com/modlisten/mod_listen/go/resample"
+	"github.com/modlisten/mod_listen/go/wsdial"
+)
+
+// Media is the engine's side of one stream's rings in host memory.
+type Media interface {
+	// DrainRead copies whole captured frames of the caller into dst and
+	// returns the samples copied and the push time (ns) of the oldest.
+	DrainRead(dst []int16) (int, int64)
+	DrainWrite(dst []int16) (int, int64)
+	PopDTMF() (digit byte, duration uint32, ok bool)
+	Dropped() uint64
+	// TakeOverrun reports whether audio was dropped since the last call.
+	TakeOverrun() bool
+	// End makes the host's pushes no-ops: nobody will drain them any more.
+	End()
+	// Play is the playback ring, or nil when the stream has none.
+	Play() playback.Ring
+}
+
+// Host receives the stream's events and log lines, from any goroutine.
+type Host interface {
+	Event(name string, body []byte)
+	Log(level int, line string)
+}
+
+// Reasons a listen ends.
+const (
+	ReasonHangup         = "hangup"
+	ReasonStop           = "stop"
+	ReasonDisconnect     = "disconnect"
+	ReasonServerClosed   = "server_closed"
+	ReasonConnectionLost = "connection_lost"
+	ReasonConnectFailed  = "connect_failed"
+	ReasonServerError    = "server_error"
+	ReasonFinishOnKey    = "finishOnKey"
+	ReasonMaxLength      = "maxLength"
+	ReasonTimeout        = "timeout"
+	ReasonError          = "error"
+	ReasonShutdown       = "shutdown"
+)
+
+// States reported in status.
+const (
+	stateConnecting int32 = iota
+	stateStreaming
+	stateClosing
+	stateEnded
+)
+
+var stateNames = [...]string{"connecting", "streaming", "closing", "ended"}
+
+// Options describe one stream.
+type Options struct {
+	Config    *config.Listen
+	Settings  config.Settings
+	Call      *protocol.Object
+	CodecRate int
+	Playback  bool // the host allows audio from the server into the call
+	// Hook posts the outcome to the action hook; it is called once, after the
+	// socket has closed, and must respect its own timeout.
+	Hook func(ctx context.Context, outcome Outcome)
+}
+
+// Outcome is how a listen ended.
+type Outcome struct {
+	Reason     string
+	Error      string
+	Digits     string
+	DurationMs int64
+}
+
+// Stream is one listen in progress.
+type Stream struct {
+	o      Options
+	cfg    *config.Listen
+	media  Media
+	host   Host
+	player *playback.Player
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	wake     chan struct{}
+	stopOnce sync.Once
+	stopReq  chan struct{}
+	endOnce  sync.Once
+	ended    chan struct{}
+	outcome  Outcome // written once, under endOnce
+	done     chan struct{}
+
+	connMu sync.Mutex
+	conn   *websocket.Conn
+
+	outMu  sync.Mutex
+	outbox [][]byte
+
+	state      atomic.Int32
+	framesSent atomic.Uint64
+	mediaMs    atomic.Int64
+	overrun    bool // reported already; ticker goroutine only
+
+	// Writer goroutine only.
+	frame    *framer
+	scratch  []int16
+	dtmf     []byte // digits pressed
+	limited  bool   // an ending condition met: no more audio is framed
+	silentMs int64
+	notices  []playback.Notice
+
+	streamIn *resample.Resampler // reader only: streamed playback to codec rate
+	oddByte  []byte              // reader only: half a sample left by the last binary frame
+}
+
+// New validates the pairing of config and call and prepares the stream. It
+// does not touch the network; Start does.
+func New(o Options, media Media, host Host) (*Stream, error) {
+	if err := config.CheckCodecRate(o.CodecRate); err != nil {
+		return nil, err
+	}
+	f, err := newFramer(o.Config, o.CodecRate)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stream{
+		o: o, cfg: o.Config, media: media, host: host, frame: f,
+		wake: make(chan struct{}, 1), stopReq: make(chan struct{}),
+		ended: make(chan struct{}), done: make(chan struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if ring := media.Play(); ring != nil {
+		s.player = playback.New(ring, o.CodecRate, o.Settings.MaxQueuedClips, o.Config.JitterMs)
+	}
+	if s.cfg.Streaming {
+		if s.streamIn, err = resample.New(s.cfg.StreamingRate, o.CodecRate); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range s.cfg.IgnoredKeys {
+		s.log(5, fmt.Sprintf("%q is handled by the application, not by the stream; ignored", k))
+	}
+	return s, nil
+}
+
+// Start connects and streams in the background.
+func (s *Stream) Start() { go s.run() }
+
+// Done is closed after the stop event, when the stream is finished with the
+// host's memory.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Wake tells the stream its rings have news. Non-blocking; called by the
+// engine's pacing goroutine.
+func (s *Stream) Wake() {
+	defer s.guard("wake")
+	if s.media.TakeOverrun() && !s.overrun {
+		s.overrun = true
+		s.event("buffer_overrun", map[string]any{"framesDropped": s.media.Dropped(),
+			"bufferSeconds": s.o.Settings.BufferSeconds})
+		s.log(4, "the server is not keeping up: dropping the oldest audio")
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stop asks the stream to end: what was captured is still sent.
+func (s *Stream) Stop(reason string) {
+	s.end(reason, "")
+	s.stopOnce.Do(func() { close(s.stopReq) })
+	// A writer stuck on a server that does not read must give up in time.
+	s.connMu.Lock()
+	if s.conn != nil {
+		s.conn.SetWriteDeadline(time.Now().Add(s.o.Settings.FlushTimeout))
+	}
+	s.connMu.Unlock()
+}
+
+// Abort ends the stream without waiting for the network (engine shutdown).
+func (s *Stream) Abort() {
+	s.Stop(ReasonShutdown)
+	s.cancel()
+}
+
+// SendText queues a text frame for the server, behind the audio already captured.
+func (s *Stream) SendText(frame []byte) {
+	s.outMu.Lock()
+	s.outbox = append(s.outbox, frame)
+	s.outMu.Unlock()
+	s.Wake()
+}
+
+// Status describes the stream for listen_status.
+func (s *Stream) Status() map[string]any {
+	st := map[string]any{
+		"url":           wsdial.Redact(s.cfg.URL),
+		"state":         stateNames[s.state.Load()],
+		"seconds":       float64(s.mediaMs.Load()) / 1000,
+		"framesSent":    s.framesSent.Load(),
+		"framesDropped": s.media.Dropped(),
+		"mixType":       s.cfg.MixType,
+		"sampleRate":    s.cfg.SampleRate,
+	}
+	if ring := s.media.Play(); ring != nil {
+		st["samplesPlayed"] = ring.Consumed()
+	}
+	return st
+}
+
+// end records the first reason the listen ends for.
+func (s *Stream) end(reason, errText string) {
+	s.endOnce.Do(func() {
+		s.outcome.Reason, s.outcome.Error = reason, errText
+		close(s.ended)
+	})
+}
+
+func (s *Stream) isEnded() bool {
+	select {
+	case <-s.ended:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Stream) event(name string, body map[string]any) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		b = []byte(`{}`)
+	}
+	s.host.Event(name, b)
+}
+
+func (s *Stream) log(level int, line string) {
+	if level <= s.o.Settings.LogLevel {
+		s.host.Log(level, line)
+	}
+}
+
+// guard turns a panic in one of the stream's goroutines into the end of this
+// stream alone: an error event, then the normal ending.
+func (s *Stream) guard(where string) {
+	if r := recover(); r != nil {
+		text := fmt.Sprintf("internal error in %s: %v", where, r)
+		s.log(3, text+"\n"+string(debug.Stack()))
+		s.event("error", map[string]any{"error": text})
+		s.end(ReasonError, text)
+		s.stopOnce.Do(func() { close(s.stopReq) })
+	}
+}
+
+func (s *Stream) run() {
+	defer s.finish()
+	func() {
+		defer s.guard("stream")
+		s.stream()
+	}()
+}
+
+// stream is the writer: the only goroutine that writes to the socket.
+func (s *Stream) stream() {
+	if s.cfg.PlayBeep && s.player != nil {
+		s.player.Beep(Beep(s.o.CodecRate))
+		s.servicePlayback()
+	}
+	conn, err := wsdial.Dial(s.ctx, wsdial.Options{
+		URL: s.cfg.URL, Username: s.cfg.Username, Password: s.cfg.Password,
+		Subprotocols: s.cfg.Subprotocols, Timeout: s.o.Settings.ConnectTimeout,
+		CAFile: s.o.Settings.CAFile, TLSVerify: s.o.Settings.TLSVerify,
+	})
+	if err != nil {
+		s.log(3, "connect failed: "+err.Error())
+		s.event("connect_failed", map[string]any{"url": wsdial.Redact(s.cfg.URL), "error": err.Error()})
+		s.end(ReasonConnectFailed, err.Error())
+		return
+	}
+	s.connMu.Lock()
+	s.conn = conn
+	select {
+	case <-s.stopReq:
+		conn.SetWriteDeadline(time.Now().Add(s.o.Settings.FlushTimeout))
+	default:
+	}
+	s.connMu.Unlock()
+	defer conn.Close()
+
+	first, err := protocol.Initial(s.cfg.SampleRate, s.cfg.MixType, s.o.Call, nil, s.cfg.Metadata)
+	if err == nil {
+		err = conn.WriteMessage(websocket.TextMessage, first)
+	}
+	if err != nil {
+		s.lost(err)
+		return
+	}
+	s.state.Store(stateStreaming)
+	s.event("connect", map[string]any{"url": wsdial.Redact(s.cfg.URL), "subprotocol": conn.Subprotocol()})
+	readDone := make(chan struct{})
+	go s.read(conn, readDone)
+
+	for !s.isEnded() {
+		select {
+		case <-s.wake:
+		case <-s.ended:
+		}
+		if err := s.pump(conn, false); err != nil {
+			s.lost(err)
+			break
+		}
+	}
+	s.state.Store(stateClosing)
+	if err := s.pump(conn, true); err == nil {
+		s.closeSocket(conn, readDone)
+	}
+}
+
+// lost ends the stream because the socket failed under the writer.
+func (s *Stream) lost(err error) {
+	s.end(ReasonConnectionLost, err.Error())
+}
+
+func (s *Stream) closeSocket(conn *websocket.Conn, readDone chan struct{}) {
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	if err := conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)); err != nil {
+		return
+	}
+	// The server's close reply ends the reader; don't wait for a server that never sends it.
+	select {
+	case <-readDone:
+	case <-time.After(time.Second):
+	}
+}
+
+// finish runs once the socket is gone: hook, stop event, release.
+func (s *Stream) finish() {
+	s.end(ReasonError, "stream ended unexpectedly")
+	s.state.Store(stateEnded)
+	s.media.End()
+	func() {
+		defer s.guard("action hook")
+		s.outcome.Digits = string(s.dtmfEnding())
+		s.outcome.DurationMs = s.mediaMs.Load()
+		if s.o.Hook != nil {
+			s.o.Hook(s.ctx, s.outcome)
+		}
+	}()
+	body := map[string]any{
+		"reason":        s.outcome.Reason,
+		"durationMs":    s.outcome.DurationMs,
+		"duration":      float64(s.outcome.DurationMs) / 1000,
+		"framesSent":    s.framesSent.Load(),
+		"framesDropped": s.media.Dropped(),
+	}
+	if s.outcome.Digits != "" {
+		body["digits"] = s.outcome.Digits
+	}
+	if s.outcome.Error != "" {
+		body["error"] = s.outcome.Error
+	}
+	if ring := s.media.Play(); ring != nil {
+		body["samplesPlayed"] = ring.Consumed()
+	}
+	s.event("stop", body)
+	s.cancel()
+	close(s.done)
+}
+
+// dtmfEnding is the key that ended the listen, if one did.
+func (s *Stream) dtmfEnding() []byte {
+	if s.outcome.Reason != ReasonFinishOnKey || len(s.dtmf) == 0 {
+		return nil
+	}
+	return s.dtmf[len(s.dtmf)-1:]
+}

@@ -1,0 +1,190 @@
+/*
+ * listen.h: the C ABI of liblisten.so, the engine of mod_listen.
+ *
+ * The engine streams a call's audio to a WebSocket server and plays what the
+ * server sends back into the call. A host (FreeSWITCH's mod_listen, or the
+ * switchsim test host) drives it one media frame at a time.
+ *
+ * Threads
+ *   "media thread"   the thread that owns one stream's audio: it alone may call
+ *                    listen_stream_push_read, listen_stream_push_write,
+ *                    listen_stream_pull_play and listen_stream_dtmf for that
+ *                    stream (or several threads, if the host serialises them).
+ *                    These per-frame functions are plain C: they never block,
+ *                    never allocate, never take a lock, never enter the Go
+ *                    runtime. They copy into or out of preallocated lock-free
+ *                    rings and return.
+ *   "control thread" any host thread that is not inside a host callback. The
+ *                    other functions enter the Go runtime; they never wait for
+ *                    the network.
+ *   Callbacks (log, event) arrive on engine threads, never on a media thread,
+ *   concurrently with each other. They must not call back into this ABI.
+ *
+ * Memory
+ *   Strings passed in are borrowed for the duration of the call: the engine
+ *   copies what it keeps. Strings passed to callbacks are owned by the engine
+ *   and valid only during the callback. Handles are integers, not pointers: a
+ *   handle that was destroyed, or never existed, is refused with
+ *   LISTEN_EBADHANDLE, never dereferenced.
+ *
+ * Lifetime of a stream
+ *   create -> push/pull per frame -> stop (optional) -> destroy.
+ *   Exactly one "stop" event is delivered for every stream that was created,
+ *   always the last callback carrying that stream's user pointer; the host
+ *   keeps the user pointer valid until then. destroy may come before or after
+ *   the "stop" event.
+ *
+ * Errors
+ *   Functions returning int return LISTEN_OK (0) or a negative LISTEN_E* code.
+ *   Functions that can fail for a reason worth reading fill the caller's err
+ *   buffer (NUL-terminated, truncated to errlen) when err is not NULL.
+ */
+#ifndef LISTEN_H
+#define LISTEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped on every incompatible change of this header. A host compares it with
+ * listen_abi_version() before calling anything else. */
+#define LISTEN_ABI_VERSION 1
+
+#define LISTEN_OK 0
+#define LISTEN_ENDED 1       /* per-frame calls: the listen has ended, the frame was
+                              * ignored; the host may detach (a "stop" event follows
+                              * or has come) */
+#define LISTEN_EINVAL -1     /* bad argument (NULL pointer, bad size, bad JSON) */
+#define LISTEN_EBADHANDLE -2 /* handle unknown or already destroyed */
+#define LISTEN_ESTATE -3     /* engine not initialised, or shutting down */
+#define LISTEN_ELIMIT -4     /* a configured limit (e.g. streams) is reached */
+
+/* Log levels, as syslog orders them. */
+#define LISTEN_LOG_ERROR 3
+#define LISTEN_LOG_WARNING 4
+#define LISTEN_LOG_NOTICE 5
+#define LISTEN_LOG_INFO 6
+#define LISTEN_LOG_DEBUG 7
+
+/* Stream flags for listen_stream_create. */
+#define LISTEN_FLAG_NO_PLAYBACK 0x1u /* refuse audio from the server (listen nested in a dial) */
+
+typedef uint64_t listen_stream_t; /* 0 is never a valid handle */
+
+/* A line for the host's logger. stream_user is the user pointer of the stream
+ * the line is about, or NULL for engine-wide lines. */
+typedef void (*listen_log_fn)(void *host_user, void *stream_user, int level, const char *line);
+
+/* An event: name is one of the names listed in README.md ("connect",
+ * "connect_failed", "buffer_overrun", "error", "stop", ...), json is a JSON
+ * object describing it. */
+typedef void (*listen_event_fn)(void *host_user, void *stream_user, const char *name, const char *json);
+
+typedef struct listen_host {
+	uint32_t abi_version; /* set to LISTEN_ABI_VERSION */
+	listen_log_fn log;    /* may be NULL: lines are discarded */
+	listen_event_fn event;/* may be NULL: events are discarded */
+	void *user;           /* passed back as host_user */
+} listen_host_t;
+
+/* Returns LISTEN_ABI_VERSION as the library was built. Any thread; never fails. */
+int listen_abi_version(void);
+
+/* Starts the engine, or, when it is running already, replaces the callbacks and
+ * settings (so loading a module twice, or reloading its configuration, is
+ * harmless). settings_json: engine-wide settings and defaults as a JSON object,
+ * or NULL for the built-in defaults (README.md lists the keys).
+ * Control thread. Returns LISTEN_OK, LISTEN_EINVAL (err says why). */
+int listen_init(const listen_host_t *host, const char *settings_json, char *err, size_t errlen);
+
+/* Creates a stream and starts connecting to its server in the background.
+ * config_json: the listen verb's JSON (url, mixType, sampleRate, ...).
+ * call_json:   a JSON object of call attributes sent in the first frame, or NULL.
+ * codec_rate:  the call's sample rate in Hz: 8000, 16000, 24000, 32000 or 48000;
+ *              every pushed and pulled frame is mono 16-bit PCM at this rate.
+ * flags:       LISTEN_FLAG_*.
+ * user:        the host's pointer for this stream, handed back in callbacks.
+ * Control thread. Returns a handle, or 0 with err filled (the message names
+ * the offending key or value). Connection failures are reported later, by
+ * the "connect_failed" and "stop" events. */
+listen_stream_t listen_stream_create(const char *config_json, const char *call_json, int codec_rate,
+                                     uint32_t flags, void *user, char *err, size_t errlen);
+
+/* Hands one frame of the caller's audio (the channel's read direction) to the
+ * engine. samples: borrowed, n mono samples at the codec rate (any n; 20 ms is
+ * the usual). When the engine is behind, the oldest buffered audio is dropped
+ * and counted, and one "buffer_overrun" event reports it.
+ * Media thread. Never blocks, never allocates, never enters Go.
+ * Returns LISTEN_OK, LISTEN_ENDED, LISTEN_EINVAL, LISTEN_EBADHANDLE. */
+int listen_stream_push_read(listen_stream_t s, const int16_t *samples, size_t n);
+
+/* The same for the other party's audio (the channel's write direction), used
+ * by stereo and mixed streams and ignored by mono ones. Media thread. */
+int listen_stream_push_write(listen_stream_t s, const int16_t *samples, size_t n);
+
+/* Fills out (n mono samples at the codec rate, owned by the caller) with audio
+ * the server sent for playback into the call. Returns the number of samples
+ * written (n, zero-padded when the audio ends inside the frame), or 0 when
+ * there is nothing to play: the host then leaves its frame untouched. Negative
+ * on error (LISTEN_EINVAL, LISTEN_EBADHANDLE). Media thread. Never blocks, never allocates, never enters Go. */
+int listen_stream_pull_play(listen_stream_t s, int16_t *out, size_t n);
+
+/* Reports a DTMF digit ('0'-'9', '*', '#', 'A'-'D') and its duration in RTP
+ * timestamp units. Media thread (or the thread that reports DTMF, serialised
+ * with the other per-frame calls). Never blocks, never enters Go.
+ * Returns LISTEN_OK, LISTEN_EINVAL (not a DTMF key), LISTEN_EBADHANDLE. */
+int listen_stream_dtmf(listen_stream_t s, char digit, uint32_t duration);
+
+/* Returns how many frames wait in the stream's capture rings for the engine
+ * (the larger of the two directions): a host running faster than real time
+ * uses it to wait for the engine instead of overrunning it. Any thread; never
+ * blocks, never enters Go. A count >= 0, or LISTEN_EBADHANDLE. */
+int listen_stream_pending(listen_stream_t s);
+
+/* Pauses (paused != 0) or resumes sending the caller's audio. While paused,
+ * pushed frames are discarded, not counted as dropped. Any thread; never
+ * blocks, never enters Go. Returns LISTEN_OK or LISTEN_EBADHANDLE. */
+int listen_stream_pause(listen_stream_t s, int paused);
+
+/* Asks the stream to end with the given reason ("hangup", "stop", ... NULL
+ * means "stop"). Audio already pushed is still sent, then the socket closes
+ * with code 1000 and the action hook is called; the "stop" event follows.
+ * Control thread; returns at once. LISTEN_OK or LISTEN_EBADHANDLE. */
+int listen_stream_stop(listen_stream_t s, const char *reason);
+
+/* Sends a text frame (JSON, borrowed) to the stream's server, after any audio
+ * already pushed. Control thread; returns at once.
+ * LISTEN_OK, LISTEN_EINVAL (not a JSON object), LISTEN_EBADHANDLE. */
+int listen_stream_send_text(listen_stream_t s, const char *json, char *err, size_t errlen);
+
+/* Writes the stream's status as a JSON object into buf (owned by the caller,
+ * NUL-terminated, truncated to len). Control thread.
+ * Returns the length the whole JSON needs (excluding NUL), or a LISTEN_E code. */
+int listen_stream_status(listen_stream_t s, char *buf, size_t len);
+
+/* Releases the handle. The host calls it once, after its last per-frame call
+ * for the stream; the handle is invalid from then on. If the stream was not
+ * stopped it is stopped with reason "hangup". The engine finishes sending
+ * and frees the stream's memory in the background. Control thread; returns
+ * at once. LISTEN_OK or LISTEN_EBADHANDLE. */
+int listen_stream_destroy(listen_stream_t s);
+
+/* Writes a JSON array of the status of every live stream into buf (as
+ * listen_stream_status). Control thread. */
+int listen_status_all(char *buf, size_t len);
+
+/* Stops every stream (reason "shutdown"), waits up to timeout_ms for their
+ * sockets and hooks to finish, and stops the engine's goroutines. No callback
+ * is made after it returns. listen_init may start the engine again.
+ * Control thread; blocks up to timeout_ms. Returns LISTEN_OK, or LISTEN_ESTATE
+ * if some stream did not finish in time (it was abandoned, its memory kept). */
+int listen_shutdown(int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LISTEN_H */

@@ -1,0 +1,763 @@
+/*
+ * switchsim: a simulated telephone switch that drives liblisten.so the way
+ * FreeSWITCH's mod_listen does, to test and measure the engine without a
+ * switch: each call on its own thread, one 20 ms frame at a time, paced in
+ * real time on an absolute schedule.
+ *
+ * Output (stdout, after every call ended): one JSON line per call, in call
+ * order, then one summary line. See usage().
+ */
+#define _GNU_SOURCE /* open_memstream, getrandom, pthread_condattr_setclock */
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hist.h"
+#include "jsonscan.h"
+#include "listen_api.h"
+#include "wav.h"
+
+#define FRAME_MS 20
+#define FRAME_NS (FRAME_MS * 1000000LL)
+#define MAX_RATE 192000
+#define MAX_FRAME (MAX_RATE / (1000 / FRAME_MS))
+#define CALL_STACK (256 * 1024) /* small, so that thousands of calls fit */
+#define FAST_MAX_PENDING 8
+#define ERRLEN 1024
+
+struct dtmf {
+	char digit;
+	uint32_t duration;
+	int64_t at_ms;
+};
+
+static struct {
+	const char *lib;
+	char *settings;
+	char *config;
+	char *call_json;
+	int rate;
+	const char *caller, *callee, *played;
+	struct dtmf *dtmf;
+	size_t ndtmf;
+	double hangup_s; /* < 0: not given */
+	int calls;
+	double ramp_s;
+	int fast;
+	uint32_t flags;
+	double wait_s;
+	int quiet_log;
+} opt = {.rate = 8000, .hangup_s = -1, .calls = 1, .wait_s = 30};
+
+struct call {
+	int index;
+	int64_t offset_ns; /* start, relative to the common start */
+	char *call_json;
+	int has_played;
+	struct wav_out played;
+
+	/* Written by the call's own thread only. */
+	int64_t t0_ns; /* the call's start: event times are relative to it */
+	struct hist hist;
+	uint64_t frames_in, samples_played;
+	int64_t max_late_ns;
+	char *create_err;
+	char fail[256]; /* the first thing that went wrong besides create */
+
+	/* Shared with the engine's callback threads, under mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	atomic_int stopped; /* also polled, without mu, once per frame */
+	int nstop, after_stop;
+	FILE *ev; /* the "events" array's members, growing in ev_buf */
+	char *ev_buf;
+	size_t ev_len;
+	int nev;
+	char *reason, *duration_ms, *frames_dropped, *digits; /* raw JSON values */
+};
+
+static struct listen_api api;
+static struct wav_in caller_wav, callee_wav;
+static size_t frame_n;
+static uint64_t hangup_frames;
+
+static pthread_mutex_t go_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t go_cv = PTHREAD_COND_INITIALIZER;
+static int go;
+static int64_t go_ns;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: switchsim --config JSON|@FILE [options]\n"
+	        "Simulates a telephone switch driving liblisten.so: every call on its own thread,\n"
+	        "one 20 ms frame at a time, paced in real time.\n"
+	        "\n"
+	        "  --lib PATH          liblisten.so to load (default: beside this executable)\n"
+	        "  --settings JSON     engine settings for listen_init, or @FILE (default: none)\n"
+	        "  --config JSON       the listen config for listen_stream_create, or @FILE (required)\n"
+	        "  --call JSON         call attributes, or @FILE (default: generated per call)\n"
+	        "  --rate HZ           codec rate, a multiple of 50 (default 8000)\n"
+	        "  --caller FILE.wav   caller audio (read direction), 16-bit PCM mono at --rate;\n"
+	        "                      silence after its end, and without it\n"
+	        "  --callee FILE.wav   the other party's audio (write direction); without it\n"
+	        "                      push_write is never called\n"
+	        "  --played FILE.wav   what pull_play returned, one frame per tick, zeros when it\n"
+	        "                      returned 0; with --calls > 1, FILE-<i>.wav for call i\n"
+	        "  --dtmf LIST         digits at media times: D@SECONDS[:DURATION],...\n"
+	        "                      e.g. '1@1.5,#@3.0,5@2.0:800' (duration in RTP units, default 1600)\n"
+	        "  --hangup SECONDS    media time of the hangup (default: the caller file's length, or 5)\n"
+	        "  --calls N           concurrent calls (default 1), started spread over 20 ms\n"
+	        "  --ramp SECONDS      spread the call starts over this long instead\n"
+	        "  --fast              no real-time pacing: push as fast as the engine takes frames\n"
+	        "                      (waits while listen_stream_pending > %d, so nothing is dropped)\n"
+	        "  --flags LIST        stream flags: no-playback\n"
+	        "  --wait SECONDS      how long to wait for each stream's \"stop\" event after destroy\n"
+	        "                      (default 30)\n"
+	        "  --quiet-log         drop the engine's log lines (default: on stderr as [level] line)\n"
+	        "  --help              this text\n"
+	        "\n"
+	        "stdout: one JSON line per call, in call order:\n"
+	        "  {\"call\":i,\"reason\":..,\"durationMs\":..,\"framesIn\":..,\"framesDropped\":..,\n"
+	        "   \"samplesPlayed\":..,[\"digits\":..,][\"error\":..,]\"events\":[{\"t\":ms,\"name\":..,\"json\":{..}},..]}\n"
+	        "  (reason, durationMs, framesDropped, digits come from the \"stop\" event; null when it\n"
+	        "  did not say, or never came) then\n"
+	        "  {\"summary\":{\"calls\":N,\"hook\":{\"count\":..,\"p50_us\":..,\"p99_us\":..,\"p999_us\":..,\n"
+	        "   \"max_us\":..},\"max_late_ms\":..,\"cpu_user_s\":..,\"cpu_sys_s\":..,\"maxrss_kib\":..,\"wall_s\":..}}\n"
+	        "  hook: every push_read, push_write and pull_play call; max_late_ms: the latest a\n"
+	        "  frame tick woke up.\n"
+	        "exit status: 0; 2 on usage errors and stream create failures; 1 on other failures.\n",
+	        FAST_MAX_PENDING);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static struct timespec to_ts(int64_t ns)
+{
+	return (struct timespec){.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+}
+
+static void sleep_until(int64_t ns)
+{
+	struct timespec ts = to_ts(ns);
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static void fail_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fail_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("switchsim: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n(switchsim --help for usage)\n", stderr);
+	exit(2);
+}
+
+/* A JSON option's value: the text itself, or the contents of the file after @. */
+static char *json_arg(const char *arg)
+{
+	if (arg[0] != '@')
+		return strdup(arg);
+	FILE *f = fopen(arg + 1, "rb");
+	if (!f)
+		fail_usage("cannot open %s", arg + 1);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	char chunk[4096];
+	size_t k;
+	while ((k = fread(chunk, 1, sizeof chunk, f)) > 0)
+		fwrite(chunk, 1, k, m);
+	if (ferror(f))
+		fail_usage("cannot read %s", arg + 1);
+	fclose(f);
+	fclose(m);
+	return buf;
+}
+
+static double num_arg(const char *name, const char *arg, double min)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(arg, &end);
+	if (errno || end == arg || *end || !(v >= min) || isinf(v))
+		fail_usage("--%s: bad value '%s' (a number >= %g)", name, arg, min);
+	return v;
+}
+
+static void parse_dtmf(const char *arg)
+{
+	char *list = strdup(arg), *save = NULL;
+	for (char *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		struct dtmf d = {.digit = item[0], .duration = 1600};
+		if (!d.digit || !strchr("0123456789*#ABCD", d.digit) || item[1] != '@')
+			fail_usage("--dtmf: '%s' is not DIGIT@SECONDS[:DURATION] with a DTMF key "
+			           "(0-9 * # A-D)", item);
+		char *dur = strchr(item + 2, ':');
+		if (dur) {
+			*dur++ = 0;
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(dur, &end, 10);
+			if (errno || end == dur || *end || v == 0 || v > UINT32_MAX)
+				fail_usage("--dtmf: bad duration '%s'", dur);
+			d.duration = (uint32_t)v;
+		}
+		d.at_ms = llround(num_arg("dtmf", item + 2, 0) * 1000);
+		opt.dtmf = realloc(opt.dtmf, (opt.ndtmf + 1) * sizeof *opt.dtmf);
+		/* Insertion keeps digits due at the same time in the order given. */
+		size_t i = opt.ndtmf++;
+		for (; i > 0 && opt.dtmf[i - 1].at_ms > d.at_ms; i--)
+			opt.dtmf[i] = opt.dtmf[i - 1];
+		opt.dtmf[i] = d;
+	}
+	free(list);
+}
+
+static void parse_flags(const char *arg)
+{
+	char *list = strdup(arg), *save = NULL;
+	for (char *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		if (strcmp(item, "no-playback") == 0)
+			opt.flags |= LISTEN_FLAG_NO_PLAYBACK;
+		else
+			fail_usage("--flags: unknown flag '%s' (known: no-playback)", item);
+	}
+	free(list);
+}
+
+static void parse_args(int argc, char **argv)
+{
+	enum { O_LIB = 256, O_SETTINGS, O_CONFIG, O_CALL, O_RATE, O_CALLER, O_CALLEE, O_PLAYED, O_DTMF,
+	       O_HANGUP, O_CALLS, O_RAMP, O_FAST, O_FLAGS, O_WAIT, O_QUIET, O_HELP };
+	static const struct option longopts[] = {
+		{"lib", required_argument, NULL, O_LIB},
+		{"settings", required_argument, NULL, O_SETTINGS},
+		{"config", required_argument, NULL, O_CONFIG},
+		{"call", required_argument, NULL, O_CALL},
+		{"rate", required_argument, NULL, O_RATE},
+		{"caller", required_argument, NULL, O_CALLER},
+		{"callee", required_argument, NULL, O_CALLEE},
+		{"played", required_argument, NULL, O_PLAYED},
+		{"dtmf", required_argument, NULL, O_DTMF},
+		{"hangup", required_argument, NULL, O_HANGUP},
+		{"calls", required_argument, NULL, O_CALLS},
+		{"ramp", required_argument, NULL, O_RAMP},
+		{"fast", no_argument, NULL, O_FAST},
+		{"flags", required_argument, NULL, O_FLAGS},
+		{"wait", required_argument, NULL, O_WAIT},
+		{"quiet-log", no_argument, NULL, O_QUIET},
+		{"help", no_argument, NULL, O_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_LIB: opt.lib = optarg; break;
+		case O_SETTINGS: opt.settings = json_arg(optarg); break;
+		case O_CONFIG: opt.config = json_arg(optarg); break;
+		case O_CALL: opt.call_json = json_arg(optarg); break;
+		case O_RATE: {
+			double r = num_arg("rate", optarg, 50);
+			if (r != floor(r) || r > MAX_RATE || (int)r % (1000 / FRAME_MS) != 0)
+				fail_usage("--rate: %s is not a whole multiple of 50 Hz up to 192000", optarg);
+			opt.rate = (int)r;
+			break;
+		}
+		case O_CALLER: opt.caller = optarg; break;
+		case O_CALLEE: opt.callee = optarg; break;
+		case O_PLAYED: opt.played = optarg; break;
+		case O_DTMF: parse_dtmf(optarg); break;
+		case O_HANGUP: opt.hangup_s = num_arg("hangup", optarg, 0); break;
+		case O_CALLS: {
+			double n = num_arg("calls", optarg, 1);
+			if (n != floor(n) || n > 1000000)
+				fail_usage("--calls: bad count '%s'", optarg);
+			opt.calls = (int)n;
+			break;
+		}
+		case O_RAMP: opt.ramp_s = num_arg("ramp", optarg, 0); break;
+		case O_FAST: opt.fast = 1; break;
+		case O_FLAGS: parse_flags(optarg); break;
+		case O_WAIT: opt.wait_s = num_arg("wait", optarg, 0); break;
+		case O_QUIET: opt.quiet_log = 1; break;
+		case O_HELP: usage(stdout); exit(0);
+		default: fail_usage("bad option");
+		}
+	}
+	if (optind < argc)
+		fail_usage("unexpected argument '%s'", argv[optind]);
+	if (!opt.config)
+		fail_usage("--config is required");
+}
+
+/* FreeSWITCH finds modules in its mod directory; switchsim finds the engine
+ * beside itself, where the build puts both. */
+static char *default_lib(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n < 0) {
+		perror("switchsim: readlink /proc/self/exe");
+		exit(1);
+	}
+	exe[n] = 0;
+	char *slash = strrchr(exe, '/');
+	*slash = 0;
+	char *lib = malloc(strlen(exe) + sizeof "/liblisten.so");
+	sprintf(lib, "%s/liblisten.so", exe);
+	return lib;
+}
+
+static const char *level_name(int level)
+{
+	switch (level) {
+	case LISTEN_LOG_ERROR: return "error";
+	case LISTEN_LOG_WARNING: return "warning";
+	case LISTEN_LOG_NOTICE: return "notice";
+	case LISTEN_LOG_INFO: return "info";
+	case LISTEN_LOG_DEBUG: return "debug";
+	default: return "?";
+	}
+}
+
+/* The contract says "stop" is the last callback for a stream; count the
+ * callbacks that break it. Caller holds c->mu. */
+static void check_after_stop(struct call *c)
+{
+	if (c->nstop)
+		c->after_stop++;
+}
+
+static void on_log(void *host_user, void *stream_user, int level, const char *line)
+{
+	(void)host_user;
+	struct call *c = stream_user;
+	if (c) {
+		pthread_mutex_lock(&c->mu);
+		check_after_stop(c);
+		pthread_mutex_unlock(&c->mu);
+	}
+	if (!opt.quiet_log)
+		fprintf(stderr, "[%s] %s\n", level_name(level), line);
+}
+
+static char *member_dup(const char *json, const char *key)
+{
+	const char *v;
+	size_t len;
+	return json_member(json, key, &v, &len) ? strndup(v, len) : NULL;
+}
+
+/* The engine's JSON is copied as is, but kept on one line so that each call
+ * stays one line of output (raw line breaks are never inside JSON strings). */
+static void write_raw_json(FILE *f, const char *json)
+{
+	if (!json || !*json) {
+		fputs("null", f);
+		return;
+	}
+	for (const char *p = json; *p; p++)
+		fputc(*p == '\n' || *p == '\r' ? ' ' : *p, f);
+}
+
+static void on_event(void *host_user, void *stream_user, const char *name, const char *json)
+{
+	(void)host_user;
+	struct call *c = stream_user;
+	if (!c) {
+		if (!opt.quiet_log)
+			fprintf(stderr, "[event] %s %s\n", name, json ? json : "");
+		return;
+	}
+	int64_t t_ms = (now_ns() - c->t0_ns) / 1000000;
+	pthread_mutex_lock(&c->mu);
+	check_after_stop(c);
+	if (c->nev++)
+		fputc(',', c->ev);
+	fprintf(c->ev, "{\"t\":%" PRId64 ",\"name\":", t_ms);
+	json_write_string(c->ev, name);
+	fputs(",\"json\":", c->ev);
+	write_raw_json(c->ev, json);
+	fputc('}', c->ev);
+	if (strcmp(name, "stop") == 0) {
+		if (c->nstop++ == 0 && json) {
+			c->reason = member_dup(json, "reason");
+			c->duration_ms = member_dup(json, "durationMs");
+			c->frames_dropped = member_dup(json, "framesDropped");
+			c->digits = member_dup(json, "digits");
+		}
+		atomic_store(&c->stopped, 1);
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* The samples of frame k of a direction: straight from the file while it
+ * lasts, the file's tail padded with zeros in edge, then silence. */
+static const int16_t *frame_of(const struct wav_in *w, uint64_t k, int16_t *edge)
+{
+	static const int16_t silence[MAX_FRAME];
+	size_t start = (size_t)k * frame_n;
+	if (start + frame_n <= w->n)
+		return w->samples + start;
+	if (start >= w->n)
+		return silence;
+	size_t have = w->n - start;
+	memcpy(edge, w->samples + start, have * sizeof *edge);
+	memset(edge + have, 0, (frame_n - have) * sizeof *edge);
+	return edge;
+}
+
+/* Records the first failure of a call; returns -1 for the caller to return. */
+static int call_failed(struct call *c, const char *what, int rc)
+{
+	if (!c->fail[0])
+		snprintf(c->fail, sizeof c->fail, "%s returned %d", what, rc);
+	return -1;
+}
+
+/* Runs one hook call between two clock readings into the call's histogram. */
+#define TIMED(c, rc, expr)                                                                \
+	do {                                                                              \
+		int64_t t_a_ = now_ns();                                                  \
+		(rc) = (expr);                                                            \
+		hist_add(&(c)->hist, (uint64_t)(now_ns() - t_a_));                        \
+	} while (0)
+
+/* Returns 0 at the hangup or the engine's stop, -1 if a hook failed. */
+static int media_loop(struct call *c, listen_stream_t h)
+{
+	int16_t edge[MAX_FRAME], play[MAX_FRAME];
+	size_t next_dtmf = 0;
+	int rc;
+
+	for (uint64_t k = 0; k < hangup_frames && !atomic_load(&c->stopped); k++) {
+		int64_t media_ms = (int64_t)k * FRAME_MS;
+		for (; next_dtmf < opt.ndtmf && opt.dtmf[next_dtmf].at_ms <= media_ms; next_dtmf++) {
+			rc = api.stream_dtmf(h, opt.dtmf[next_dtmf].digit, opt.dtmf[next_dtmf].duration);
+			if (rc != LISTEN_OK)
+				return call_failed(c, "listen_stream_dtmf", rc);
+		}
+		if (opt.fast) {
+			rc = 0;
+			while (!atomic_load(&c->stopped) && (rc = api.stream_pending(h)) > FAST_MAX_PENDING)
+				sleep_until(now_ns() + 1000000);
+			if (rc < 0)
+				return call_failed(c, "listen_stream_pending", rc);
+		}
+
+		TIMED(c, rc, api.stream_push_read(h, frame_of(&caller_wav, k, edge), frame_n));
+		if (rc != LISTEN_OK)
+			return call_failed(c, "listen_stream_push_read", rc);
+		c->frames_in++;
+		if (opt.callee) {
+			TIMED(c, rc, api.stream_push_write(h, frame_of(&callee_wav, k, edge), frame_n));
+			if (rc != LISTEN_OK)
+				return call_failed(c, "listen_stream_push_write", rc);
+		}
+
+		TIMED(c, rc, api.stream_pull_play(h, play, frame_n));
+		if (rc < 0 || (size_t)rc > frame_n)
+			return call_failed(c, "listen_stream_pull_play", rc);
+		c->samples_played += (uint64_t)rc;
+		if (c->has_played) {
+			memset(play + rc, 0, (frame_n - (size_t)rc) * sizeof *play);
+			if (wav_write(&c->played, play, frame_n) != 0)
+				return call_failed(c, "writing --played", -1);
+		}
+
+		if (!opt.fast) {
+			/* A call that fell behind catches up without a syscall per frame:
+			 * an expired clock_nanosleep still costs a context switch, which
+			 * with thousands of threads keeps them all behind. */
+			int64_t due = c->t0_ns + (int64_t)(k + 1) * FRAME_NS, t = now_ns();
+			if (t < due) {
+				sleep_until(due);
+				t = now_ns();
+			}
+			if (t - due > c->max_late_ns)
+				c->max_late_ns = t - due;
+		}
+	}
+	return 0;
+}
+
+static void *call_thread(void *arg)
+{
+	struct call *c = arg;
+
+	pthread_mutex_lock(&go_mu);
+	while (!go)
+		pthread_cond_wait(&go_cv, &go_mu);
+	pthread_mutex_unlock(&go_mu);
+
+	/* Set before create: the engine may report events before create returns. */
+	c->t0_ns = go_ns + c->offset_ns;
+	sleep_until(c->t0_ns);
+
+	char err[ERRLEN] = "";
+	listen_stream_t h =
+		api.stream_create(opt.config, c->call_json, opt.rate, opt.flags, c, err, sizeof err);
+	if (!h) {
+		c->create_err = strdup(err[0] ? err : "listen_stream_create returned 0 without a message");
+		fprintf(stderr, "switchsim: call %d: listen_stream_create: %s\n", c->index, c->create_err);
+		return NULL;
+	}
+
+	(void)media_loop(c, h); /* a failure is in c->fail; the call still ends properly */
+
+	int rc;
+	if (!atomic_load(&c->stopped) && (rc = api.stream_stop(h, "hangup")) != LISTEN_OK)
+		call_failed(c, "listen_stream_stop", rc);
+	if ((rc = api.stream_destroy(h)) != LISTEN_OK)
+		call_failed(c, "listen_stream_destroy", rc);
+
+	struct timespec deadline = to_ts(now_ns() + (int64_t)(opt.wait_s * 1e9));
+	pthread_mutex_lock(&c->mu);
+	while (!c->nstop && pthread_cond_timedwait(&c->cv, &c->mu, &deadline) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+static uint64_t splitmix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* Random per run, distinct per call: splitmix64 is a bijection, so distinct
+ * call indexes give distinct high halves. */
+static char *generated_call_json(int i)
+{
+	static uint64_t seed[2];
+	if (!seed[0] && getrandom(seed, sizeof seed, 0) != sizeof seed) {
+		seed[0] = (uint64_t)now_ns();
+		seed[1] = (uint64_t)getpid();
+	}
+	uint64_t hi = splitmix64(seed[0] + (uint64_t)i), lo = splitmix64(seed[1] ^ hi);
+	hi = (hi & ~(uint64_t)0xf000) | 0x4000; /* version 4 */
+	lo = (lo & ~((uint64_t)0xc000 << 48)) | ((uint64_t)0x8000 << 48); /* variant 1 */
+	char *s;
+	if (asprintf(&s,
+	             "{\"callSid\":\"%08" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%012" PRIx64
+	             "\",\"from\":\"+15550100\",\"to\":\"+15550199\",\"direction\":\"inbound\","
+	             "\"callId\":\"%d\"}",
+	             hi >> 32, (hi >> 16) & 0xffff, hi & 0xffff, lo >> 48, lo & (uint64_t)0xffffffffffff, i) < 0) {
+		perror("switchsim");
+		exit(1);
+	}
+	return s;
+}
+
+static char *played_path(int i)
+{
+	if (opt.calls == 1)
+		return strdup(opt.played);
+	size_t len = strlen(opt.played);
+	if (len >= 4 && strcasecmp(opt.played + len - 4, ".wav") == 0)
+		len -= 4;
+	char *s;
+	if (asprintf(&s, "%.*s-%d.wav", (int)len, opt.played, i) < 0) {
+		perror("switchsim");
+		exit(1);
+	}
+	return s;
+}
+
+static void setup_call(struct call *c, int i)
+{
+	c->index = i;
+	double spread_ns = opt.ramp_s > 0 ? opt.ramp_s * 1e9 : (double)FRAME_NS;
+	c->offset_ns = (int64_t)(spread_ns * i / opt.calls);
+	c->call_json = opt.call_json ? opt.call_json : generated_call_json(i);
+
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&c->mu, NULL);
+	c->ev = open_memstream(&c->ev_buf, &c->ev_len);
+
+	if (opt.played) {
+		char err[ERRLEN], *path = played_path(i);
+		if (wav_create(path, opt.rate, &c->played, err, sizeof err) != 0) {
+			fprintf(stderr, "switchsim: --played: %s\n", err);
+			exit(1);
+		}
+		free(path);
+		c->has_played = 1;
+	}
+}
+
+static void print_or_null(const char *raw) { fputs(raw ? raw : "null", stdout); }
+
+/* Prints the call's line; returns 0, or -1 if the call failed. */
+static int report_call(struct call *c)
+{
+	int bad = 0;
+	fclose(c->ev);
+	if (c->has_played && wav_close(&c->played) != 0) {
+		fprintf(stderr, "switchsim: call %d: writing --played failed\n", c->index);
+		bad = 1;
+	}
+	if (c->fail[0]) {
+		fprintf(stderr, "switchsim: call %d: %s\n", c->index, c->fail);
+		bad = 1;
+	}
+	if (!c->create_err && c->nstop == 0) {
+		fprintf(stderr, "switchsim: call %d: no \"stop\" event within %g s of destroy (--wait)\n",
+		        c->index, opt.wait_s);
+		bad = 1;
+	}
+	if (c->nstop > 1 || c->after_stop) {
+		fprintf(stderr, "switchsim: call %d: %d \"stop\" events, %d callbacks after the first\n",
+		        c->index, c->nstop, c->after_stop);
+		bad = 1;
+	}
+
+	printf("{\"call\":%d,\"reason\":", c->index);
+	print_or_null(c->reason);
+	fputs(",\"durationMs\":", stdout);
+	print_or_null(c->duration_ms);
+	printf(",\"framesIn\":%" PRIu64 ",\"framesDropped\":", c->frames_in);
+	print_or_null(c->frames_dropped);
+	printf(",\"samplesPlayed\":%" PRIu64, c->samples_played);
+	if (c->digits) {
+		fputs(",\"digits\":", stdout);
+		fputs(c->digits, stdout);
+	}
+	if (c->create_err) {
+		fputs(",\"error\":", stdout);
+		json_write_string(stdout, c->create_err);
+	}
+	printf(",\"events\":[%s]}\n", c->ev_buf);
+	return bad ? -1 : 0;
+}
+
+static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
+
+int main(int argc, char **argv)
+{
+	char err[ERRLEN];
+	int status = 0;
+
+	parse_args(argc, argv);
+	frame_n = (size_t)opt.rate / (1000 / FRAME_MS);
+
+	if ((opt.caller && wav_read(opt.caller, opt.rate, &caller_wav, err, sizeof err) != 0) ||
+	    (opt.callee && wav_read(opt.callee, opt.rate, &callee_wav, err, sizeof err) != 0))
+		fail_usage("%s", err);
+	if (opt.hangup_s >= 0)
+		hangup_frames = (uint64_t)ceil(opt.hangup_s * 1000 / FRAME_MS - 1e-9);
+	else if (opt.caller)
+		hangup_frames = (caller_wav.n + frame_n - 1) / frame_n;
+	else
+		hangup_frames = 5000 / FRAME_MS;
+
+	const char *lib = opt.lib ? opt.lib : default_lib();
+	if (listen_api_load(lib, &api, err, sizeof err) != 0) {
+		fprintf(stderr, "switchsim: %s\n", err);
+		return 1;
+	}
+	listen_host_t host = {.abi_version = LISTEN_ABI_VERSION, .log = on_log, .event = on_event};
+	int rc = api.init(&host, opt.settings, err, sizeof err);
+	if (rc != LISTEN_OK) {
+		fprintf(stderr, "switchsim: listen_init returned %d: %s\n", rc, err);
+		return rc == LISTEN_EINVAL ? 2 : 1;
+	}
+
+	struct call *calls = calloc((size_t)opt.calls, sizeof *calls);
+	pthread_t *threads = calloc((size_t)opt.calls, sizeof *threads);
+	if (!calls || !threads) {
+		perror("switchsim");
+		return 1;
+	}
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, CALL_STACK);
+	int started = 0;
+	for (; started < opt.calls; started++) {
+		setup_call(&calls[started], started);
+		if ((rc = pthread_create(&threads[started], &attr, call_thread, &calls[started])) != 0) {
+			fprintf(stderr, "switchsim: starting call %d: %s; running %d calls\n", started,
+			        strerror(rc), started);
+			status = 1;
+			break;
+		}
+	}
+	pthread_attr_destroy(&attr);
+
+	/* Every thread exists before the clock starts, so that no call begins
+	 * behind its schedule because others were still being spawned. */
+	pthread_mutex_lock(&go_mu);
+	go_ns = now_ns() + 1000000;
+	go = 1;
+	pthread_cond_broadcast(&go_cv);
+	pthread_mutex_unlock(&go_mu);
+
+	struct hist all = {0};
+	int64_t max_late_ns = 0;
+	for (int i = 0; i < started; i++) {
+		pthread_join(threads[i], NULL);
+		hist_merge(&all, &calls[i].hist);
+		if (calls[i].max_late_ns > max_late_ns)
+			max_late_ns = calls[i].max_late_ns;
+	}
+	double wall_s = (double)(now_ns() - go_ns) / 1e9;
+	free(threads);
+
+	/* No callback comes after listen_shutdown returns, so the events are
+	 * final when printed below. */
+	if ((rc = api.shutdown(5000)) != LISTEN_OK) {
+		fprintf(stderr, "switchsim: listen_shutdown(5000) returned %d\n", rc);
+		status = 1;
+	}
+
+	int create_failed = 0;
+	for (int i = 0; i < started; i++) {
+		if (report_call(&calls[i]) != 0)
+			status = 1;
+		create_failed |= calls[i].create_err != NULL;
+	}
+
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	printf("{\"summary\":{\"calls\":%d,\"hook\":{\"count\":%" PRIu64
+	       ",\"p50_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f,\"max_us\":%.3f},"
+	       "\"max_late_ms\":%.3f,\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"maxrss_kib\":%ld,"
+	       "\"wall_s\":%.3f}}\n",
+	       started, all.count, (double)hist_quantile(&all, 0.50) / 1e3,
+	       (double)hist_quantile(&all, 0.99) / 1e3, (double)hist_quantile(&all, 0.999) / 1e3,
+	       (double)all.max_ns / 1e3, (double)max_late_ns / 1e6, tv_s(ru.ru_utime), tv_s(ru.ru_stime),
+	       ru.ru_maxrss, wall_s);
+	fflush(stdout);
+	return create_failed ? 2 : status;
+}
