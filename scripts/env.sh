@@ -1,0 +1,5 @@
+# Sourced by the scripts: where things are.
+ROOT=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
+BUILD="${LISTEN_BUILD_DIR:-$ROOT/build}"
+[ -x /usr/local/go/bin/go ] && PATH="/usr/local/go/bin:$PATH"
+export PATH GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
