@@ -161,6 +161,8 @@ int listen_stream_send_text(listen_stream_t h, const char *json, char *err, size
 
 int listen_stream_status(listen_stream_t h, char *buf, size_t len)
 {
+	if (h == 0) /* the engine reads 0 as "every stream" */
+		return LISTEN_EBADHANDLE;
 	if (!buf && len)
 		return LISTEN_EINVAL;
 	return listenGoStatus(h, buf, len);

@@ -35,7 +35,8 @@
  *   the "stop" event.
  *
  * Errors
- *   Functions returning int return LISTEN_OK (0) or a negative LISTEN_E* code.
+ *   Functions returning int return LISTEN_OK (0) or a negative LISTEN_E* code;
+ *   the per-frame functions may also return LISTEN_ENDED (1).
  *   Functions that can fail for a reason worth reading fill the caller's err
  *   buffer (NUL-terminated, truncated to errlen) when err is not NULL.
  */
@@ -122,12 +123,14 @@ listen_stream_t listen_stream_create(const char *config_json, const char *call_j
 int listen_stream_push_read(listen_stream_t s, const int16_t *samples, size_t n);
 
 /* The same for the other party's audio (the channel's write direction), used
- * by stereo and mixed streams and ignored by mono ones. Media thread. */
+ * by stereo and mixed streams and ignored by mono ones. Media thread; never
+ * blocks, never allocates, never enters Go.
+ * Returns LISTEN_OK, LISTEN_ENDED, LISTEN_EINVAL, LISTEN_EBADHANDLE. */
 int listen_stream_push_write(listen_stream_t s, const int16_t *samples, size_t n);
 
 /* Fills out (n mono samples at the codec rate, owned by the caller) with audio
  * the server sent for playback into the call. Returns the number of samples
- * written (n, zero-padded when the audio ends inside the frame), or 0 when
+ * written (always n: zero-padded when the audio ends inside the frame), or 0 when
  * there is nothing to play: the host then leaves its frame untouched. Negative
  * on error (LISTEN_EINVAL, LISTEN_EBADHANDLE). Media thread. Never blocks, never allocates, never enters Go. */
 int listen_stream_pull_play(listen_stream_t s, int16_t *out, size_t n);
@@ -135,7 +138,8 @@ int listen_stream_pull_play(listen_stream_t s, int16_t *out, size_t n);
 /* Reports a DTMF digit ('0'-'9', '*', '#', 'A'-'D') and its duration in RTP
  * timestamp units. Media thread (or the thread that reports DTMF, serialised
  * with the other per-frame calls). Never blocks, never enters Go.
- * Returns LISTEN_OK, LISTEN_EINVAL (not a DTMF key), LISTEN_EBADHANDLE. */
+ * Returns LISTEN_OK, LISTEN_ENDED, LISTEN_EINVAL (not a DTMF key),
+ * LISTEN_EBADHANDLE. */
 int listen_stream_dtmf(listen_stream_t s, char digit, uint32_t duration);
 
 /* Returns how many frames wait in the stream's capture rings for the engine

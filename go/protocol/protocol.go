@@ -59,6 +59,15 @@ func (o *Object) Set(key string, v json.RawMessage) {
 	o.values[key] = v
 }
 
+// Clone returns a copy that can be changed without touching o.
+func (o *Object) Clone() *Object {
+	c := &Object{keys: append([]string(nil), o.keys...), values: make(map[string]json.RawMessage, len(o.values))}
+	for k, v := range o.values {
+		c.values[k] = v
+	}
+	return c
+}
+
 // Get returns the raw value of key.
 func (o *Object) Get(key string) (json.RawMessage, bool) {
 	v, ok := o.values[key]

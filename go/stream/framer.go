@@ -21,6 +21,7 @@ type framer struct {
 	channels int
 
 	left, right  *resample.Resampler
+	skip         int // resampler delay still to drop from the output's start
 	inL, inR     []int16 // captured, not yet framed (codec rate)
 	outL, outR   []int16 // resampled, not yet sent (stream rate)
 	frameL       []int16
@@ -41,6 +42,9 @@ func newFramer(c *config.Listen, codecRate int) (*framer, error) {
 			return nil, err
 		}
 	}
+	// Dropping the filter's delay at the start (and flushing it at the end)
+	// keeps the stream aligned with the call and exactly as long.
+	f.skip = f.left.Delay()
 	f.frameL = make([]int16, f.inFrame)
 	f.frameR = make([]int16, f.inFrame)
 	f.mixed = make([]int16, f.inFrame)
@@ -96,6 +100,14 @@ func (f *framer) add(caller, other []int16) {
 	case config.Stereo:
 		f.outL = f.left.Process(f.outL, caller)
 		f.outR = f.right.Process(f.outR, other)
+	}
+	if f.skip > 0 {
+		n := min(f.skip, len(f.outL))
+		f.outL = f.outL[:copy(f.outL, f.outL[n:])]
+		if f.right != nil {
+			f.outR = f.outR[:copy(f.outR, f.outR[n:])]
+		}
+		f.skip -= n
 	}
 }
 

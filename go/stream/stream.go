@@ -15,9 +15,11 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/modlisten/mod_listen/go/actionhook"
 	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/playback"
 	"github.com/modlisten/mod_listen/go/protocol"
+	"github.com/modlisten/mod_listen/go/redact"
 	"github.com/modlisten/mod_listen/go/resample"
 	"github.com/modlisten/mod_listen/go/wsdial"
 )
@@ -77,9 +79,6 @@ type Options struct {
 	Call      *protocol.Object
 	CodecRate int
 	Playback  bool // the host allows audio from the server into the call
-	// Hook posts the outcome to the action hook; it is called once, after the
-	// socket has closed, and must respect its own timeout.
-	Hook func(ctx context.Context, outcome Outcome)
 }
 
 // Outcome is how a listen ended.
@@ -213,7 +212,7 @@ func (s *Stream) SendText(frame []byte) {
 // Status describes the stream for listen_status.
 func (s *Stream) Status() map[string]any {
 	st := map[string]any{
-		"url":           wsdial.Redact(s.cfg.URL),
+		"url":           redact.URL(s.cfg.URL),
 		"state":         stateNames[s.state.Load()],
 		"seconds":       float64(s.mediaMs.Load()) / 1000,
 		"framesSent":    s.framesSent.Load(),
@@ -291,7 +290,7 @@ func (s *Stream) stream() {
 	})
 	if err != nil {
 		s.log(3, "connect failed: "+err.Error())
-		s.event("connect_failed", map[string]any{"url": wsdial.Redact(s.cfg.URL), "error": err.Error()})
+		s.event("connect_failed", map[string]any{"url": redact.URL(s.cfg.URL), "error": err.Error()})
 		s.end(ReasonConnectFailed, err.Error())
 		return
 	}
@@ -314,7 +313,7 @@ func (s *Stream) stream() {
 		return
 	}
 	s.state.Store(stateStreaming)
-	s.event("connect", map[string]any{"url": wsdial.Redact(s.cfg.URL), "subprotocol": conn.Subprotocol()})
+	s.event("connect", map[string]any{"url": redact.URL(s.cfg.URL), "subprotocol": conn.Subprotocol()})
 	readDone := make(chan struct{})
 	go s.read(conn, readDone)
 
@@ -356,13 +355,11 @@ func (s *Stream) finish() {
 	s.end(ReasonError, "stream ended unexpectedly")
 	s.state.Store(stateEnded)
 	s.media.End()
+	s.outcome.Digits = string(s.dtmfEnding())
+	s.outcome.DurationMs = s.mediaMs.Load()
 	func() {
 		defer s.guard("action hook")
-		s.outcome.Digits = string(s.dtmfEnding())
-		s.outcome.DurationMs = s.mediaMs.Load()
-		if s.o.Hook != nil {
-			s.o.Hook(s.ctx, s.outcome)
-		}
+		s.callHook()
 	}()
 	body := map[string]any{
 		"reason":        s.outcome.Reason,
@@ -383,6 +380,41 @@ func (s *Stream) finish() {
 	s.event("stop", body)
 	s.cancel()
 	close(s.done)
+}
+
+// callHook posts the outcome to the actionHook, if there is one, and tells
+// the host what came of it.
+func (s *Stream) callHook() {
+	h := s.cfg.ActionHook
+	if h == nil {
+		return
+	}
+	body, _ := protocol.ParseObject(nil)
+	if s.o.Call != nil {
+		body = s.o.Call.Clone()
+	}
+	set := func(k string, v any) {
+		b, _ := json.Marshal(v)
+		body.Set(k, b)
+	}
+	set("reason", s.outcome.Reason)
+	set("duration", float64(s.outcome.DurationMs)/1000)
+	set("durationMs", s.outcome.DurationMs)
+	if s.outcome.Digits != "" {
+		set("digits", s.outcome.Digits)
+	}
+	if s.outcome.Error != "" {
+		set("error", s.outcome.Error)
+	}
+	payload, _ := body.MarshalJSON()
+	// Shutdown cancels s.ctx; a plain ending still gets the whole timeout.
+	res, err := actionhook.Post(s.ctx, h, payload, s.o.Settings.HookTimeout, s.o.Settings.HookRetries)
+	if err != nil {
+		s.log(3, err.Error())
+		s.event("hook_failed", map[string]any{"url": redact.URL(h.URL), "error": err.Error(), "attempts": res.Attempts})
+		return
+	}
+	s.event("hook_response", map[string]any{"url": redact.URL(h.URL), "status": res.Status, "body": string(res.Body)})
 }
 
 // dtmfEnding is the key that ended the listen, if one did.

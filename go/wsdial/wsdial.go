@@ -11,12 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/modlisten/mod_listen/go/redact"
 )
 
 // Options say how to reach one server.
@@ -65,12 +66,12 @@ func Dial(ctx context.Context, o Options) (*websocket.Conn, error) {
 	conn, resp, err := d.DialContext(ctx, o.URL, h)
 	if err != nil {
 		if resp != nil {
-			return nil, fmt.Errorf("%s refused the upgrade: HTTP %s", Redact(o.URL), resp.Status)
+			return nil, fmt.Errorf("%s refused the upgrade: HTTP %s", redact.URL(o.URL), resp.Status)
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("%s: no answer within %v", Redact(o.URL), o.Timeout)
+			return nil, fmt.Errorf("%s: no answer within %v", redact.URL(o.URL), o.Timeout)
 		}
-		return nil, fmt.Errorf("%s: %v", Redact(o.URL), err)
+		return nil, fmt.Errorf("%s: %v", redact.URL(o.URL), err)
 	}
 	return conn, nil
 }
@@ -89,17 +90,4 @@ func tlsConfig(o Options) (*tls.Config, error) {
 		tc.RootCAs = pool
 	}
 	return tc, nil
-}
-
-// Redact returns the URL without user info or query (which may carry tokens).
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "…"
-	}
-	return u.String()
 }

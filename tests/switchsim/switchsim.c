@@ -121,7 +121,9 @@ static void usage(FILE *f)
 	        "                      returned 0; with --calls > 1, FILE-<i>.wav for call i\n"
 	        "  --dtmf LIST         digits at media times: D@SECONDS[:DURATION],...\n"
 	        "                      e.g. '1@1.5,#@3.0,5@2.0:800' (duration in RTP units, default 1600)\n"
-	        "  --hangup SECONDS    media time of the hangup (default: the caller file's length, or 5)\n"
+	        "  --hangup SECONDS    media time of the hangup (default: the caller file's length, or 5);\n"
+	        "                      a call also ends at its \"stop\" event or when a hook returns\n"
+	        "                      LISTEN_ENDED\n"
 	        "  --calls N           concurrent calls (default 1), started spread over 20 ms\n"
 	        "  --ramp SECONDS      spread the call starts over this long instead\n"
 	        "  --fast              no real-time pacing: push as fast as the engine takes frames\n"
@@ -135,8 +137,9 @@ static void usage(FILE *f)
 	        "stdout: one JSON line per call, in call order:\n"
 	        "  {\"call\":i,\"reason\":..,\"durationMs\":..,\"framesIn\":..,\"framesDropped\":..,\n"
 	        "   \"samplesPlayed\":..,[\"digits\":..,][\"error\":..,]\"events\":[{\"t\":ms,\"name\":..,\"json\":{..}},..]}\n"
-	        "  (reason, durationMs, framesDropped, digits come from the \"stop\" event; null when it\n"
-	        "  did not say, or never came) then\n"
+	        "  framesIn: frames push_read accepted; samplesPlayed: samples pull_play returned;\n"
+	        "  reason, durationMs, framesDropped, digits: from the \"stop\" event (null when it\n"
+	        "  did not say, or never came); events: t is ms since the call's start. Then\n"
 	        "  {\"summary\":{\"calls\":N,\"hook\":{\"count\":..,\"p50_us\":..,\"p99_us\":..,\"p999_us\":..,\n"
 	        "   \"max_us\":..},\"max_late_ms\":..,\"cpu_user_s\":..,\"cpu_sys_s\":..,\"maxrss_kib\":..,\"wall_s\":..}}\n"
 	        "  hook: every push_read, push_write and pull_play call; max_late_ms: the latest a\n"
@@ -432,7 +435,7 @@ static const int16_t *frame_of(const struct wav_in *w, uint64_t k, int16_t *edge
 	return edge;
 }
 
-/* Records the first failure of a call; returns -1 for the caller to return. */
+/* Records the first failure of a call; returns -1 for media_loop to return. */
 static int call_failed(struct call *c, const char *what, int rc)
 {
 	if (!c->fail[0])
@@ -448,7 +451,8 @@ static int call_failed(struct call *c, const char *what, int rc)
 		hist_add(&(c)->hist, (uint64_t)(now_ns() - t_a_));                        \
 	} while (0)
 
-/* Returns 0 at the hangup or the engine's stop, -1 if a hook failed. */
+/* Returns 0 at the hangup or the "stop" event, 1 when a hook said
+ * LISTEN_ENDED (the listen ended by itself), -1 if a hook failed. */
 static int media_loop(struct call *c, listen_stream_t h)
 {
 	int16_t edge[MAX_FRAME], play[MAX_FRAME];
@@ -459,6 +463,8 @@ static int media_loop(struct call *c, listen_stream_t h)
 		int64_t media_ms = (int64_t)k * FRAME_MS;
 		for (; next_dtmf < opt.ndtmf && opt.dtmf[next_dtmf].at_ms <= media_ms; next_dtmf++) {
 			rc = api.stream_dtmf(h, opt.dtmf[next_dtmf].digit, opt.dtmf[next_dtmf].duration);
+			if (rc == LISTEN_ENDED)
+				return 1;
 			if (rc != LISTEN_OK)
 				return call_failed(c, "listen_stream_dtmf", rc);
 		}
@@ -471,11 +477,15 @@ static int media_loop(struct call *c, listen_stream_t h)
 		}
 
 		TIMED(c, rc, api.stream_push_read(h, frame_of(&caller_wav, k, edge), frame_n));
+		if (rc == LISTEN_ENDED)
+			return 1;
 		if (rc != LISTEN_OK)
 			return call_failed(c, "listen_stream_push_read", rc);
 		c->frames_in++;
 		if (opt.callee) {
 			TIMED(c, rc, api.stream_push_write(h, frame_of(&callee_wav, k, edge), frame_n));
+			if (rc == LISTEN_ENDED)
+				return 1;
 			if (rc != LISTEN_OK)
 				return call_failed(c, "listen_stream_push_write", rc);
 		}
@@ -528,10 +538,11 @@ static void *call_thread(void *arg)
 		return NULL;
 	}
 
-	(void)media_loop(c, h); /* a failure is in c->fail; the call still ends properly */
+	/* After a hook failure (noted in c->fail) the call still ends properly. */
+	int ended = media_loop(c, h) == 1;
 
 	int rc;
-	if (!atomic_load(&c->stopped) && (rc = api.stream_stop(h, "hangup")) != LISTEN_OK)
+	if (!ended && !atomic_load(&c->stopped) && (rc = api.stream_stop(h, "hangup")) != LISTEN_OK)
 		call_failed(c, "listen_stream_stop", rc);
 	if ((rc = api.stream_destroy(h)) != LISTEN_OK)
 		call_failed(c, "listen_stream_destroy", rc);
