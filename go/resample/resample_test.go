@@ -83,7 +83,8 @@ func TestQuality(t *testing.T) {
 }
 
 // TestMeasureCatchesPoorFilter proves the measurement can fail: a short,
-// weakly windowed filter must be reported below the bar.
+// weakly windowed filter (8 taps per phase, Kaiser beta 3) must be reported
+// below the bar.
 func TestMeasureCatchesPoorFilter(t *testing.T) {
 	for _, p := range [][2]int{{8000, 16000}, {16000, 8000}, {16000, 24000}, {48000, 8000}} {
 		f := design(p[0], p[1], 8, 3)
@@ -91,6 +92,10 @@ func TestMeasureCatchesPoorFilter(t *testing.T) {
 		t.Log(q)
 		if q.RejectionDB >= 80 {
 			t.Errorf("%d -> %d: poor filter measured %.1f dB rejection", p[0], p[1], q.RejectionDB)
+		}
+		// Its transition band is so wide it droops into the passband.
+		if q.RippleDB <= 0.5 {
+			t.Errorf("%d -> %d: poor filter measured %.2f dB ripple", p[0], p[1], q.RippleDB)
 		}
 	}
 	// Too few taps for an upsampler also leaves images beside the 1 kHz tone.
@@ -251,6 +256,35 @@ func TestReset(t *testing.T) {
 	r.Reset()
 	if again := r.Process(nil, in); !slices.Equal(first, again) {
 		t.Fatal("Reset left state behind")
+	}
+}
+
+// TestDecimatorLayout: the per-residue decimator must be in use for every
+// plain decimation and agree with the generic polyphase path on the same
+// taps (to within a rounding step: the sums are ordered differently).
+func TestDecimatorLayout(t *testing.T) {
+	in := noise(9600, 11)
+	for _, p := range pairs() {
+		r := mustNew(t, p[0], p[1])
+		if r.f == nil || r.f.l != 1 {
+			continue
+		}
+		if r.f.rcoefs == nil {
+			t.Errorf("%v: decimator does not use the per-residue layout", p)
+			continue
+		}
+		generic := *r.f
+		generic.rcoefs = nil
+		g := newWith(&generic)
+		a, b := r.Process(nil, in), g.Process(nil, in)
+		if len(a) != len(b) {
+			t.Fatalf("%v: %d samples vs %d from the generic path", p, len(a), len(b))
+		}
+		for i := range a {
+			if d := int(a[i]) - int(b[i]); d < -1 || d > 1 {
+				t.Fatalf("%v: sample %d is %d, generic path %d", p, i, a[i], b[i])
+			}
+		}
 	}
 }
 

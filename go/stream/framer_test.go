@@ -1,0 +1,142 @@
+package stream
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/modlisten/mod_listen/go/config"
+)
+
+func newTestFramer(t *testing.T, mix string, codec, rate int) *framer {
+	t.Helper()
+	f, err := newFramer(&config.Listen{MixType: mix, SampleRate: rate}, codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func constFrame(n int, v int16) []int16 {
+	b := make([]int16, n)
+	for i := range b {
+		b[i] = v
+	}
+	return b
+}
+
+// wireSamples decodes a wire frame.
+func wireSamples(b []byte) []int16 {
+	out := make([]int16, len(b)/2)
+	for i := range out {
+		out[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
+	}
+	return out
+}
+
+func TestStereoWaitsForTheOtherSideWithinSlack(t *testing.T) {
+	f := newTestFramer(t, config.Stereo, 8000, 8000)
+	f.inL = append(f.inL, constFrame(160, 100)...)
+	if _, _, ok := f.next(false); ok {
+		t.Fatal("a caller frame alone was framed at once; the other side's frame of the same tick may still come")
+	}
+	f.inR = append(f.inR, constFrame(160, -100)...)
+	l, r, ok := f.next(false)
+	if !ok || l[0] != 100 || r[0] != -100 {
+		t.Fatalf("next = %v %v %v, want the pair (100, -100)", ok, l[:1], r[:1])
+	}
+}
+
+func TestStereoKeepsFlowingWhenOneSideIsSilent(t *testing.T) {
+	f := newTestFramer(t, config.Stereo, 8000, 8000)
+	for i := 0; i < slackFrames; i++ {
+		f.inL = append(f.inL, constFrame(160, 7)...)
+	}
+	l, r, ok := f.next(false)
+	if !ok {
+		t.Fatal("caller audio stalled while the other side sent nothing")
+	}
+	if l[0] != 7 || r[0] != 0 || r[159] != 0 {
+		t.Fatalf("got caller %d other %d..%d, want 7 and silence", l[0], r[0], r[159])
+	}
+	g := newTestFramer(t, config.Stereo, 8000, 8000)
+	for i := 0; i < slackFrames; i++ {
+		g.inR = append(g.inR, constFrame(160, 9)...)
+	}
+	l, r, ok = g.next(false)
+	if !ok || l[0] != 0 || r[0] != 9 {
+		t.Fatalf("other side alone: ok=%v caller %d other %d, want silence and 9", ok, l[0], r[0])
+	}
+}
+
+func TestStereoWireFrameIsInterleavedLeftCaller(t *testing.T) {
+	f := newTestFramer(t, config.Stereo, 8000, 8000)
+	f.add(constFrame(160, 1000), constFrame(160, -2000))
+	w := f.wireFrame(false)
+	if len(w) != 160*2*2 {
+		t.Fatalf("frame is %d bytes, want 640", len(w))
+	}
+	s := wireSamples(w)
+	for i := 0; i < len(s); i += 2 {
+		if s[i] != 1000 || s[i+1] != -2000 {
+			t.Fatalf("pair %d = (%d, %d), want (1000, -2000)", i/2, s[i], s[i+1])
+		}
+	}
+}
+
+func TestMixedSaturates(t *testing.T) {
+	f := newTestFramer(t, config.Mixed, 8000, 8000)
+	f.add(constFrame(160, 30000), constFrame(160, 30000))
+	for _, v := range wireSamples(f.wireFrame(false)) {
+		if v != 32767 {
+			t.Fatalf("30000+30000 gave %d, want 32767 (clip, never wrap)", v)
+		}
+	}
+}
+
+// A stream is exactly as long as what was captured: the resampler's delay is
+// dropped at the start and flushed at the end.
+func TestResampledStreamKeepsItsLength(t *testing.T) {
+	for _, rate := range config.StreamRates {
+		f := newTestFramer(t, config.Mono, 8000, rate)
+		frames := 0
+		for i := 0; i < 50; i++ {
+			f.inL = append(f.inL, constFrame(160, 1000)...)
+			c, o, ok := f.next(false)
+			if !ok {
+				t.Fatal("a whole mono frame was not framed")
+			}
+			f.add(c, o)
+			for f.wireFrame(false) != nil {
+				frames++
+			}
+		}
+		f.flushResamplers()
+		for f.wireFrame(true) != nil {
+			frames++
+		}
+		if frames != 50 {
+			t.Errorf("8000 -> %d: %d frames out for 50 in", rate, frames)
+		}
+	}
+}
+
+func TestFramingAllocatesNothing(t *testing.T) {
+	for _, mix := range []string{config.Mono, config.Stereo, config.Mixed} {
+		f := newTestFramer(t, mix, 8000, 16000)
+		in := constFrame(160, 1234)
+		step := func() {
+			f.inL = append(f.inL, in...)
+			f.inR = append(f.inR, in...)
+			c, o, _ := f.next(false)
+			f.add(c, o)
+			for f.wireFrame(false) != nil {
+			}
+		}
+		for i := 0; i < 10; i++ {
+			step() // let the buffers reach their working size
+		}
+		if a := testing.AllocsPerRun(200, step); a != 0 {
+			t.Errorf("%s: %v allocations per frame, want 0", mix, a)
+		}
+	}
+}
