@@ -21,7 +21,7 @@ type framer struct {
 	channels int
 
 	left, right  *resample.Resampler
-	skip         int // resampler delay still to drop from the output's start
+	skip         int     // resampler delay still to drop from the output's start
 	inL, inR     []int16 // captured, not yet framed (codec rate)
 	outL, outR   []int16 // resampled, not yet sent (stream rate)
 	frameL       []int16
