@@ -76,6 +76,15 @@ listen_stream_t listen_stream_create(const char *config_json, const char *call_j
 	return listenGoCreate((char *)config_json, (char *)call_json, codec_rate, flags, user, err, errlen);
 }
 
+int listen_config_resolve(const char *arg, char *buf, size_t len, char *err, size_t errlen)
+{
+	if (!arg || (!buf && len)) {
+		set_err(err, errlen, "listen: argument is NULL");
+		return LISTEN_EINVAL;
+	}
+	return listenGoResolve((char *)arg, buf, len, err, errlen);
+}
+
 int listen_stream_push_read(listen_stream_t h, const int16_t *samples, size_t n)
 {
 	lr_stream_t *s = lr_lookup(h);

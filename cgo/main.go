@@ -266,6 +266,35 @@ func listenGoSendText(h C.uint64_t, text *C.char, cerr *C.char, errlen C.size_t)
 	return C.LISTEN_OK
 }
 
+//export listenGoResolve
+func listenGoResolve(arg *C.char, buf *C.char, size C.size_t, cerr *C.char, errlen C.size_t) (rc C.int) {
+	defer recoverTo(&rc, cerr, errlen)
+	mu.Lock()
+	set, ok := settings, running
+	mu.Unlock()
+	if !ok {
+		setErr(cerr, errlen, "listen: the engine is not initialised (listen_init)")
+		return C.LISTEN_ESTATE
+	}
+	b, err := config.Resolve(C.GoString(arg), set)
+	if err != nil {
+		setErr(cerr, errlen, err.Error())
+		return C.LISTEN_EINVAL
+	}
+	return putString(buf, size, b)
+}
+
+// putString copies b into the caller's buffer, NUL-terminated and truncated,
+// and returns the length the whole of it needs.
+func putString(buf *C.char, size C.size_t, b []byte) C.int {
+	if buf != nil && size > 0 {
+		out := unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(size))
+		n := copy(out[:len(out)-1], b)
+		out[n] = 0
+	}
+	return C.int(len(b))
+}
+
 //export listenGoStatus
 func listenGoStatus(h C.uint64_t, buf *C.char, size C.size_t) (rc C.int) {
 	defer recoverTo(&rc, nil, 0)
@@ -290,12 +319,7 @@ func listenGoStatus(h C.uint64_t, buf *C.char, size C.size_t) (rc C.int) {
 		v = e.s.Status()
 	}
 	b, _ := json.Marshal(v)
-	if buf != nil && size > 0 {
-		out := unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(size))
-		n := copy(out[:len(out)-1], b)
-		out[n] = 0
-	}
-	return C.int(len(b))
+	return putString(buf, size, b)
 }
 
 //export listenGoShutdown

@@ -101,6 +101,15 @@ int listen_abi_version(void);
  * Control thread. Returns LISTEN_OK, LISTEN_EINVAL (err says why). */
 int listen_init(const listen_host_t *host, const char *settings_json, char *err, size_t errlen);
 
+/* Resolves a dialplan argument into a listen config: arg is either the listen
+ * JSON (returned as it is) or "profile=NAME" followed by overrides, given as a
+ * JSON object or as key=value pairs separated by spaces; NAME is a profile of
+ * the settings' "profiles". buf (owned by the caller) receives the JSON,
+ * NUL-terminated and truncated to len. Control thread; does not block.
+ * Returns the length the JSON needs (excluding NUL), or LISTEN_EINVAL with
+ * err filled, or LISTEN_ESTATE before listen_init. */
+int listen_config_resolve(const char *arg, char *buf, size_t len, char *err, size_t errlen);
+
 /* Creates a stream and starts connecting to its server in the background.
  * config_json: the listen verb's JSON (url, mixType, sampleRate, ...).
  * call_json:   a JSON object of call attributes sent in the first frame, or NULL.

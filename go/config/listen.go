@@ -87,6 +87,10 @@ func ParseListen(data []byte, s Settings) (*Listen, error) {
 func (l *Listen) set(key string, raw json.RawMessage) error {
 	var err error
 	switch key {
+	case "metadata", "wsAuth", "actionHook", "bidirectionalAudio":
+		raw = objectInString(raw)
+	}
+	switch key {
 	case "verb":
 		var v string
 		if v, err = str(raw, key); err == nil && v != "listen" && v != "stream" {
@@ -298,7 +302,7 @@ func number(raw json.RawMessage, key string, lo, hi float64) (float64, error) {
 			return 0, fmt.Errorf("listen: %q must be a number", key)
 		}
 	}
-	if f < lo || f > hi {
+	if !(f >= lo && f <= hi) { // written so that NaN is refused too
 		return 0, fmt.Errorf("listen: %q must be between %g and %g (got %g)", key, lo, hi, f)
 	}
 	return f, nil

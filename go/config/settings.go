@@ -27,6 +27,7 @@ type Settings struct {
 	TLSVerify        bool
 	SilenceThreshold float64 // dBFS at or below which caller audio counts as silence
 	LogLevel         int     // syslog order: lines above it are not passed to the host
+	Profiles         map[string]map[string]json.RawMessage // named listen configs
 }
 
 // DefaultSubprotocols: servers in the wild accept one or the other.
@@ -96,6 +97,8 @@ func ParseSettings(data []byte) (Settings, error) {
 			s.SilenceThreshold, err = number(raw, key, -96, 0)
 		case "logLevel":
 			s.LogLevel, err = integer(raw, key, 0, 7)
+		case "profiles":
+			s.Profiles, err = parseProfiles(raw)
 		default:
 			err = fmt.Errorf("listen settings: unknown key %q", key)
 		}
