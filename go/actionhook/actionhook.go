@@ -51,7 +51,7 @@ func Post(ctx context.Context, h *config.Hook, body []byte, timeout time.Duratio
 			return res, nil
 		}
 		if ctx.Err() != nil {
-			return res, fmt.Errorf("action hook %s: no answer within %v (%d attempts)", redact.URL(h.URL), timeout, res.Attempts)
+			return res, gaveUp(ctx, h, timeout, res.Attempts)
 		}
 		if res.Attempts > retries {
 			return res, fmt.Errorf("action hook %s: %v (%d attempts)", redact.URL(h.URL), err, res.Attempts)
@@ -60,9 +60,16 @@ func Post(ctx context.Context, h *config.Hook, body []byte, timeout time.Duratio
 		case <-time.After(backoff):
 			backoff *= 2
 		case <-ctx.Done():
-			return res, fmt.Errorf("action hook %s: no answer within %v (%d attempts)", redact.URL(h.URL), timeout, res.Attempts)
+			return res, gaveUp(ctx, h, timeout, res.Attempts)
 		}
 	}
+}
+
+func gaveUp(ctx context.Context, h *config.Hook, timeout time.Duration, attempts int) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("action hook %s: no answer within %v (%d attempts)", redact.URL(h.URL), timeout, attempts)
+	}
+	return fmt.Errorf("action hook %s: cancelled (%d attempts)", redact.URL(h.URL), attempts)
 }
 
 func once(ctx context.Context, h *config.Hook, body []byte) (int, []byte, error) {

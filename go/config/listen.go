@@ -3,10 +3,13 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/modlisten/mod_listen/go/redact"
 )
 
 // Mix types of the spec.
@@ -73,8 +76,8 @@ func ParseListen(data []byte, s Settings) (*Listen, error) {
 		JitterMs:      s.JitterMs,
 		SilenceDb:     s.SilenceThreshold,
 	}
-	for key, raw := range obj {
-		if err := l.set(key, raw); err != nil {
+	for _, key := range sortedKeys(obj) {
+		if err := l.set(key, obj[key]); err != nil {
 			return nil, err
 		}
 	}
@@ -248,7 +251,7 @@ func hook(raw json.RawMessage, key string) (*Hook, error) {
 	}
 	p, err := url.Parse(h.URL)
 	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-		return nil, fmt.Errorf(`listen: %q must be an http:// or https:// URL (got %q)`, key, h.URL)
+		return nil, fmt.Errorf(`listen: %q must be an http:// or https:// URL (got %q)`, key, redact.URL(h.URL))
 	}
 	return h, nil
 }
@@ -260,7 +263,7 @@ func wsURL(raw json.RawMessage, key string) (string, error) {
 	}
 	p, perr := url.Parse(s)
 	if perr != nil || (p.Scheme != "ws" && p.Scheme != "wss") || p.Host == "" {
-		return "", fmt.Errorf(`listen: %q must be a ws:// or wss:// URL (got %q)`, key, s)
+		return "", fmt.Errorf(`listen: %q must be a ws:// or wss:// URL (got %q)`, key, redact.URL(s))
 	}
 	return s, nil
 }
@@ -320,12 +323,11 @@ func integer(raw json.RawMessage, key string, lo, hi int) (int, error) {
 }
 
 func seconds(raw json.RawMessage, key string) (time.Duration, error) {
+	if f, err := number(raw, key, math.Inf(-1), 0); err == nil && f < 0 {
+		return 0, fmt.Errorf("listen: %q must not be negative (got %g)", key, f)
+	}
 	f, err := number(raw, key, 0, 86400)
 	if err != nil {
-		var probe float64
-		if json.Unmarshal(raw, &probe) == nil && probe < 0 {
-			return 0, fmt.Errorf("listen: %q must not be negative (got %g)", key, probe)
-		}
 		return 0, err
 	}
 	return time.Duration(f * float64(time.Second)), nil

@@ -50,11 +50,12 @@ func Resolve(arg string, s Settings) ([]byte, error) {
 	return json.Marshal(merged)
 }
 
-// loose reads a value written by hand in XML or a dialplan: JSON when it
-// parses as JSON, a string otherwise.
+// loose reads a value written by hand in a dialplan: an object or list when
+// it is one in JSON, a string otherwise (numeric and boolean keys accept
+// strings, and a PIN like 1234 must stay a string).
 func loose(v string) json.RawMessage {
-	if json.Valid([]byte(v)) {
-		return json.RawMessage(v)
+	if t := strings.TrimSpace(v); (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) && json.Valid([]byte(t)) {
+		return json.RawMessage(t)
 	}
 	b, _ := json.Marshal(v)
 	return b

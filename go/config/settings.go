@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -64,7 +65,8 @@ func ParseSettings(data []byte) (Settings, error) {
 	if err != nil {
 		return s, err
 	}
-	for key, raw := range obj {
+	for _, key := range sortedKeys(obj) {
+		raw := obj[key]
 		var err error
 		switch key {
 		case "sampleRate":
@@ -111,13 +113,26 @@ func ParseSettings(data []byte) (Settings, error) {
 
 func object(data []byte, what string) (map[string]json.RawMessage, error) {
 	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &obj); err != nil {
+	if !json.Valid(data) {
+		err := json.Unmarshal(data, &obj)
 		return nil, fmt.Errorf("listen: %s is not valid JSON: %v", what, err)
 	}
-	if obj == nil {
+	if json.Unmarshal(data, &obj) != nil || obj == nil {
 		return nil, fmt.Errorf("listen: %s must be a JSON object", what)
 	}
 	return obj, nil
+}
+
+// sortedKeys gives keys in a fixed order, so conflicting keys resolve the
+// same way every time (a dotted key after its object, "disable…" after
+// "bidirectionalAudio") and the first error named is always the same.
+func sortedKeys(obj map[string]json.RawMessage) []string {
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func millis(raw json.RawMessage, key string, lo, hi int) (time.Duration, error) {

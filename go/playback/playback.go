@@ -38,8 +38,10 @@ type segment struct {
 	samples []int16
 	off     int
 	id      json.RawMessage // clip id or mark name
+	start   uint64          // queue position of the segment's first sample
 	end     uint64          // queue position after the segment's last sample
-	started bool
+	started bool            // written into the ring, at least in part
+	playing bool            // its first sample has been played
 	arrived time.Time // streamed: when its first audio came
 }
 
@@ -124,6 +126,7 @@ func (p *Player) Mark(name json.RawMessage) {
 }
 
 func (p *Player) add(s *segment) {
+	s.start = p.queued
 	p.queued += uint64(len(s.samples))
 	s.end = p.queued
 	p.segs = append(p.segs, s)
@@ -134,14 +137,20 @@ func (p *Player) add(s *segment) {
 func (p *Player) Kill() (cleared []json.RawMessage, clips int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, list := range [][]*segment{p.inRing, p.segs} {
-		for _, s := range list {
-			switch s.kind {
-			case mark:
-				cleared = append(cleared, s.id)
-			case clip:
-				clips++
-			}
+	// A started segment is in inRing, and still in segs while partly
+	// written: count it once.
+	all := append([]*segment(nil), p.inRing...)
+	for _, s := range p.segs {
+		if !s.started {
+			all = append(all, s)
+		}
+	}
+	for _, s := range all {
+		switch s.kind {
+		case mark:
+			cleared = append(cleared, s.id)
+		case clip:
+			clips++
 		}
 	}
 	p.ring.Discard()
@@ -164,10 +173,15 @@ func (p *Player) Service(now time.Time, out []Notice) []Notice {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	played := p.ring.Consumed()
-	// Completions first, so a clip's playDone precedes the next one's start.
+	// A clip starts when its first sample is played, and is done when its
+	// last one is, so one clip's playDone precedes the next one's start.
 	i := 0
 	for ; i < len(p.inRing); i++ {
 		s := p.inRing[i]
+		if s.kind == clip && !s.playing && s.start+p.delta < played {
+			s.playing = true
+			out = append(out, Notice{Event: "play_start", ID: s.id})
+		}
 		if s.end+p.delta > played {
 			break
 		}
@@ -191,9 +205,6 @@ func (p *Player) Service(now time.Time, out []Notice) []Notice {
 		if !s.started {
 			s.started = true
 			p.inRing = append(p.inRing, s)
-			if s.kind == clip {
-				out = append(out, Notice{Event: "play_start", ID: s.id})
-			}
 		}
 		n := p.ring.Write(s.samples[s.off:])
 		s.off += n

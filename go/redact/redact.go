@@ -10,6 +10,9 @@ func URL(raw string) string {
 	if err != nil {
 		return "(unparsable URL)"
 	}
+	if u.User == nil && u.RawQuery == "" {
+		return raw
+	}
 	u.User = nil
 	if u.RawQuery != "" {
 		u.RawQuery = "…"

@@ -101,7 +101,7 @@ func (s *Stream) checkSilence(caller []int16) {
 }
 
 func (s *Stream) writeAudio(conn *websocket.Conn, frame []byte) error {
-	if err := conn.WriteMessage(websocket.BinaryMessage, frame); err != nil {
+	if err := s.send(conn, websocket.BinaryMessage, frame); err != nil {
 		return err
 	}
 	s.framesSent.Add(1)
@@ -122,7 +122,7 @@ func (s *Stream) pumpDTMF(conn *websocket.Conn) error {
 		s.dtmf = append(s.dtmf, digit)
 		s.event("dtmf", map[string]any{"dtmf": string(rune(digit)), "duration": duration})
 		if s.cfg.PassDtmf {
-			if err := conn.WriteMessage(websocket.TextMessage, protocol.DTMF(digit, duration)); err != nil {
+			if err := s.send(conn, websocket.TextMessage, protocol.DTMF(digit, duration)); err != nil {
 				return err
 			}
 		}
@@ -139,7 +139,7 @@ func (s *Stream) writeOutbox(conn *websocket.Conn) error {
 	s.outbox = nil
 	s.outMu.Unlock()
 	for _, m := range out {
-		if err := conn.WriteMessage(websocket.TextMessage, m); err != nil {
+		if err := s.send(conn, websocket.TextMessage, m); err != nil {
 			return err
 		}
 	}

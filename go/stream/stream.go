@@ -107,8 +107,9 @@ type Stream struct {
 	outcome  Outcome // written once, under endOnce
 	done     chan struct{}
 
-	connMu sync.Mutex
-	conn   *websocket.Conn
+	connMu   sync.Mutex
+	conn     *websocket.Conn
+	deadline atomic.Int64 // unix ns by which an ending stream must have sent everything
 
 	outMu  sync.Mutex
 	outbox [][]byte
@@ -188,9 +189,12 @@ func (s *Stream) Stop(reason string) {
 	s.end(reason, "")
 	s.stopOnce.Do(func() { close(s.stopReq) })
 	// A writer stuck on a server that does not read must give up in time.
+	s.deadline.CompareAndSwap(0, time.Now().Add(s.o.Settings.FlushTimeout).UnixNano())
 	s.connMu.Lock()
 	if s.conn != nil {
-		s.conn.SetWriteDeadline(time.Now().Add(s.o.Settings.FlushTimeout))
+		// gorilla applies a deadline at its next write; the socket's own
+		// deadline also breaks a write that is blocked now.
+		s.conn.UnderlyingConn().SetWriteDeadline(time.Unix(0, s.deadline.Load()))
 	}
 	s.connMu.Unlock()
 }
@@ -199,6 +203,20 @@ func (s *Stream) Stop(reason string) {
 func (s *Stream) Abort() {
 	s.Stop(ReasonShutdown)
 	s.cancel()
+	s.connMu.Lock()
+	if s.conn != nil {
+		s.conn.UnderlyingConn().Close()
+	}
+	s.connMu.Unlock()
+}
+
+// send writes one message, within the flush deadline once the stream is
+// ending. Writer goroutine only.
+func (s *Stream) send(conn *websocket.Conn, kind int, data []byte) error {
+	if d := s.deadline.Load(); d != 0 {
+		conn.SetWriteDeadline(time.Unix(0, d))
+	}
+	return conn.WriteMessage(kind, data)
 }
 
 // SendText queues a text frame for the server, behind the audio already captured.
@@ -287,6 +305,7 @@ func (s *Stream) stream() {
 		URL: s.cfg.URL, Username: s.cfg.Username, Password: s.cfg.Password,
 		Subprotocols: s.cfg.Subprotocols, Timeout: s.o.Settings.ConnectTimeout,
 		CAFile: s.o.Settings.CAFile, TLSVerify: s.o.Settings.TLSVerify,
+		SendBuffer: max(16<<10, s.cfg.SampleRate*2*s.frame.channels),
 	})
 	if err != nil {
 		s.log(3, "connect failed: "+err.Error())
@@ -296,17 +315,12 @@ func (s *Stream) stream() {
 	}
 	s.connMu.Lock()
 	s.conn = conn
-	select {
-	case <-s.stopReq:
-		conn.SetWriteDeadline(time.Now().Add(s.o.Settings.FlushTimeout))
-	default:
-	}
 	s.connMu.Unlock()
 	defer conn.Close()
 
 	first, err := protocol.Initial(s.cfg.SampleRate, s.cfg.MixType, s.o.Call, nil, s.cfg.Metadata)
 	if err == nil {
-		err = conn.WriteMessage(websocket.TextMessage, first)
+		err = s.send(conn, websocket.TextMessage, first)
 	}
 	if err != nil {
 		s.lost(err)

@@ -10,9 +10,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -30,6 +32,10 @@ type Options struct {
 	CAFile       string
 	TLSVerify    bool
 	Header       http.Header
+	// SendBuffer caps the kernel's send buffer (bytes; 0: the kernel's
+	// autotuning). Without a cap a server that stops reading can absorb
+	// megabytes and many seconds of audio before anyone notices.
+	SendBuffer int
 }
 
 // Write buffers are taken only while a message is being written, so idle
@@ -45,6 +51,19 @@ func Dial(ctx context.Context, o Options) (*websocket.Conn, error) {
 		ReadBufferSize:   2048,
 		WriteBufferSize:  4096,
 		WriteBufferPool:  &writePool,
+	}
+	if o.SendBuffer > 0 {
+		nd := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, o.SendBuffer)
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		}}
+		d.NetDialContext = nd.DialContext
 	}
 	if tc, err := tlsConfig(o); err != nil {
 		return nil, err

@@ -1,0 +1,344 @@
+package protocol
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/modlisten/mod_listen/go/wav"
+)
+
+func mustObject(t *testing.T, s string) *Object {
+	t.Helper()
+	o, err := ParseObject([]byte(s))
+	if err != nil {
+		t.Fatalf("ParseObject(%s): %v", s, err)
+	}
+	return o
+}
+
+func marshal(t *testing.T, o *Object) string {
+	t.Helper()
+	b, err := o.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(b) {
+		t.Fatalf("invalid JSON: %s", b)
+	}
+	return string(b)
+}
+
+func TestParseObjectKeepsOrder(t *testing.T) {
+	in := `{"zeta": 1, "alpha": {"b": [1, 2], "a": null}, "mid": "x y", "beta": true}`
+	o := mustObject(t, in)
+	if got, want := marshal(t, o), `{"zeta":1,"alpha":{"b":[1,2],"a":null},"mid":"x y","beta":true}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	if v, ok := o.Get("mid"); !ok || string(v) != `"x y"` {
+		t.Fatalf("Get(mid) = %s, %v", v, ok)
+	}
+	if _, ok := o.Get("nope"); ok {
+		t.Fatal("Get(nope) found")
+	}
+	// Via encoding/json too.
+	b, err := json.Marshal(o)
+	if err != nil || string(b) != `{"zeta":1,"alpha":{"b":[1,2],"a":null},"mid":"x y","beta":true}` {
+		t.Fatalf("json.Marshal: %s %v", b, err)
+	}
+}
+
+func TestParseObjectEdgeCases(t *testing.T) {
+	for _, in := range []string{"", "  \n"} {
+		if got := marshal(t, mustObject(t, in)); got != "{}" {
+			t.Fatalf("ParseObject(%q) = %s", in, got)
+		}
+	}
+	if got := marshal(t, mustObject(t, `{"a":1,"b":2,"a":3}`)); got != `{"a":3,"b":2}` {
+		t.Fatalf("duplicate key: %s", got)
+	}
+	for _, in := range []string{`[1]`, `"s"`, `null`, `42`} {
+		if _, err := ParseObject([]byte(in)); err == nil || err.Error() != "not a JSON object" {
+			t.Errorf("ParseObject(%s): %v, want 'not a JSON object'", in, err)
+		}
+	}
+	if _, err := ParseObject([]byte(`{"a":1} {"b":2}`)); err == nil || err.Error() != "trailing data after the JSON object" {
+		t.Errorf("trailing object: %v", err)
+	}
+	for _, in := range []string{`{"a":1`, `{"a":}`, `{"a" 1}`} {
+		if _, err := ParseObject([]byte(in)); err == nil {
+			t.Errorf("ParseObject(%s) accepted", in)
+		}
+	}
+}
+
+func TestSetAndClone(t *testing.T) {
+	o := mustObject(t, `{"a":1,"b":2}`)
+	c := o.Clone()
+	c.Set("a", json.RawMessage(`"x"`))
+	c.Set("c", json.RawMessage(`3`))
+	if got := marshal(t, o); got != `{"a":1,"b":2}` {
+		t.Fatalf("clone changed the original: %s", got)
+	}
+	if got := marshal(t, c); got != `{"a":"x","b":2,"c":3}` {
+		t.Fatalf("clone: %s", got)
+	}
+}
+
+func TestInitial(t *testing.T) {
+	call := mustObject(t, `{"callSid":"abc-123","from":"+15551230000","to":"+15559870000","direction":"inbound"}`)
+	meta := json.RawMessage(`{"from": "overridden", "custom": {"k": [1, 2]}}`)
+	b, err := Initial(16000, "stereo", call, nil, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"sampleRate":16000,"mixType":"stereo","callSid":"abc-123","from":"overridden","to":"+15559870000","direction":"inbound","custom":{"k":[1,2]}}`
+	if string(b) != want {
+		t.Fatalf("Initial:\n got %s\nwant %s", b, want)
+	}
+	// The call's attributes were not changed by the merge.
+	if v, _ := call.Get("from"); string(v) != `"+15551230000"` {
+		t.Fatalf("Initial changed the call object: from = %s", v)
+	}
+}
+
+func TestInitialExtraAndMetadataOrder(t *testing.T) {
+	call := mustObject(t, `{"callSid":"c","sampleRate":"bogus"}`)
+	extra := mustObject(t, `{"resumed":true,"callSid":"c2"}`)
+	b, err := Initial(8000, "mono", call, extra, json.RawMessage(`{"resumed":false,"mixType":"custom"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"sampleRate":"bogus","mixType":"custom","callSid":"c2","resumed":false}`
+	if string(b) != want {
+		t.Fatalf("got %s\nwant %s", b, want)
+	}
+}
+
+func TestInitialNoCallNoMetadata(t *testing.T) {
+	b, err := Initial(8000, "mono", nil, nil, nil)
+	if err != nil || string(b) != `{"sampleRate":8000,"mixType":"mono"}` {
+		t.Fatalf("got %s %v", b, err)
+	}
+}
+
+func TestInitialBadMetadata(t *testing.T) {
+	if _, err := Initial(8000, "mono", nil, nil, json.RawMessage(`[1]`)); err == nil || err.Error() != "metadata: not a JSON object" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestFrames(t *testing.T) {
+	cases := []struct{ got, want string }{
+		{string(DTMF('2', 1600)), `{"event":"dtmf","dtmf":"2","duration":"1600"}`},
+		{string(DTMF('#', 0)), `{"event":"dtmf","dtmf":"#","duration":"0"}`},
+		{string(DTMF('*', 4294967295)), `{"event":"dtmf","dtmf":"*","duration":"4294967295"}`},
+		{string(PlayDone(nil)), `{"type":"playDone"}`},
+		{string(PlayDone(json.RawMessage(`"clip-7"`))), `{"type":"playDone","data":{"id":"clip-7"}}`},
+		{string(PlayDone(json.RawMessage(`42`))), `{"type":"playDone","data":{"id":42}}`},
+		{string(MarkEvent(json.RawMessage(`"m1"`), "playout")), `{"type":"mark","data":{"name":"m1","event":"playout"}}`},
+		{string(MarkEvent(json.RawMessage(`"m1"`), "cleared")), `{"type":"mark","data":{"name":"m1","event":"cleared"}}`},
+		{string(Error(`bad "sampleRate"`)), `{"type":"error","data":{"error":"bad \"sampleRate\""}}`},
+	}
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("got  %s\nwant %s", c.got, c.want)
+		}
+		if !json.Valid([]byte(c.got)) {
+			t.Errorf("not valid JSON: %s", c.got)
+		}
+	}
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func playFrame(data string) []byte {
+	return []byte(`{"type":"playAudio","data":` + data + `}`)
+}
+
+func mustParse(t *testing.T, frame []byte) Message {
+	t.Helper()
+	m, err := Parse(frame)
+	if err != nil {
+		t.Fatalf("Parse(%.200s): %v", frame, err)
+	}
+	return m
+}
+
+func TestPlayAudioRaw(t *testing.T) {
+	pcm := []byte{0x01, 0x00, 0xff, 0xff, 0x00, 0x80, 0xff, 0x7f}
+	want := []int16{1, -1, -32768, 32767}
+	for _, rate := range []string{`16000`, `"16000"`} {
+		f := playFrame(`{"audioContent":"` + b64(pcm) + `","audioContentType":"raw","sampleRate":` + rate + `,"id":"c1"}`)
+		m := mustParse(t, f)
+		if m.Type != PlayAudio || m.Clip == nil {
+			t.Fatalf("sampleRate %s: %+v", rate, m)
+		}
+		c := m.Clip
+		if c.Rate != 16000 || c.Channels != 1 || !reflect.DeepEqual(c.Samples, want) || string(c.ID) != `"c1"` {
+			t.Fatalf("sampleRate %s: clip %+v", rate, c)
+		}
+		if string(m.Raw) != string(f) {
+			t.Fatal("Raw is not the frame")
+		}
+	}
+}
+
+func TestPlayAudioEveryPlayRate(t *testing.T) {
+	for _, r := range []int{8000, 16000, 24000, 32000, 48000, 64000} {
+		b, _ := json.Marshal(r)
+		m := mustParse(t, playFrame(`{"audioContent":"AAA=","audioContentType":"raw","sampleRate":`+string(b)+`}`))
+		if m.Clip.Rate != r {
+			t.Errorf("rate %d gave %d", r, m.Clip.Rate)
+		}
+	}
+}
+
+func TestPlayAudioIDNullIsNoID(t *testing.T) {
+	m := mustParse(t, playFrame(`{"audioContent":"","audioContentType":"raw","sampleRate":8000,"id":null}`))
+	if m.Clip.ID != nil {
+		t.Fatalf("id null gave %s", m.Clip.ID)
+	}
+	m = mustParse(t, playFrame(`{"audioContent":"","audioContentType":"raw","sampleRate":8000}`))
+	if m.Clip.ID != nil {
+		t.Fatalf("no id gave %s", m.Clip.ID)
+	}
+}
+
+func TestPlayAudioWav(t *testing.T) {
+	samples := []int16{0, 100, -100, 32767, -32768, 7}
+	file := wav.Encode(24000, 1, samples)
+	for _, typ := range []string{"wav", "wave"} {
+		m := mustParse(t, playFrame(`{"audioContent":"`+b64(file)+`","audioContentType":"`+typ+`","id":5}`))
+		c := m.Clip
+		if c.Rate != 24000 || c.Channels != 1 || !reflect.DeepEqual(c.Samples, samples) || string(c.ID) != "5" {
+			t.Fatalf("%s: %+v", typ, c)
+		}
+	}
+}
+
+func TestPlayAudioStereoWav(t *testing.T) {
+	samples := []int16{1, -1, 2, -2, 3, -3}
+	m := mustParse(t, playFrame(`{"audioContent":"`+b64(wav.Encode(8000, 2, samples))+`","audioContentType":"wav"}`))
+	if c := m.Clip; c.Rate != 8000 || c.Channels != 2 || !reflect.DeepEqual(c.Samples, samples) {
+		t.Fatalf("%+v", c)
+	}
+}
+
+// header builds a 44-byte WAV header by hand.
+func header(format, channels, rate, bits, dataBytes int) []byte {
+	h := make([]byte, 44)
+	copy(h, "RIFF")
+	binary.LittleEndian.PutUint32(h[4:], uint32(36+dataBytes))
+	copy(h[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(h[16:], 16)
+	binary.LittleEndian.PutUint16(h[20:], uint16(format))
+	binary.LittleEndian.PutUint16(h[22:], uint16(channels))
+	binary.LittleEndian.PutUint32(h[24:], uint32(rate))
+	binary.LittleEndian.PutUint32(h[28:], uint32(rate*channels*bits/8))
+	binary.LittleEndian.PutUint16(h[32:], uint16(channels*bits/8))
+	binary.LittleEndian.PutUint16(h[34:], uint16(bits))
+	copy(h[36:], "data")
+	binary.LittleEndian.PutUint32(h[40:], uint32(dataBytes))
+	return h
+}
+
+func parseErr(t *testing.T, frame []byte) string {
+	t.Helper()
+	_, err := Parse(frame)
+	if err == nil {
+		t.Fatalf("Parse(%.200s) accepted", frame)
+	}
+	return err.Error()
+}
+
+func TestPlayAudioRefusals(t *testing.T) {
+	eight := append(header(1, 1, 8000, 8, 4), 1, 2, 3, 4)
+	float := append(header(3, 1, 8000, 32, 8), make([]byte, 8)...)
+	cases := []struct{ frame, want string }{
+		{`{"type":"playAudio"}`, `playAudio: "data" must be an object`},
+		{`{"type":"playAudio","data":"x"}`, `playAudio: "data" must be an object`},
+		{`{"type":"playAudio","data":{"audioContentType":"raw","sampleRate":8000}}`, `playAudio: "data.audioContent" is missing`},
+		{`{"type":"playAudio","data":{"audioContent":"AAA=","sampleRate":8000}}`, `playAudio: "data.audioContentType" is missing ("raw", "wav" or "wave")`},
+		{`{"type":"playAudio","data":{"audioContent":"AAA=","audioContentType":"mp3"}}`, `playAudio: unknown "data.audioContentType" "mp3" ("raw", "wav" or "wave")`},
+		{`{"type":"playAudio","data":{"audioContent":"AAA=","audioContentType":"raw"}}`, `playAudio: "data.sampleRate" is missing (required for raw audio)`},
+		{`{"type":"playAudio","data":{"audioContent":"AAA=","audioContentType":"raw","sampleRate":12345}}`, `playAudio: "data.sampleRate" must be one of 8000, 16000, 24000, 32000, 48000, 64000 (got 12345)`},
+		{`{"type":"playAudio","data":{"audioContent":"AAA=","audioContentType":"raw","sampleRate":"fast"}}`, `playAudio: "data.sampleRate" must be a number, got "fast"`},
+		{`{"type":"playAudio","data":{"audioContent":"AAA=","audioContentType":"raw","sampleRate":true}}`, `playAudio: "data.sampleRate" must be a number, got true`},
+		{`{"type":"playAudio","data":{"audioContent":"` + b64(eight) + `","audioContentType":"wav"}}`, `playAudio: wav: only 16-bit PCM is supported (format 1, 8 bits)`},
+		{`{"type":"playAudio","data":{"audioContent":"` + b64(float) + `","audioContentType":"wave"}}`, `playAudio: wav: only 16-bit PCM is supported (format 3, 32 bits)`},
+		{`{"type":"playAudio","data":{"audioContent":"` + b64(wav.Encode(44100, 1, []int16{1})) + `","audioContentType":"wav"}}`, `playAudio: WAV sample rate must be one of 8000, 16000, 24000, 32000, 48000, 64000 (got 44100)`},
+		{`{"type":"playAudio","data":{"audioContent":"` + b64([]byte("not a wav file")) + `","audioContentType":"wav"}}`, `playAudio: wav: not a RIFF/WAVE file`},
+	}
+	for _, c := range cases {
+		if got := parseErr(t, []byte(c.frame)); got != c.want {
+			t.Errorf("Parse(%.120s):\n got %s\nwant %s", c.frame, got, c.want)
+		}
+	}
+	for _, bad := range []string{"A", "!!!!", "AAA=AAA="} {
+		got := parseErr(t, playFrame(`{"audioContent":"`+bad+`","audioContentType":"raw","sampleRate":8000}`))
+		if !strings.HasPrefix(got, `playAudio: "data.audioContent" is not valid base64: `) {
+			t.Errorf("base64 %q: %s", bad, got)
+		}
+	}
+	for _, f := range [][]byte{eight, float} {
+		got := parseErr(t, playFrame(`{"audioContent":"`+b64(f)+`","audioContentType":"wav"}`))
+		if !strings.Contains(got, "16-bit PCM") {
+			t.Errorf("non-16-bit WAV: %s", got)
+		}
+	}
+}
+
+func TestParseEnvelope(t *testing.T) {
+	if got := parseErr(t, []byte(`{"type":`)); !strings.HasPrefix(got, "invalid JSON: ") {
+		t.Errorf("truncated: %s", got)
+	}
+	if got := parseErr(t, []byte(`hello`)); !strings.HasPrefix(got, "invalid JSON: ") {
+		t.Errorf("not JSON: %s", got)
+	}
+	if got := parseErr(t, []byte(`{"data":{}}`)); got != `message has no "type"` {
+		t.Errorf("no type: %s", got)
+	}
+	for _, f := range []string{`{"type":"mark"}`, `{"type":"mark","data":{}}`, `{"type":"mark","data":{"name":null}}`, `{"type":"mark","data":"m"}`} {
+		if got := parseErr(t, []byte(f)); got != `mark: "data.name" is missing` {
+			t.Errorf("%s: %s", f, got)
+		}
+	}
+}
+
+func TestParseMark(t *testing.T) {
+	m := mustParse(t, []byte(`{"type":"mark","data":{"name":"greeting-end"}}`))
+	if m.Type != Mark || string(m.Name) != `"greeting-end"` {
+		t.Fatalf("%+v", m)
+	}
+}
+
+func TestParseOtherTypes(t *testing.T) {
+	for _, typ := range []string{KillAudio, Disconnect, Clear, ErrorType, "transcription", "somethingNew"} {
+		f := []byte(`{"type":"` + typ + `","data":{"x":1}}`)
+		m := mustParse(t, f)
+		if m.Type != typ || string(m.Data) != `{"x":1}` || string(m.Raw) != string(f) || m.Clip != nil || m.Name != nil {
+			t.Errorf("%s: %+v", typ, m)
+		}
+	}
+	m := mustParse(t, []byte(`{"type":"killAudio"}`))
+	if m.Type != KillAudio || m.Data != nil {
+		t.Fatalf("%+v", m)
+	}
+}
+
+func TestRate(t *testing.T) {
+	for in, want := range map[string]int{`8000`: 8000, `"8000"`: 8000, `32000`: 32000, `"64000"`: 64000, `16000.0`: 16000} {
+		if got, err := Rate(json.RawMessage(in)); err != nil || got != want {
+			t.Errorf("Rate(%s) = %d, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{`44100`, `"11025"`, `0`, `-8000`, `"8000x"`, `null`, `[8000]`} {
+		if got, err := Rate(json.RawMessage(in)); err == nil {
+			t.Errorf("Rate(%s) = %d, accepted", in, got)
+		}
+	}
+}
