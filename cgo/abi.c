@@ -194,6 +194,13 @@ int listen_stream_destroy(listen_stream_t h)
 	return listenGoRelease(h);
 }
 
+int listen_stats(char *buf, size_t len)
+{
+	if (!buf && len)
+		return LISTEN_EINVAL;
+	return listenGoStats(buf, len);
+}
+
 int listen_shutdown(int timeout_ms)
 {
 	return listenGoShutdown(timeout_ms);

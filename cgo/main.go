@@ -50,6 +50,7 @@ var (
 	settings config.Settings
 	pacer    *engine.Pacer
 	streams  = map[uint64]*entry{}
+	stats    stream.Stats
 )
 
 func setErr(err *C.char, errlen C.size_t, msg string) {
@@ -171,7 +172,7 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 	}
 	hst := &host{user: user}
 	s, err := stream.New(stream.Options{Config: cfg, Settings: set, Call: call, CodecRate: rate,
-		Playback: playback}, &rings{c: c}, hst)
+		Playback: playback, Stats: &stats}, &rings{c: c}, hst)
 	if err != nil {
 		C.lr_stream_unregister(c)
 		C.lr_stream_free(c)
@@ -319,6 +320,30 @@ func listenGoStatus(h C.uint64_t, buf *C.char, size C.size_t) (rc C.int) {
 		v = e.s.Status()
 	}
 	b, _ := json.Marshal(v)
+	return putString(buf, size, b)
+}
+
+//export listenGoStats
+func listenGoStats(buf *C.char, size C.size_t) (rc C.int) {
+	defer recoverTo(&rc, nil, 0)
+	mu.Lock()
+	live := 0
+	for _, e := range streams {
+		if !e.finished {
+			live++
+		}
+	}
+	mu.Unlock()
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b, _ := json.Marshal(map[string]any{
+		"streams":              live,
+		"sendLatencyCount":     stats.Send.Count(),
+		"sendLatencyP50Ms":     ms(stats.Send.Quantile(0.5)),
+		"sendLatencyP99Ms":     ms(stats.Send.Quantile(0.99)),
+		"playbackLatencyCount": stats.Play.Count(),
+		"playbackLatencyP50Ms": ms(stats.Play.Quantile(0.5)),
+		"playbackLatencyP99Ms": ms(stats.Play.Quantile(0.99)),
+	})
 	return putString(buf, size, b)
 }
 

@@ -51,6 +51,7 @@ func (r *rings) PopDTMF() (byte, uint32, bool) {
 func (r *rings) Dropped() uint64   { return uint64(C.lr_dropped(r.c)) }
 func (r *rings) TakeOverrun() bool { return C.lr_take_overrun(r.c) != 0 }
 func (r *rings) End()              { C.lr_end(r.c) }
+func (r *rings) Now() int64        { return int64(C.lr_now_ns()) }
 
 func (r *rings) Play() playback.Ring {
 	if r.c.play.samples == nil {

@@ -189,6 +189,13 @@ int listen_stream_destroy(listen_stream_t s);
  * listen_stream_status). Control thread. */
 int listen_status_all(char *buf, size_t len);
 
+/* Writes engine-wide figures as a JSON object into buf (as
+ * listen_stream_status): live streams, and the latency from a captured frame's
+ * push to its write on the socket and from streamed playback audio's arrival
+ * to its first sample played (counts, p50 and p99 in ms, since the engine
+ * started). Control thread. */
+int listen_stats(char *buf, size_t len);
+
 /* Stops every stream (reason "shutdown"), waits up to timeout_ms for their
  * sockets and hooks to finish, and stops the engine's goroutines. No callback
  * is made after it returns. listen_init may start the engine again.

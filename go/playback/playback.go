@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modlisten/mod_listen/go/histogram"
 	"github.com/modlisten/mod_listen/go/protocol"
 )
 
@@ -42,7 +43,7 @@ type segment struct {
 	end     uint64          // queue position after the segment's last sample
 	started bool            // written into the ring, at least in part
 	playing bool            // its first sample has been played
-	arrived time.Time // streamed: when its first audio came
+	arrived time.Time       // streamed: when its first audio came
 }
 
 // Notice is something the stream tells the server and the host.
@@ -65,6 +66,16 @@ type Player struct {
 	written uint64     // queue position written into the ring
 	delta   uint64     // ring position = queue position + delta
 	inRing  []*segment // written whole or in part, waiting to be played out
+
+	// Latency, when set, gets the time from the arrival of each piece of
+	// streamed audio to the playing of its first sample.
+	Latency  *histogram.Histogram
+	arrivals []arrival
+}
+
+type arrival struct {
+	pos uint64 // queue position of the first sample
+	at  time.Time
 }
 
 // New makes a player for a call at rate Hz.
@@ -108,6 +119,9 @@ func (p *Player) Beep(samples []int16) {
 func (p *Player) Stream(samples []int16, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.Latency != nil {
+		p.arrivals = append(p.arrivals, arrival{pos: p.queued, at: now})
+	}
 	if n := len(p.segs); n > 0 && p.segs[n-1].kind == streamed {
 		last := p.segs[n-1]
 		last.samples = append(last.samples, samples...)
@@ -154,7 +168,7 @@ func (p *Player) Kill() (cleared []json.RawMessage, clips int) {
 		}
 	}
 	p.ring.Discard()
-	p.segs, p.inRing = nil, nil
+	p.segs, p.inRing, p.arrivals = nil, nil, nil
 	p.written = p.queued
 	p.delta = p.ring.Written() - p.queued
 	return cleared, clips
@@ -173,6 +187,10 @@ func (p *Player) Service(now time.Time, out []Notice) []Notice {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	played := p.ring.Consumed()
+	for len(p.arrivals) > 0 && p.arrivals[0].pos+p.delta < played {
+		p.Latency.Record(now.Sub(p.arrivals[0].at))
+		p.arrivals = p.arrivals[1:]
+	}
 	// A clip starts when its first sample is played, and is done when its
 	// last one is, so one clip's playDone precedes the next one's start.
 	i := 0

@@ -24,16 +24,24 @@ func (s *Stream) pump(conn *websocket.Conn, final bool) error {
 		s.scratch = make([]int16, drainFrames*f.inFrame)
 	}
 	for {
-		n, _ := s.media.DrainRead(s.scratch)
+		n, oldest := s.media.DrainRead(s.scratch)
 		f.inL = append(f.inL, s.scratch[:n]...)
 		got := n
 		if f.twoSided() {
-			n, _ = s.media.DrainWrite(s.scratch)
+			var stamp int64
+			n, stamp = s.media.DrainWrite(s.scratch)
 			f.inR = append(f.inR, s.scratch[:n]...)
 			got += n
+			if stamp != 0 && (oldest == 0 || stamp < oldest) {
+				oldest = stamp
+			}
 		}
+		sent := s.framesSent.Load()
 		if err := s.emit(conn, false); err != nil {
 			return err
+		}
+		if oldest != 0 && s.o.Stats != nil && s.framesSent.Load() > sent {
+			s.o.Stats.Send.Record(time.Duration(s.media.Now() - oldest))
 		}
 		if got == 0 {
 			break

@@ -17,6 +17,7 @@ import (
 
 	"github.com/modlisten/mod_listen/go/actionhook"
 	"github.com/modlisten/mod_listen/go/config"
+	"github.com/modlisten/mod_listen/go/histogram"
 	"github.com/modlisten/mod_listen/go/playback"
 	"github.com/modlisten/mod_listen/go/protocol"
 	"github.com/modlisten/mod_listen/go/redact"
@@ -34,6 +35,8 @@ type Media interface {
 	Dropped() uint64
 	// TakeOverrun reports whether audio was dropped since the last call.
 	TakeOverrun() bool
+	// Now is the clock of the capture stamps, in ns.
+	Now() int64
 	// End makes the host's pushes no-ops: nobody will drain them any more.
 	End()
 	// Play is the playback ring, or nil when the stream has none.
@@ -79,6 +82,13 @@ type Options struct {
 	Call      *protocol.Object
 	CodecRate int
 	Playback  bool // the host allows audio from the server into the call
+	Stats     *Stats
+}
+
+// Stats are figures shared by all streams, for benchmarks and status.
+type Stats struct {
+	Send histogram.Histogram // captured frame pushed -> written to the socket
+	Play histogram.Histogram // streamed audio received -> first sample played
 }
 
 // Outcome is how a listen ended.
@@ -149,6 +159,9 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if ring := media.Play(); ring != nil {
 		s.player = playback.New(ring, o.CodecRate, o.Settings.MaxQueuedClips, o.Config.JitterMs)
+		if o.Stats != nil {
+			s.player.Latency = &o.Stats.Play
+		}
 	}
 	if s.cfg.Streaming {
 		if s.streamIn, err = resample.New(s.cfg.StreamingRate, o.CodecRate); err != nil {
