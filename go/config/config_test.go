@@ -1,7 +1,6 @@
 package config
 
 import (
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -27,13 +26,6 @@ func parseErr(t *testing.T, js string) string {
 		t.Fatalf("ParseListen(%s) returned a config with its error", js)
 	}
 	return err.Error()
-}
-
-func knownBug(t *testing.T, which string) {
-	t.Helper()
-	if os.Getenv("LISTEN_KNOWN_BUGS") != "1" {
-		t.Skipf("known bug %s (go/BUGS-unit.txt); run with LISTEN_KNOWN_BUGS=1", which)
-	}
 }
 
 func TestDefaults(t *testing.T) {
@@ -188,12 +180,19 @@ func TestDisableBidirectionalAudio(t *testing.T) {
 }
 
 func TestDisableWinsWhateverTheOrder(t *testing.T) {
-	knownBug(t, "config-map-order")
-	// Keys are visited in Go's random map order: the result must not depend on it.
+	// Was BUGS-unit.txt #4: keys were applied in Go's random map order.
 	for i := 0; i < 50; i++ {
 		l := parse(t, `{"url":"ws://h","disableBidirectionalAudio":true,"bidirectionalAudio":{"enabled":true}}`)
 		if l.Playback {
 			t.Fatalf("run %d: disableBidirectionalAudio:true with bidirectionalAudio.enabled:true gave playback on", i)
+		}
+		l = parse(t, `{"wsAuth.username":"dotted","url":"ws://h","wsAuth":{"username":"object"}}`)
+		if l.Username != "dotted" {
+			t.Fatalf("run %d: wsAuth.username %q, want the dotted key to win every time", i, l.Username)
+		}
+		// With two faults the same one is named every time.
+		if got, want := parseErr(t, `{"url":"ws://h","zzz":1,"mixType":"x","aaa":2}`), `listen: unknown key "aaa"`; got != want {
+			t.Fatalf("run %d: %s, want %s", i, got, want)
 		}
 	}
 }
@@ -263,26 +262,23 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestNonObjectRefused(t *testing.T) {
-	for _, in := range []string{`[1,2]`, `"listen"`, `42`, `true`} {
-		got := parseErr(t, in)
-		if !strings.HasPrefix(got, "listen: config ") {
-			t.Errorf("ParseListen(%s): %s", in, got)
-		}
-	}
-}
-
-func TestNonObjectSaysObject(t *testing.T) {
-	knownBug(t, "config-non-object-message")
-	for _, in := range []string{`[1,2]`, `"listen"`, `42`} {
+	// Was BUGS-unit.txt #5: these were reported as "not valid JSON".
+	for _, in := range []string{`[1,2]`, `"listen"`, `42`, `true`, `null`} {
 		if got, want := parseErr(t, in), "listen: config must be a JSON object"; got != want {
 			t.Errorf("ParseListen(%s): %s, want %s", in, got, want)
+		}
+		if _, err := ParseSettings([]byte(in)); err == nil || err.Error() != "listen: settings must be a JSON object" {
+			t.Errorf("ParseSettings(%s): %v", in, err)
 		}
 	}
 }
 
 func TestNegativeAsStringSaysNegative(t *testing.T) {
-	knownBug(t, "config-negative-string")
+	// Was BUGS-unit.txt #6.
 	if got, want := parseErr(t, `{"url":"ws://h","maxLength":"-5"}`), `listen: "maxLength" must not be negative (got -5)`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	if got, want := parseErr(t, `{"url":"ws://h","timeout":"-0.25"}`), `listen: "timeout" must not be negative (got -0.25)`; got != want {
 		t.Fatalf("got %s, want %s", got, want)
 	}
 }
@@ -308,7 +304,7 @@ func TestNaNRefused(t *testing.T) {
 }
 
 func TestURLErrorsHideCredentials(t *testing.T) {
-	knownBug(t, "config-url-secret-in-error")
+	// Was BUGS-unit.txt #7.
 	for _, in := range []string{
 		`{"url":"http://alice:s3cret@rec.example.com/x"}`,
 		`{"url":"ws://h","actionHook":"ftp://bob:s3cret@app.example.com/hook"}`,
@@ -317,6 +313,10 @@ func TestURLErrorsHideCredentials(t *testing.T) {
 		if got := parseErr(t, in); strings.Contains(got, "s3cret") {
 			t.Errorf("ParseListen(%s): error shows the password: %s", in, got)
 		}
+	}
+	if got, want := parseErr(t, `{"url":"http://alice:s3cret@rec.example.com/x?token=t0k"}`),
+		`listen: "url" must be a ws:// or wss:// URL (got "http://rec.example.com/x?…")`; got != want {
+		t.Errorf("got %s, want %s", got, want)
 	}
 }
 
@@ -355,7 +355,7 @@ func TestParseSettingsDefaults(t *testing.T) {
 		SampleRate: 8000, Subprotocols: []string{"audio.jambonz.org", "audio.drachtio.org"},
 		BufferSeconds: 1, JitterMs: 40, MaxTextBytes: 16 << 20, MaxQueuedClips: 10,
 		HookTimeout: 5 * time.Second, HookRetries: 2, ConnectTimeout: 5 * time.Second,
-		FlushTimeout: 2 * time.Second, MaxStreams: 4096, TLSVerify: true,
+		FlushTimeout: 2 * time.Second, MaxStreams: 4096, TLS: TLS{Verify: true},
 		SilenceThreshold: -45, LogLevel: 6,
 	}
 	if !reflect.DeepEqual(d, want) {
@@ -374,8 +374,8 @@ func TestParseSettingsEveryKey(t *testing.T) {
 	want := Settings{
 		SampleRate: 16000, Subprotocols: []string{"a", "b"}, BufferSeconds: 2.5, JitterMs: 80,
 		MaxTextBytes: 2048, MaxQueuedClips: 3, HookTimeout: 1500 * time.Millisecond, HookRetries: 0,
-		ConnectTimeout: 250 * time.Millisecond, FlushTimeout: 0, MaxStreams: 100, CAFile: "/etc/ca.pem",
-		TLSVerify: false, SilenceThreshold: -30.5, LogLevel: 7,
+		ConnectTimeout: 250 * time.Millisecond, FlushTimeout: 0, MaxStreams: 100,
+		TLS: TLS{CAFile: "/etc/ca.pem", Verify: false}, MaxClipSeconds: 300, MaxQueuedSeconds: 600, SilenceThreshold: -30.5, LogLevel: 7,
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("\n got %+v\nwant %+v", s, want)

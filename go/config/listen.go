@@ -59,6 +59,16 @@ type Listen struct {
 	JitterMs      int
 	SilenceDb     float64
 	IgnoredKeys   []string // accepted for compatibility, not acted on
+
+	TLS       TLS
+	Headers   map[string]string
+	Reconnect Reconnect
+}
+
+// Reconnect says whether and how a dropped socket is redialled.
+type Reconnect struct {
+	Attempts int // 0: never
+	Backoff  time.Duration
 }
 
 // ParseListen validates a listen verb's JSON.
@@ -75,6 +85,9 @@ func ParseListen(data []byte, s Settings) (*Listen, error) {
 		StreamingRate: 8000,
 		JitterMs:      s.JitterMs,
 		SilenceDb:     s.SilenceThreshold,
+		TLS:           s.TLS,
+		Headers:       s.Headers,
+		Reconnect:     Reconnect{Backoff: 500 * time.Millisecond},
 	}
 	for _, key := range sortedKeys(obj) {
 		if err := l.set(key, obj[key]); err != nil {
@@ -90,7 +103,7 @@ func ParseListen(data []byte, s Settings) (*Listen, error) {
 func (l *Listen) set(key string, raw json.RawMessage) error {
 	var err error
 	switch key {
-	case "metadata", "wsAuth", "actionHook", "bidirectionalAudio":
+	case "metadata", "wsAuth", "actionHook", "bidirectionalAudio", "headers", "tls", "reconnect":
 		raw = objectInString(raw)
 	}
 	switch key {
@@ -150,6 +163,12 @@ func (l *Listen) set(key string, raw json.RawMessage) error {
 		var off bool
 		off, err = boolean(raw, key)
 		l.Playback = l.Playback && !off
+	case "headers":
+		l.Headers, err = headers(raw, key, l.Headers)
+	case "tls":
+		err = l.setTLS(raw)
+	case "reconnect":
+		err = l.setReconnect(raw)
 	case "transcribe", "eventHook":
 		// Handled by the application around the listen, not by the stream.
 		l.IgnoredKeys = append(l.IgnoredKeys, key)
@@ -206,6 +225,80 @@ func (l *Listen) setBidirectional(raw json.RawMessage) error {
 		}
 	}
 	return nil
+}
+
+func (l *Listen) setTLS(raw json.RawMessage) error {
+	var o map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &o); err != nil || o == nil {
+		return fmt.Errorf(`listen: "tls" must be an object {"caFile", "certFile", "keyFile", "verify"}`)
+	}
+	for _, k := range sortedKeys(o) {
+		key := "tls." + k
+		var err error
+		switch k {
+		case "caFile":
+			l.TLS.CAFile, err = str(o[k], key)
+		case "certFile":
+			l.TLS.CertFile, err = str(o[k], key)
+		case "keyFile":
+			l.TLS.KeyFile, err = str(o[k], key)
+		case "verify":
+			l.TLS.Verify, err = boolean(o[k], key)
+		default:
+			err = fmt.Errorf("listen: unknown key %q", key)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if (l.TLS.CertFile == "") != (l.TLS.KeyFile == "") {
+		return fmt.Errorf(`listen: "tls.certFile" and "tls.keyFile" go together`)
+	}
+	return nil
+}
+
+func (l *Listen) setReconnect(raw json.RawMessage) error {
+	var o map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &o); err != nil || o == nil {
+		return fmt.Errorf(`listen: "reconnect" must be an object {"attempts", "backoffMs"}`)
+	}
+	for _, k := range sortedKeys(o) {
+		key := "reconnect." + k
+		var err error
+		switch k {
+		case "attempts":
+			l.Reconnect.Attempts, err = integer(o[k], key, 0, 100)
+		case "backoffMs":
+			var ms int
+			ms, err = integer(o[k], key, 0, 60000)
+			l.Reconnect.Backoff = time.Duration(ms) * time.Millisecond
+		default:
+			err = fmt.Errorf("listen: unknown key %q", key)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// headers reads extra upgrade headers over base (which is not modified).
+func headers(raw json.RawMessage, key string, base map[string]string) (map[string]string, error) {
+	var h map[string]string
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return nil, fmt.Errorf("listen: %q must be an object of strings", key)
+	}
+	out := make(map[string]string, len(base)+len(h))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range h {
+		if k == "" || strings.ContainsAny(k, " :\r\n") || strings.ContainsAny(v, "\r\n") {
+			return nil, fmt.Errorf("listen: %q: %q is not a valid header", key, k)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 // IsDTMF tells whether r is a DTMF key.

@@ -49,10 +49,17 @@ func TestResolveProfileWithOverrides(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("profile alone: %v", got)
 	}
-	got = resolve(t, `profile=rec sampleRate=8000 passDtmf=true finishOnKey=#* url=wss://other/x`, s)
-	want = map[string]any{"url": "wss://other/x", "mixType": "stereo", "sampleRate": 8000.0, "passDtmf": true, "finishOnKey": "#*"}
+	// key=value values stay strings (numeric and boolean keys accept strings);
+	// a value that is a JSON object or list is taken as JSON.
+	got = resolve(t, `profile=rec sampleRate=8000 passDtmf=true finishOnKey=#* url=wss://other/x metadata={"k":[1]} subprotocols=["p"]`, s)
+	want = map[string]any{"url": "wss://other/x", "mixType": "stereo", "sampleRate": "8000", "passDtmf": "true", "finishOnKey": "#*",
+		"metadata": map[string]any{"k": []any{1.0}}, "subprotocols": []any{"p"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("key=value overrides: %v", got)
+	}
+	b, _ := Resolve(`profile=rec sampleRate=8000 passDtmf=true finishOnKey=#* url=wss://other/x metadata={"k":[1]} subprotocols=["p"]`, s)
+	if l, err := ParseListen(b, s); err != nil || l.SampleRate != 8000 || !l.PassDtmf || string(l.Metadata) != `{"k":[1]}` || !reflect.DeepEqual(l.Subprotocols, []string{"p"}) {
+		t.Fatalf("ParseListen(%s): %+v %v", b, l, err)
 	}
 	got = resolve(t, `profile=rec {"mixType":"mixed","metadata":{"a":1}}`, s)
 	want = map[string]any{"url": "wss://rec.example.com/calls", "mixType": "mixed", "sampleRate": 16000.0, "metadata": map[string]any{"a": 1.0}}
@@ -64,7 +71,7 @@ func TestResolveProfileWithOverrides(t *testing.T) {
 		t.Fatalf("profile changed by an earlier override: %v", got)
 	}
 	// The result is a valid listen.
-	b, _ := Resolve(`profile=bare url=ws://h:1/x timeout=5`, s)
+	b, _ = Resolve(`profile=bare url=ws://h:1/x timeout=5`, s)
 	l, err := ParseListen(b, s)
 	if err != nil || l.URL != "ws://h:1/x" || l.Timeout != 5*time.Second {
 		t.Fatalf("ParseListen(%s): %+v %v", b, l, err)
@@ -123,7 +130,7 @@ func TestObjectKeysAsStrings(t *testing.T) {
 }
 
 func TestResolveDigitStringsStayStrings(t *testing.T) {
-	knownBug(t, "config-resolve-loose-digits")
+	// Was BUGS-unit.txt #9.
 	s := settingsWithProfiles(t)
 	for _, arg := range []string{"profile=rec finishOnKey=1", "profile=rec wsAuth.password=1234", "profile=rec wsAuth.username=true"} {
 		b, err := Resolve(arg, s)

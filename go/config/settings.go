@@ -24,11 +24,21 @@ type Settings struct {
 	ConnectTimeout   time.Duration
 	FlushTimeout     time.Duration // how long an ending stream may take to send what it holds
 	MaxStreams       int
-	CAFile           string
-	TLSVerify        bool
-	SilenceThreshold float64 // dBFS at or below which caller audio counts as silence
-	LogLevel         int     // syslog order: lines above it are not passed to the host
+	TLS              TLS
+	Headers          map[string]string                     // extra upgrade headers for every stream
+	MaxClipSeconds   float64                               // longest playAudio clip accepted
+	MaxQueuedSeconds float64                               // audio waiting to be played, clips and streamed
+	SilenceThreshold float64                               // dBFS at or below which caller audio counts as silence
+	LogLevel         int                                   // syslog order: lines above it are not passed to the host
 	Profiles         map[string]map[string]json.RawMessage // named listen configs
+}
+
+// TLS says how wss:// servers are trusted and how we prove who we are.
+type TLS struct {
+	CAFile   string // PEM roots; empty: the system's
+	CertFile string // client certificate (PEM) for mutual TLS
+	KeyFile  string
+	Verify   bool // check the server's certificate and name
 }
 
 // DefaultSubprotocols: servers in the wild accept one or the other.
@@ -48,7 +58,9 @@ func DefaultSettings() Settings {
 		ConnectTimeout:   5 * time.Second,
 		FlushTimeout:     2 * time.Second,
 		MaxStreams:       4096,
-		TLSVerify:        true,
+		TLS:              TLS{Verify: true},
+		MaxClipSeconds:   300,
+		MaxQueuedSeconds: 600,
 		SilenceThreshold: -45,
 		LogLevel:         6,
 	}
@@ -92,9 +104,19 @@ func ParseSettings(data []byte) (Settings, error) {
 		case "maxStreams":
 			s.MaxStreams, err = integer(raw, key, 1, 65536)
 		case "caFile":
-			s.CAFile, err = str(raw, key)
+			s.TLS.CAFile, err = str(raw, key)
+		case "certFile":
+			s.TLS.CertFile, err = str(raw, key)
+		case "keyFile":
+			s.TLS.KeyFile, err = str(raw, key)
 		case "tlsVerify":
-			s.TLSVerify, err = boolean(raw, key)
+			s.TLS.Verify, err = boolean(raw, key)
+		case "headers":
+			s.Headers, err = headers(raw, key, nil)
+		case "maxClipSeconds":
+			s.MaxClipSeconds, err = number(raw, key, 1, 3600)
+		case "maxQueuedSeconds":
+			s.MaxQueuedSeconds, err = number(raw, key, 1, 36000)
 		case "silenceThresholdDb":
 			s.SilenceThreshold, err = number(raw, key, -96, 0)
 		case "logLevel":

@@ -67,6 +67,9 @@ type Player struct {
 	delta   uint64     // ring position = queue position + delta
 	inRing  []*segment // written whole or in part, waiting to be played out
 
+	// MaxQueuedSamples bounds the audio waiting to be written (0: no bound).
+	MaxQueuedSamples int
+
 	// Latency, when set, gets the time from the arrival of each piece of
 	// streamed audio to the playing of its first sample.
 	Latency  *histogram.Histogram
@@ -104,7 +107,23 @@ func (p *Player) Clip(samples []int16, id json.RawMessage) error {
 	if waiting >= p.maxQueued {
 		return ErrQueueFull{p.maxQueued}
 	}
+	if err := p.fits(len(samples)); err != nil {
+		return fmt.Errorf("playAudio refused: %v", err)
+	}
 	p.add(&segment{kind: clip, samples: samples, id: id})
+	return nil
+}
+
+// fits checks the limits on queued audio; the caller holds p.mu.
+func (p *Player) fits(n int) error {
+	if p.MaxQueuedSamples == 0 {
+		return nil
+	}
+	waiting := p.queued - p.written
+	if waiting+uint64(n) > uint64(p.MaxQueuedSamples) {
+		return fmt.Errorf("%.1f s of audio would be waiting, over the limit of %.1f s",
+			float64(waiting+uint64(n))/float64(p.rate), float64(p.MaxQueuedSamples)/float64(p.rate))
+	}
 	return nil
 }
 
@@ -116,9 +135,12 @@ func (p *Player) Beep(samples []int16) {
 }
 
 // Stream appends streamed audio (at the call's rate).
-func (p *Player) Stream(samples []int16, now time.Time) {
+func (p *Player) Stream(samples []int16, now time.Time) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.fits(len(samples)); err != nil {
+		return fmt.Errorf("streamed audio refused: %v", err)
+	}
 	if p.Latency != nil {
 		p.arrivals = append(p.arrivals, arrival{pos: p.queued, at: now})
 	}
@@ -127,9 +149,10 @@ func (p *Player) Stream(samples []int16, now time.Time) {
 		last.samples = append(last.samples, samples...)
 		last.end += uint64(len(samples))
 		p.queued += uint64(len(samples))
-		return
+		return nil
 	}
 	p.add(&segment{kind: streamed, samples: append([]int16(nil), samples...), arrived: now})
+	return nil
 }
 
 // Mark queues a mark after the audio queued so far.

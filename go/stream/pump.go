@@ -109,6 +109,8 @@ func (s *Stream) checkSilence(caller []int16) {
 }
 
 func (s *Stream) writeAudio(conn *websocket.Conn, frame []byte) error {
+	s.remember(frame)
+	s.wireFrames++
 	if err := s.send(conn, websocket.BinaryMessage, frame); err != nil {
 		return err
 	}

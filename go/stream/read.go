@@ -16,25 +16,25 @@ import (
 
 // read is the reader goroutine: it acts on every frame the server sends
 // until the socket closes.
-func (s *Stream) read(conn *websocket.Conn, done chan struct{}) {
+func (s *Stream) read(conn *websocket.Conn, done chan struct{}, lost chan<- error) {
 	defer close(done)
 	defer s.guard("reader")
 	max := int64(s.o.Settings.MaxTextBytes)
 	for {
 		kind, r, err := conn.NextReader()
 		if err != nil {
-			s.readFailed(err)
+			s.readFailed(lost, err)
 			return
 		}
 		data, err := io.ReadAll(io.LimitReader(r, max+1))
 		if err != nil {
-			s.readFailed(err)
+			s.readFailed(lost, err)
 			return
 		}
 		if int64(len(data)) > max {
 			// Refuse it and keep the stream: skip the rest of the frame.
 			if _, err := io.Copy(io.Discard, r); err != nil {
-				s.readFailed(err)
+				s.readFailed(lost, err)
 				return
 			}
 			s.refuse(fmt.Sprintf("frame refused: larger than the limit of %d bytes", max))
@@ -48,22 +48,22 @@ func (s *Stream) read(conn *websocket.Conn, done chan struct{}) {
 	}
 }
 
-func (s *Stream) readFailed(err error) {
+func (s *Stream) readFailed(lost chan<- error, err error) {
 	if s.state.Load() >= stateClosing {
 		return // our own close handshake
 	}
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
 		s.event("disconnect", map[string]any{"code": ce.Code, "text": ce.Text})
-		if ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseGoingAway {
-			s.end(ReasonServerClosed, "")
-		} else {
-			s.end(ReasonServerClosed, fmt.Sprintf("server closed the socket with code %d %s", ce.Code, ce.Text))
+		if ce.Code == websocket.CloseNormalClosure {
+			s.end(ReasonServerClosed, "") // a clean close is final
+			return
 		}
-		return
+		err = fmt.Errorf("server closed the socket with code %d %s", ce.Code, ce.Text)
+	} else {
+		s.event("disconnect", map[string]any{"error": err.Error()})
 	}
-	s.event("disconnect", map[string]any{"error": err.Error()})
-	s.end(ReasonConnectionLost, err.Error())
+	s.dropped(lost, err)
 }
 
 // refuse tells the server and the host what was wrong; the stream goes on.
@@ -114,6 +114,11 @@ func (s *Stream) onPlay(c *protocol.Clip) {
 		s.refuse("playAudio refused: " + playbackOff)
 		return
 	}
+	if max := s.o.Settings.MaxClipSeconds; float64(len(c.Samples)/c.Channels) > max*float64(c.Rate) {
+		s.refuse(fmt.Sprintf("playAudio refused: the clip is %.1f s long, over the limit of %g s",
+			float64(len(c.Samples)/c.Channels)/float64(c.Rate), max))
+		return
+	}
 	mono := wav.Audio{Rate: c.Rate, Channels: c.Channels, Samples: c.Samples}.Mono()
 	samples, err := convert(mono, c.Rate, s.o.CodecRate)
 	if err != nil {
@@ -158,7 +163,10 @@ func (s *Stream) onBinary(data []byte) {
 	}
 	in := pcm.FromLE(make([]int16, 0, len(data)/2), data)
 	out := s.streamIn.Process(make([]int16, 0, s.streamIn.MaxOut(len(in))), in)
-	s.player.Stream(out, time.Now())
+	if err := s.player.Stream(out, time.Now()); err != nil {
+		s.refuse(err.Error())
+		return
+	}
 	s.Wake()
 }
 

@@ -22,7 +22,6 @@ import (
 	"github.com/modlisten/mod_listen/go/protocol"
 	"github.com/modlisten/mod_listen/go/redact"
 	"github.com/modlisten/mod_listen/go/resample"
-	"github.com/modlisten/mod_listen/go/wsdial"
 )
 
 // Media is the engine's side of one stream's rings in host memory.
@@ -137,6 +136,11 @@ type Stream struct {
 	silentMs int64
 	notices  []playback.Notice
 
+	// Reconnect state.
+	replay     [][]byte
+	wireFrames uint64 // audio frames produced, each sent at least once
+	reconnects int
+
 	streamIn *resample.Resampler // reader only: streamed playback to codec rate
 	oddByte  []byte              // reader only: half a sample left by the last binary frame
 }
@@ -162,6 +166,7 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 		if o.Stats != nil {
 			s.player.Latency = &o.Stats.Play
 		}
+		s.player.MaxQueuedSamples = int(o.Settings.MaxQueuedSeconds * float64(o.CodecRate))
 	}
 	if s.cfg.Streaming {
 		if s.streamIn, err = resample.New(s.cfg.StreamingRate, o.CodecRate); err != nil {
@@ -306,63 +311,6 @@ func (s *Stream) run() {
 		defer s.guard("stream")
 		s.stream()
 	}()
-}
-
-// stream is the writer: the only goroutine that writes to the socket.
-func (s *Stream) stream() {
-	if s.cfg.PlayBeep && s.player != nil {
-		s.player.Beep(Beep(s.o.CodecRate))
-		s.servicePlayback()
-	}
-	conn, err := wsdial.Dial(s.ctx, wsdial.Options{
-		URL: s.cfg.URL, Username: s.cfg.Username, Password: s.cfg.Password,
-		Subprotocols: s.cfg.Subprotocols, Timeout: s.o.Settings.ConnectTimeout,
-		CAFile: s.o.Settings.CAFile, TLSVerify: s.o.Settings.TLSVerify,
-		SendBuffer: max(16<<10, s.cfg.SampleRate*2*s.frame.channels),
-	})
-	if err != nil {
-		s.log(3, "connect failed: "+err.Error())
-		s.event("connect_failed", map[string]any{"url": redact.URL(s.cfg.URL), "error": err.Error()})
-		s.end(ReasonConnectFailed, err.Error())
-		return
-	}
-	s.connMu.Lock()
-	s.conn = conn
-	s.connMu.Unlock()
-	defer conn.Close()
-
-	first, err := protocol.Initial(s.cfg.SampleRate, s.cfg.MixType, s.o.Call, nil, s.cfg.Metadata)
-	if err == nil {
-		err = s.send(conn, websocket.TextMessage, first)
-	}
-	if err != nil {
-		s.lost(err)
-		return
-	}
-	s.state.Store(stateStreaming)
-	s.event("connect", map[string]any{"url": redact.URL(s.cfg.URL), "subprotocol": conn.Subprotocol()})
-	readDone := make(chan struct{})
-	go s.read(conn, readDone)
-
-	for !s.isEnded() {
-		select {
-		case <-s.wake:
-		case <-s.ended:
-		}
-		if err := s.pump(conn, false); err != nil {
-			s.lost(err)
-			break
-		}
-	}
-	s.state.Store(stateClosing)
-	if err := s.pump(conn, true); err == nil {
-		s.closeSocket(conn, readDone)
-	}
-}
-
-// lost ends the stream because the socket failed under the writer.
-func (s *Stream) lost(err error) {
-	s.end(ReasonConnectionLost, err.Error())
 }
 
 func (s *Stream) closeSocket(conn *websocket.Conn, readDone chan struct{}) {

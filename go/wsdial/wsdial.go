@@ -19,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/redact"
 )
 
@@ -29,9 +30,8 @@ type Options struct {
 	Password     string
 	Subprotocols []string
 	Timeout      time.Duration
-	CAFile       string
-	TLSVerify    bool
-	Header       http.Header
+	TLS          config.TLS
+	Header       map[string]string
 	// SendBuffer caps the kernel's send buffer (bytes; 0: the kernel's
 	// autotuning). Without a cap a server that stops reading can absorb
 	// megabytes and many seconds of audio before anyone notices.
@@ -72,7 +72,7 @@ func Dial(ctx context.Context, o Options) (*websocket.Conn, error) {
 	}
 	h := http.Header{}
 	for k, v := range o.Header {
-		h[k] = v
+		h.Set(k, v)
 	}
 	if o.Username != "" || o.Password != "" {
 		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(o.Username+":"+o.Password)))
@@ -96,17 +96,25 @@ func Dial(ctx context.Context, o Options) (*websocket.Conn, error) {
 }
 
 func tlsConfig(o Options) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !o.TLSVerify}
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
+	t := o.TLS
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !t.Verify}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("CA file: %v", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s holds no PEM certificate", o.CAFile)
+			return nil, fmt.Errorf("CA file %s holds no PEM certificate", t.CAFile)
 		}
 		tc.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %v", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
 }

@@ -1,0 +1,204 @@
+package stream
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/modlisten/mod_listen/go/protocol"
+	"github.com/modlisten/mod_listen/go/redact"
+	"github.com/modlisten/mod_listen/go/wsdial"
+)
+
+// replayFrames: after a dropped socket, this many of the last frames are sent
+// again, because the ones written just before the drop was noticed may never
+// have reached the server. The resumption frame's startMs lets the server
+// drop what it already has.
+const replayFrames = 5
+
+// stream is the writer: the only goroutine that writes to the socket. It
+// dials, streams, and, when reconnect is on, redials a dropped socket.
+func (s *Stream) stream() {
+	if s.cfg.PlayBeep && s.player != nil {
+		s.player.Beep(Beep(s.o.CodecRate))
+		s.servicePlayback()
+	}
+	var resume *protocol.Object
+	failures := 0
+	for {
+		conn, err := s.dial()
+		if err != nil {
+			s.log(3, "connect failed: "+err.Error())
+			s.event("connect_failed", map[string]any{"url": redact.URL(s.cfg.URL), "error": err.Error()})
+			if resume == nil {
+				s.end(ReasonConnectFailed, err.Error())
+				return
+			}
+			if failures++; failures > s.cfg.Reconnect.Attempts || !s.sleep(s.backoff(failures)) {
+				s.end(ReasonConnectionLost, err.Error())
+				return
+			}
+			continue
+		}
+		lostAt, dropped := time.Now(), s.media.Dropped()
+		lost := s.session(conn, resume)
+		conn.Close()
+		if lost == nil {
+			return
+		}
+		failures = 1
+		if s.cfg.Reconnect.Attempts == 0 || s.isEnded() || !s.sleep(s.backoff(failures)) {
+			s.end(ReasonConnectionLost, lost.Error())
+			return
+		}
+		s.event("reconnecting", map[string]any{"error": lost.Error()})
+		resume = s.resumption(lostAt, dropped)
+	}
+}
+
+func (s *Stream) dial() (*websocket.Conn, error) {
+	if !s.cfg.TLS.Verify && s.cfg.URL[:4] == "wss:" {
+		s.log(4, "TLS certificate verification is OFF for "+redact.URL(s.cfg.URL))
+	}
+	return wsdial.Dial(s.ctx, wsdial.Options{
+		URL: s.cfg.URL, Username: s.cfg.Username, Password: s.cfg.Password,
+		Subprotocols: s.cfg.Subprotocols, Timeout: s.o.Settings.ConnectTimeout,
+		TLS: s.cfg.TLS, Header: s.cfg.Headers,
+		SendBuffer: max(16<<10, s.cfg.SampleRate*2*s.frame.channels),
+	})
+}
+
+func (s *Stream) backoff(failures int) time.Duration {
+	return s.cfg.Reconnect.Backoff * time.Duration(1<<min(failures-1, 5))
+}
+
+// sleep waits d unless the listen ends meanwhile.
+func (s *Stream) sleep(d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-s.ended:
+		return false
+	}
+}
+
+// resumption describes, in the first frame of a new connection, what the
+// server missed: where the audio that follows starts in the stream, and how
+// much of the outage was kept or lost.
+func (s *Stream) resumption(lostAt time.Time, dropped uint64) *protocol.Object {
+	o, _ := protocol.ParseObject(nil)
+	set := func(k string, v any) {
+		b, _ := json.Marshal(v)
+		o.Set(k, b)
+	}
+	lostFrames := s.media.Dropped() - dropped
+	if s.frame.twoSided() {
+		lostFrames /= 2
+	}
+	outage := time.Since(lostAt).Milliseconds()
+	s.reconnects++
+	set("resumed", true)
+	set("reconnects", s.reconnects)
+	set("startMs", s.replayStart()*20)
+	set("lostMs", lostFrames*20)
+	set("bufferedMs", max(outage-int64(lostFrames)*20, 0))
+	return o
+}
+
+// session streams on one connection until the listen ends (nil) or the
+// socket is lost while redialling is allowed (the error).
+func (s *Stream) session(conn *websocket.Conn, resume *protocol.Object) error {
+	s.connMu.Lock()
+	s.conn = conn
+	if d := s.deadline.Load(); d != 0 {
+		conn.UnderlyingConn().SetWriteDeadline(time.Unix(0, d))
+	}
+	s.connMu.Unlock()
+	lost := make(chan error, 1) // this connection's reader reports its loss here
+	first, err := protocol.Initial(s.cfg.SampleRate, s.cfg.MixType, s.o.Call, resume, s.cfg.Metadata)
+	if err == nil {
+		err = s.send(conn, websocket.TextMessage, first)
+	}
+	if err == nil && resume != nil {
+		err = s.resend(conn)
+	}
+	if err != nil {
+		return s.failed(err)
+	}
+	s.state.Store(stateStreaming)
+	s.event("connect", map[string]any{"url": redact.URL(s.cfg.URL), "subprotocol": conn.Subprotocol(),
+		"resumed": resume != nil})
+	readDone := make(chan struct{})
+	go s.read(conn, readDone, lost)
+
+	for !s.isEnded() {
+		select {
+		case <-s.wake:
+		case <-s.ended:
+		case err := <-lost:
+			return err
+		}
+		if err := s.pump(conn, false); err != nil {
+			if err := s.failed(err); err != nil {
+				return err
+			}
+			return nil
+		}
+	}
+	s.state.Store(stateClosing)
+	if err := s.pump(conn, true); err == nil {
+		s.closeSocket(conn, readDone)
+	}
+	return nil
+}
+
+// failed handles a write error: the socket is lost, to be redialled if
+// reconnect is on (the error is returned), or the listen ends (nil).
+func (s *Stream) failed(err error) error {
+	if s.cfg.Reconnect.Attempts > 0 && !s.isEnded() {
+		return err
+	}
+	s.end(ReasonConnectionLost, err.Error())
+	return nil
+}
+
+// dropped is how the reader reports a lost socket: redialled when reconnect
+// is on and the listen goes on, the end of the listen otherwise.
+func (s *Stream) dropped(lost chan<- error, err error) {
+	if s.cfg.Reconnect.Attempts > 0 && !s.isEnded() {
+		select {
+		case lost <- err:
+		default:
+		}
+		return
+	}
+	s.end(ReasonConnectionLost, err.Error())
+}
+
+// remember keeps a copy of a sent frame for a resumption.
+func (s *Stream) remember(frame []byte) {
+	if s.cfg.Reconnect.Attempts == 0 {
+		return
+	}
+	if s.replay == nil {
+		s.replay = make([][]byte, replayFrames)
+	}
+	slot := &s.replay[s.wireFrames%replayFrames]
+	*slot = append((*slot)[:0], frame...)
+}
+
+// replayStart is the index of the oldest frame kept for a resumption.
+func (s *Stream) replayStart() int64 {
+	return max(int64(s.wireFrames)-replayFrames, 0)
+}
+
+func (s *Stream) resend(conn *websocket.Conn) error {
+	for i := s.replayStart(); i < int64(s.wireFrames); i++ {
+		if err := s.send(conn, websocket.BinaryMessage, s.replay[i%replayFrames]); err != nil {
+			return fmt.Errorf("resending: %w", err)
+		}
+	}
+	return nil
+}
