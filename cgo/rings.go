@@ -4,7 +4,8 @@ package main
 #include "rings.h"
 
 static int lr_take_overrun(lr_stream_t *s) { return atomic_exchange(&s->overrun, 0); }
-static uint64_t lr_dropped(lr_stream_t *s) { return atomic_load(&s->read.dropped) + atomic_load(&s->write.dropped); }
+// Frames of the call lost: a moment dropped in both directions counts once.
+static uint64_t lr_dropped(lr_stream_t *s) { uint64_t r = atomic_load(&s->read.dropped), w = atomic_load(&s->write.dropped); return r > w ? r : w; }
 static void lr_end(lr_stream_t *s) { atomic_store(&s->ended, 1); }
 static uint64_t lr_play_consumed(lr_play_t *p) { return atomic_load(&p->tail); }
 static uint64_t lr_play_written(lr_play_t *p) { return atomic_load(&p->head); }

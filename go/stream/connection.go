@@ -94,9 +94,6 @@ func (s *Stream) resumption(lostAt time.Time, dropped uint64) *protocol.Object {
 		o.Set(k, b)
 	}
 	lostFrames := s.media.Dropped() - dropped
-	if s.frame.twoSided() {
-		lostFrames /= 2
-	}
 	outage := time.Since(lostAt).Milliseconds()
 	s.reconnects++
 	set("resumed", true)
