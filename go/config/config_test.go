@@ -39,6 +39,8 @@ func TestDefaults(t *testing.T) {
 		StreamingRate: 8000,
 		JitterMs:      40,
 		SilenceDb:     -45,
+		TLS:           TLS{Verify: true},
+		Reconnect:     Reconnect{Attempts: 0, Backoff: 500 * time.Millisecond},
 	}
 	if !reflect.DeepEqual(l, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", l, want)
@@ -99,6 +101,8 @@ func TestEveryKey(t *testing.T) {
 		StreamingRate: 32000,
 		JitterMs:      60,
 		SilenceDb:     -50,
+		TLS:           TLS{Verify: true},
+		Reconnect:     Reconnect{Backoff: 500 * time.Millisecond},
 	}
 	ign := l.IgnoredKeys
 	l.IgnoredKeys = nil
@@ -356,6 +360,7 @@ func TestParseSettingsDefaults(t *testing.T) {
 		BufferSeconds: 1, JitterMs: 40, MaxTextBytes: 16 << 20, MaxQueuedClips: 10,
 		HookTimeout: 5 * time.Second, HookRetries: 2, ConnectTimeout: 5 * time.Second,
 		FlushTimeout: 2 * time.Second, MaxStreams: 4096, TLS: TLS{Verify: true},
+		MaxClipSeconds: 300, MaxQueuedSeconds: 600,
 		SilenceThreshold: -45, LogLevel: 6,
 	}
 	if !reflect.DeepEqual(d, want) {

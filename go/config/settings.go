@@ -130,6 +130,9 @@ func ParseSettings(data []byte) (Settings, error) {
 			return s, err
 		}
 	}
+	if (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
+		return s, fmt.Errorf(`listen settings: "certFile" and "keyFile" go together`)
+	}
 	return s, nil
 }
 

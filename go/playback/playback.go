@@ -219,7 +219,7 @@ func (p *Player) Service(now time.Time, out []Notice) []Notice {
 	i := 0
 	for ; i < len(p.inRing); i++ {
 		s := p.inRing[i]
-		if s.kind == clip && !s.playing && s.start+p.delta < played {
+		if s.kind == clip && !s.playing && (s.start+p.delta < played || s.end+p.delta <= played) {
 			s.playing = true
 			out = append(out, Notice{Event: "play_start", ID: s.id})
 		}

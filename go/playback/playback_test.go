@@ -78,9 +78,8 @@ func TestClipsPlayInOrderGapFree(t *testing.T) {
 	if err := p.Clip(c2, id("b")); err != nil {
 		t.Fatal(err)
 	}
-	ns := p.Service(t0, nil)
-	if got, want := brief(ns), []string{`play_start:"a"`, `play_start:"b"`}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("notices %v, want %v", got, want)
+	if ns := p.Service(t0, nil); len(ns) != 0 {
+		t.Fatalf("notices before anything was played: %v", brief(ns))
 	}
 	want := append(append([]int16(nil), c1...), c2...)
 	if !reflect.DeepEqual(r.data, want) {
@@ -88,6 +87,29 @@ func TestClipsPlayInOrderGapFree(t *testing.T) {
 	}
 	if !p.Busy() {
 		t.Fatal("Busy() = false while clips are still in the ring")
+	}
+	// play_start when the clip's first sample has been played, play_done
+	// when its last one has: a's done comes before b's start.
+	steps := []struct {
+		pull int
+		want []string
+	}{
+		{1, []string{`play_start:"a"`}},
+		{158, []string{}},
+		{1, []string{`play_done:"a"`}},
+		{1, []string{`play_start:"b"`}},
+		{238, []string{}},
+		{1, []string{`play_done:"b"`}},
+		{0, []string{}},
+	}
+	for i, st := range steps {
+		r.pull(st.pull)
+		if got := brief(p.Service(t0, nil)); !reflect.DeepEqual(got, st.want) {
+			t.Fatalf("step %d (consumed %d): %v, want %v", i, r.consumed, got, st.want)
+		}
+	}
+	if p.Busy() {
+		t.Fatal("Busy() after both clips were played")
 	}
 }
 
@@ -108,7 +130,8 @@ func TestClipsGapFreeThroughSmallRing(t *testing.T) {
 	if !reflect.DeepEqual(r.data, want) {
 		t.Fatalf("ring content (%d samples) is not clip1+clip2 (%d)", len(r.data), len(want))
 	}
-	// Each clip starts before it is done, and a is done before b.
+	// Each clip starts before it is done, and a is done before b
+	// (TestPlayStartFollowsPreviousPlayDone checks the exact sequence).
 	got := brief(ns)
 	at := map[string]int{}
 	for i, n := range got {
@@ -132,7 +155,7 @@ func TestClipsGapFreeThroughSmallRing(t *testing.T) {
 }
 
 func TestPlayStartFollowsPreviousPlayDone(t *testing.T) {
-	knownBug(t, "playback-play-start-early")
+	// Was BUGS-unit.txt #2: play_start came when the clip was written.
 	r := newRing(100)
 	p := New(r, 8000, 10, 40)
 	p.Clip(ramp(250, 1), id("a"))
@@ -152,16 +175,18 @@ func TestPlayDoneOnlyWhenPlayedOut(t *testing.T) {
 	p := New(r, 8000, 10, 40)
 	p.Clip(ramp(160, 1), id("a"))
 	p.Clip(ramp(100, 1), id("b"))
-	if got := brief(p.Service(t0, nil)); len(got) != 2 {
-		t.Fatalf("first service: %v", got)
+	// Both clips are written, none played: nothing to say.
+	for i := 0; i < 2; i++ {
+		if got := p.Service(t0, nil); len(got) != 0 {
+			t.Fatalf("notices before any sample was played: %v", brief(got))
+		}
 	}
-	// Both clips are written, none played: no play_done.
-	if got := p.Service(t0, nil); len(got) != 0 {
-		t.Fatalf("play_done before any sample was played: %v", brief(got))
+	if len(r.data) != 260 {
+		t.Fatalf("ring holds %d samples, want both clips (260)", len(r.data))
 	}
 	r.pull(159) // one sample of clip a still to go
-	if got := p.Service(t0, nil); len(got) != 0 {
-		t.Fatalf("play_done with the last sample unplayed: %v", brief(got))
+	if got := brief(p.Service(t0, nil)); !reflect.DeepEqual(got, []string{`play_start:"a"`}) {
+		t.Fatalf("with the last sample unplayed: %v, want only play_start", got)
 	}
 	r.pull(1)
 	ns := p.Service(t0, nil)
@@ -175,8 +200,8 @@ func TestPlayDoneOnlyWhenPlayedOut(t *testing.T) {
 		t.Fatalf("play_done repeated: %v", brief(got))
 	}
 	r.pull(99)
-	if got := p.Service(t0, nil); len(got) != 0 {
-		t.Fatalf("clip b done early: %v", brief(got))
+	if got := brief(p.Service(t0, nil)); !reflect.DeepEqual(got, []string{`play_start:"b"`}) {
+		t.Fatalf("clip b 99 of 100 played: %v", got)
 	}
 	r.pull(1)
 	if got, want := brief(p.Service(t0, nil)), []string{`play_done:"b"`}; !reflect.DeepEqual(got, want) {
@@ -194,7 +219,9 @@ func TestPlayDoneWithoutID(t *testing.T) {
 	p.Service(t0, nil)
 	r.pullAll()
 	ns := p.Service(t0, nil)
-	if len(ns) != 1 || ns[0].Event != "play_done" || ns[0].ID != nil || string(ns[0].Frame) != `{"type":"playDone"}` {
+	// Played whole between two services: start and done together, in order.
+	if len(ns) != 2 || ns[0].Event != "play_start" || ns[0].ID != nil || ns[0].Frame != nil ||
+		ns[1].Event != "play_done" || ns[1].ID != nil || string(ns[1].Frame) != `{"type":"playDone"}` {
 		t.Fatalf("got %+v", ns)
 	}
 }
@@ -213,7 +240,7 @@ func TestRingPositionOffset(t *testing.T) {
 		t.Fatalf("clip done while the old audio played: %v", brief(got))
 	}
 	r.pull(100)
-	if got := brief(p.Service(t0, nil)); !reflect.DeepEqual(got, []string{`play_done:"a"`}) {
+	if got := brief(p.Service(t0, nil)); !reflect.DeepEqual(got, []string{`play_start:"a"`, `play_done:"a"`}) {
 		t.Fatalf("got %v", got)
 	}
 }
@@ -285,12 +312,15 @@ func TestKillDiscardsEverything(t *testing.T) {
 
 	// The player works on after a kill, with ring positions in step.
 	p.Clip(fill(50, 7), id("d"))
-	if got := brief(p.Service(t0, nil)); !reflect.DeepEqual(got, []string{`play_start:"d"`}) {
-		t.Fatalf("after kill: %v", got)
+	if got := p.Service(t0, nil); len(got) != 0 {
+		t.Fatalf("after kill, before playing: %v", brief(got))
+	}
+	if !reflect.DeepEqual(r.data[written:], fill(50, 7)) {
+		t.Fatal("after kill the new clip is not what follows in the ring")
 	}
 	r.pull(49)
-	if got := p.Service(t0, nil); len(got) != 0 {
-		t.Fatalf("done early after kill: %v", brief(got))
+	if got := brief(p.Service(t0, nil)); !reflect.DeepEqual(got, []string{`play_start:"d"`}) {
+		t.Fatalf("after kill, 49 of 50 played: %v", got)
 	}
 	r.pull(1)
 	if got := brief(p.Service(t0, nil)); !reflect.DeepEqual(got, []string{`play_done:"d"`}) {
@@ -298,17 +328,8 @@ func TestKillDiscardsEverything(t *testing.T) {
 	}
 }
 
-// knownBug skips a test that shows a bug recorded in go/BUGS-unit.txt, unless
-// LISTEN_KNOWN_BUGS=1: then it runs (and fails until the bug is fixed).
-func knownBug(t *testing.T, which string) {
-	t.Helper()
-	if os.Getenv("LISTEN_KNOWN_BUGS") != "1" {
-		t.Skipf("known bug %s (go/BUGS-unit.txt); run with LISTEN_KNOWN_BUGS=1", which)
-	}
-}
-
 func TestKillCountsPartlyWrittenClipOnce(t *testing.T) {
-	knownBug(t, "playback-kill-double-count")
+	// Was BUGS-unit.txt #1: counted 2.
 	r := newRing(50)
 	p := New(r, 8000, 10, 40)
 	p.Clip(fill(200, 1), id("a")) // started, only 50 samples in the ring
@@ -456,9 +477,8 @@ func TestBeepHasNoPlayDone(t *testing.T) {
 	p := New(r, 8000, 10, 40)
 	p.Beep(fill(80, 1000))
 	p.Clip(fill(20, 5), id("a"))
-	ns := p.Service(t0, nil)
-	if got := brief(ns); !reflect.DeepEqual(got, []string{`play_start:"a"`}) {
-		t.Fatalf("notices %v", got)
+	if ns := p.Service(t0, nil); len(ns) != 0 {
+		t.Fatalf("notices %v", brief(ns))
 	}
 	if !reflect.DeepEqual(r.data, append(fill(80, 1000), fill(20, 5)...)) {
 		t.Fatal("ring is not beep then clip")
@@ -468,7 +488,7 @@ func TestBeepHasNoPlayDone(t *testing.T) {
 		t.Fatalf("beep played out: %v", brief(ns))
 	}
 	r.pull(20)
-	if got := brief(p.Service(t0, nil)); !reflect.DeepEqual(got, []string{`play_done:"a"`}) {
+	if got := brief(p.Service(t0, nil)); !reflect.DeepEqual(got, []string{`play_start:"a"`, `play_done:"a"`}) {
 		t.Fatalf("%v", got)
 	}
 }
@@ -477,9 +497,27 @@ func TestServiceAppendsToOut(t *testing.T) {
 	r := newRing(1000)
 	p := New(r, 8000, 10, 40)
 	p.Clip(fill(10, 1), id("a"))
+	p.Service(t0, nil)
+	r.pull(1)
 	prev := []Notice{{Event: "x"}}
 	ns := p.Service(t0, prev)
 	if got := brief(ns); !reflect.DeepEqual(got, []string{"x:", `play_start:"a"`}) {
 		t.Fatalf("%v", got)
+	}
+}
+
+func TestEmptyClipStartsBeforeDone(t *testing.T) {
+	if os.Getenv("LISTEN_KNOWN_BUGS") != "1" {
+		t.Skip("known bug playback-empty-clip (go/BUGS-unit.txt #10); run with LISTEN_KNOWN_BUGS=1")
+	}
+	r := newRing(1000)
+	p := New(r, 8000, 10, 40)
+	p.Clip(nil, id("empty"))
+	var ns []Notice
+	for i := 0; i < 3; i++ {
+		ns = p.Service(t0, ns)
+	}
+	if got, want := brief(ns), []string{`play_start:"empty"`, `play_done:"empty"`}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("empty clip: %v, want %v", got, want)
 	}
 }

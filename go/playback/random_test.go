@@ -21,7 +21,9 @@ func TestRandomSchedule(t *testing.T) {
 		now := t0
 		var want []int16
 		var next int16
-		ends := map[string]uint64{} // clip or mark id -> ring position after it
+		ends := map[string]uint64{}   // clip or mark id -> ring position after it
+		starts := map[string]uint64{} // clip id -> ring position of its first sample
+		started := map[string]bool{}  // play_start seen
 		kinds := map[string]string{}
 		reported := map[string]bool{}
 		n := 0
@@ -72,6 +74,7 @@ func TestRandomSchedule(t *testing.T) {
 			case 0:
 				n++
 				name := fmt.Sprintf(`"c%d"`, n)
+				starts[name] = uint64(len(want))
 				s := audio(1 + rng.Intn(300))
 				if err := p.Clip(s, []byte(name)); err != nil {
 					t.Fatal(err)
@@ -94,7 +97,15 @@ func TestRandomSchedule(t *testing.T) {
 			for _, nt := range p.Service(now, nil) {
 				id := string(nt.ID)
 				if nt.Event == "play_start" {
+					if kinds[id] != "play_done" || started[id] || starts[id] >= consumed {
+						t.Fatalf("seed %d: play_start %s (clip? %v, again? %v) at start %d, consumed %d",
+							seed, id, kinds[id] == "play_done", started[id], starts[id], consumed)
+					}
+					started[id] = true
 					continue
+				}
+				if nt.Event == "play_done" && !started[id] {
+					t.Fatalf("seed %d: play_done %s before its play_start", seed, id)
 				}
 				if kinds[id] != nt.Event {
 					t.Fatalf("seed %d: unexpected notice %s %s", seed, nt.Event, id)
@@ -111,6 +122,9 @@ func TestRandomSchedule(t *testing.T) {
 				if kinds[id] == "play_done" && end <= consumed && !reported[id] {
 					t.Fatalf("seed %d: clip %s ends at %d, consumed %d, no play_done", seed, id, end, consumed)
 				}
+				if kinds[id] == "play_done" && starts[id] < consumed && !started[id] {
+					t.Fatalf("seed %d: clip %s starts at %d, consumed %d, no play_start", seed, id, starts[id], consumed)
+				}
 			}
 			if len(r.data) > len(want) || !slices.Equal(r.data, want[:len(r.data)]) {
 				t.Fatalf("seed %d step %d: ring content is not the queued audio in order: ring %d want %d; ring head %v want head %v", seed, step, len(r.data), len(want), r.data[:min(5, len(r.data))], want[:min(5, len(want))])
@@ -120,7 +134,9 @@ func TestRandomSchedule(t *testing.T) {
 		for i := 0; i < 1000000 && (p.Busy() || r.consumed < uint64(len(r.data))); i++ {
 			now = now.Add(time.Second)
 			for _, nt := range p.Service(now, nil) {
-				if nt.Event != "play_start" {
+				if nt.Event == "play_start" {
+					started[string(nt.ID)] = true
+				} else {
 					if reported[string(nt.ID)] {
 						t.Fatalf("seed %d: %s twice", seed, nt.ID)
 					}
@@ -133,7 +149,7 @@ func TestRandomSchedule(t *testing.T) {
 			t.Fatalf("seed %d: after draining the ring holds %d samples, want %d", seed, len(r.data), len(want))
 		}
 		for id := range ends {
-			if !reported[id] {
+			if !reported[id] || kinds[id] == "play_done" && !started[id] {
 				t.Fatalf("seed %d: %s never reported", seed, id)
 			}
 		}

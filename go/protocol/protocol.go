@@ -117,6 +117,9 @@ func Initial(sampleRate int, mixType string, call *Object, extra *Object, metada
 			o.Set(k, src.values[k])
 		}
 	}
+	// The audio's format is a fact, not an attribute: nothing may misstate it.
+	o.Set("sampleRate", raw(sampleRate))
+	o.Set("mixType", raw(mixType))
 	return o.MarshalJSON()
 }
 
@@ -175,16 +178,19 @@ type Clip struct {
 func Parse(frame []byte) (Message, error) {
 	m := Message{Raw: frame}
 	var env struct {
-		Type *string         `json:"type"`
+		Type json.RawMessage `json:"type"`
 		Data json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(frame, &env); err != nil {
 		return m, fmt.Errorf("invalid JSON: %v", err)
 	}
-	if env.Type == nil {
+	if len(env.Type) == 0 || string(env.Type) == "null" {
 		return m, errors.New(`message has no "type"`)
 	}
-	m.Type, m.Data = *env.Type, env.Data
+	if json.Unmarshal(env.Type, &m.Type) != nil {
+		return m, fmt.Errorf(`"type" must be a string (got %s)`, env.Type)
+	}
+	m.Data = env.Data
 	var err error
 	switch m.Type {
 	case PlayAudio:

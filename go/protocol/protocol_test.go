@@ -112,7 +112,8 @@ func TestInitialExtraAndMetadataOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"sampleRate":"bogus","mixType":"custom","callSid":"c2","resumed":false}`
+	// Attributes and metadata merge in order, but never restate the audio format.
+	want := `{"sampleRate":8000,"mixType":"mono","callSid":"c2","resumed":false}`
 	if string(b) != want {
 		t.Fatalf("got %s\nwant %s", b, want)
 	}
