@@ -9,6 +9,7 @@ static uint64_t lr_dropped(lr_stream_t *s) { uint64_t r = atomic_load(&s->read.d
 static void lr_end(lr_stream_t *s) { atomic_store(&s->ended, 1); }
 static uint64_t lr_play_consumed(lr_play_t *p) { return atomic_load(&p->tail); }
 static uint64_t lr_play_written(lr_play_t *p) { return atomic_load(&p->head); }
+static uint64_t lr_play_played(lr_play_t *p) { return atomic_load(&p->played); }
 */
 import "C"
 
@@ -53,6 +54,8 @@ func (r *rings) Dropped() uint64   { return uint64(C.lr_dropped(r.c)) }
 func (r *rings) TakeOverrun() bool { return C.lr_take_overrun(r.c) != 0 }
 func (r *rings) End()              { C.lr_end(r.c) }
 func (r *rings) Now() int64        { return int64(C.lr_now_ns()) }
+
+func (r *rings) Played() uint64 { return uint64(C.lr_play_played(&r.c.play)) }
 
 func (r *rings) Play() playback.Ring {
 	if r.c.play.samples == nil {

@@ -40,6 +40,9 @@ type Media interface {
 	End()
 	// Play is the playback ring, or nil when the stream has none.
 	Play() playback.Ring
+	// Played counts the samples of server audio the host has played (a
+	// killAudio's skipped samples excluded).
+	Played() uint64
 }
 
 // Host receives the stream's events and log lines, from any goroutine.
@@ -256,8 +259,8 @@ func (s *Stream) Status() map[string]any {
 		"mixType":       s.cfg.MixType,
 		"sampleRate":    s.cfg.SampleRate,
 	}
-	if ring := s.media.Play(); ring != nil {
-		st["samplesPlayed"] = ring.Consumed()
+	if s.media.Play() != nil {
+		st["samplesPlayed"] = s.media.Played()
 	}
 	return st
 }
@@ -349,8 +352,8 @@ func (s *Stream) finish() {
 	if s.outcome.Error != "" {
 		body["error"] = s.outcome.Error
 	}
-	if ring := s.media.Play(); ring != nil {
-		body["samplesPlayed"] = ring.Consumed()
+	if s.media.Play() != nil {
+		body["samplesPlayed"] = s.media.Played()
 	}
 	s.event("stop", body)
 	s.cancel()
