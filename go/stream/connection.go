@@ -42,12 +42,12 @@ func (s *Stream) stream() {
 			}
 			continue
 		}
-		lostAt, dropped := time.Now(), s.media.Dropped()
 		lost := s.session(conn, resume)
 		conn.Close()
 		if lost == nil {
 			return
 		}
+		lostAt, dropped := time.Now(), s.media.Dropped()
 		failures = 1
 		if s.cfg.Reconnect.Attempts == 0 || s.isEnded() || !s.sleep(s.backoff(failures)) {
 			s.end(ReasonConnectionLost, lost.Error())

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"syscall"
@@ -74,6 +75,17 @@ func Dial(ctx context.Context, o Options) (*websocket.Conn, error) {
 	for k, v := range o.Header {
 		h.Set(k, v)
 	}
+	target, err := url.Parse(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", redact.URL(o.URL), err)
+	}
+	// Credentials in the URL are basic auth, as browsers treat them; the
+	// WebSocket client refuses them in the URL itself.
+	if target.User != nil && o.Username == "" && o.Password == "" {
+		o.Username = target.User.Username()
+		o.Password, _ = target.User.Password()
+	}
+	target.User = nil
 	if o.Username != "" || o.Password != "" {
 		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(o.Username+":"+o.Password)))
 	}
@@ -82,12 +94,12 @@ func Dial(ctx context.Context, o Options) (*websocket.Conn, error) {
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 	}
-	conn, resp, err := d.DialContext(ctx, o.URL, h)
+	conn, resp, err := d.DialContext(ctx, target.String(), h)
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("%s refused the upgrade: HTTP %s", redact.URL(o.URL), resp.Status)
 		}
-		if errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, fmt.Errorf("%s: no answer within %v", redact.URL(o.URL), o.Timeout)
 		}
 		return nil, fmt.Errorf("%s: %v", redact.URL(o.URL), err)
