@@ -139,6 +139,14 @@ int listen_stream_dtmf(listen_stream_t h, char digit, uint32_t duration)
 	return LISTEN_OK;
 }
 
+int listen_stream_media(listen_stream_t h)
+{
+	lr_stream_t *s = lr_lookup(h);
+	if (!s)
+		return LISTEN_EBADHANDLE;
+	return (s->has_write ? LISTEN_MEDIA_WRITE : 0) | (s->play.samples ? LISTEN_MEDIA_PLAYBACK : 0);
+}
+
 int listen_stream_pending(listen_stream_t h)
 {
 	lr_stream_t *s = lr_lookup(h);

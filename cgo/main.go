@@ -158,7 +158,8 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 	if err != nil {
 		return 0, fmt.Errorf("listen: call attributes: %v", err)
 	}
-	playback := cfg.Playback && flags&C.LISTEN_FLAG_NO_PLAYBACK == 0
+	playback := cfg.Playback && flags&C.LISTEN_FLAG_NO_PLAYBACK == 0 &&
+		(flags&C.LISTEN_FLAG_PLAYBACK_OPT_IN == 0 || cfg.PlaybackAsked)
 	frame := rate / 50
 	slots := max(int(set.BufferSeconds*50), 4)
 	playSamples := 0

@@ -6,11 +6,13 @@
  * switchsim test host) drives it one media frame at a time.
  *
  * Threads
- *   "media thread"   the thread that owns one stream's audio: it alone may call
- *                    listen_stream_push_read, listen_stream_push_write,
- *                    listen_stream_pull_play and listen_stream_dtmf for that
- *                    stream (or several threads, if the host serialises them).
- *                    These per-frame functions are plain C: they never block,
+ *   "media thread"   a thread that carries one stream's audio. The per-frame
+ *                    functions form three groups, each with its own rings:
+ *                    listen_stream_push_read; listen_stream_push_write with
+ *                    listen_stream_pull_play; listen_stream_dtmf. One thread at
+ *                    a time may call into a group, and the groups may run
+ *                    concurrently (a switch's read and write paths are
+ *                    different threads in a bridge). They are plain C: they never block,
  *                    never allocate, never take a lock, never enter the Go
  *                    runtime. They copy into or out of preallocated lock-free
  *                    rings and return.
@@ -72,6 +74,12 @@ extern "C" {
 
 /* Stream flags for listen_stream_create. */
 #define LISTEN_FLAG_NO_PLAYBACK 0x1u /* refuse audio from the server (listen nested in a dial) */
+#define LISTEN_FLAG_PLAYBACK_OPT_IN 0x2u /* play the server's audio only if the config enables
+                                          * it in so many words (bidirectionalAudio.enabled) */
+
+/* What a stream needs from the host's media path (listen_stream_media). */
+#define LISTEN_MEDIA_WRITE 0x1u    /* the other party's audio: call listen_stream_push_write */
+#define LISTEN_MEDIA_PLAYBACK 0x2u /* audio to play: call listen_stream_pull_play */
 
 typedef uint64_t listen_stream_t; /* 0 is never a valid handle */
 
@@ -140,7 +148,8 @@ int listen_stream_push_write(listen_stream_t s, const int16_t *samples, size_t n
 /* Fills out (n mono samples at the codec rate, owned by the caller) with audio
  * the server sent for playback into the call. Returns the number of samples
  * written (always n: zero-padded when the audio ends inside the frame), or 0 when
- * there is nothing to play: the host then leaves its frame untouched. Negative
+ * there is nothing to play (out is left as it was): the host then leaves its
+ * frame untouched. Negative
  * on error (LISTEN_EINVAL, LISTEN_EBADHANDLE). Media thread. Never blocks, never allocates, never enters Go. */
 int listen_stream_pull_play(listen_stream_t s, int16_t *out, size_t n);
 
@@ -150,6 +159,12 @@ int listen_stream_pull_play(listen_stream_t s, int16_t *out, size_t n);
  * Returns LISTEN_OK, LISTEN_ENDED, LISTEN_EINVAL (not a DTMF key),
  * LISTEN_EBADHANDLE. */
 int listen_stream_dtmf(listen_stream_t s, char digit, uint32_t duration);
+
+/* Tells which per-frame calls the stream needs beyond push_read, as
+ * LISTEN_MEDIA_* bits decided by its config and flags, so the host taps only
+ * what is used. Any thread; never blocks, never enters Go.
+ * Returns the bits (>= 0), or LISTEN_EBADHANDLE. */
+int listen_stream_media(listen_stream_t s);
 
 /* Returns how many frames wait in the stream's capture rings for the engine
  * (the larger of the two directions): a host running faster than real time

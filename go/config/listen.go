@@ -54,6 +54,7 @@ type Listen struct {
 
 	// Bidirectional audio (bidirectionalAudio: {enabled, streaming, sampleRate, jitterMs}).
 	Playback      bool
+	PlaybackAsked bool // enabled in so many words, not by default
 	Streaming     bool
 	StreamingRate int
 	JitterMs      int
@@ -163,6 +164,7 @@ func (l *Listen) set(key string, raw json.RawMessage) error {
 		var off bool
 		off, err = boolean(raw, key)
 		l.Playback = l.Playback && !off
+		l.PlaybackAsked = l.PlaybackAsked && !off
 	case "headers":
 		l.Headers, err = headers(raw, key, l.Headers)
 	case "tls":
@@ -211,6 +213,7 @@ func (l *Listen) setBidirectional(raw json.RawMessage) error {
 		switch k {
 		case "enabled":
 			l.Playback, err = boolean(v, key)
+			l.PlaybackAsked = l.Playback
 		case "streaming":
 			l.Streaming, err = boolean(v, key)
 		case "sampleRate":
