@@ -61,26 +61,65 @@ const (
 	sweepN    = 40      // tones per band
 )
 
+// Processor is one stream's converter as MeasureStream sees it: each call
+// takes the next input samples and returns the output they produced (state
+// carries across calls). The returned slice may be reused by the next call.
+type Processor func(in []int16) []int16
+
+// MeasureStream reports the quality of any resampler from -> to with the
+// same tones and analysis as Measure, so other implementations (speexdsp, a
+// candidate design) can be compared figure for figure. mk returns a fresh
+// converter (one per test tone); delay is its latency in output samples, of
+// which twice plus 8 are skipped as warm-up before the analysed part. The
+// result's TapsPerPhase is 0 (unknown) and its Delay is delay.
+func MeasureStream(from, to, delay int, mk func() Processor) Quality {
+	return measureProc(from, to, 0, delay, mk)
+}
+
 // measure sweeps tones through resamplers made by mk (a fresh one per tone,
 // so a test can measure a deliberately poor design the same way).
 func measure(from, to int, mk func() *Resampler) Quality {
 	r := mk()
+	return measureProc(from, to, r.TapsPerPhase(), r.Delay(), func() Processor {
+		r := mk()
+		var out []int16
+		return func(in []int16) []int16 {
+			out = r.Process(out[:0], in)
+			return out
+		}
+	})
+}
+
+func measureProc(from, to, taps, delay int, mk func() Processor) Quality {
 	q := Quality{
 		From: from, To: to,
-		TapsPerPhase: r.TapsPerPhase(), Delay: r.Delay(),
+		TapsPerPhase: taps, Delay: delay,
 		GainMinDB: math.Inf(1), GainMaxDB: math.Inf(-1),
 		RejectionDB: math.Inf(1),
 	}
 	nyqLow := float64(min(from, to)) / 2
 	var in, out []int16
 	run := func(f float64) []int16 {
-		r := mk()
+		p := mk()
 		// Skip the full filter span (twice the delay) so the analysed part
 		// never sees the initial zero history.
-		skip := 2*r.Delay() + 8
+		skip := 2*delay + 8
 		nIn := int(math.Ceil(float64(skip+analysisN)*float64(from)/float64(to))) + 2
 		in = tone(in[:0], nIn, f, float64(from))
-		out = r.Process(out[:0], in)
+		out = append(out[:0], p(in)...)
+		for extra := 0; len(out) < skip+analysisN; extra++ {
+			// A converter that holds samples back (or rounds its output
+			// count down) gets more of the same tone.
+			if extra > 16 {
+				panic(fmt.Sprintf("resample: a %d -> %d converter gave %d samples for %d in", from, to, len(out), len(in)))
+			}
+			n := len(in)
+			w := 2 * math.Pi * f / float64(from)
+			for i := n; i < n+64; i++ {
+				in = append(in, int16(math.Round(toneAmp*math.Sin(w*float64(i)+0.3))))
+			}
+			out = append(out, p(in[n:])...)
+		}
 		return out[skip : skip+analysisN]
 	}
 	worse := func(db, f float64) {

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE /* open_memstream, getrandom, pthread_condattr_setclock */
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -62,7 +63,18 @@ static struct {
 	uint32_t flags;
 	double wait_s;
 	int quiet_log;
-} opt = {.rate = 8000, .hangup_s = -1, .calls = 1, .wait_s = 30};
+	int no_stream; /* the baseline: the same calls, no listen streams */
+	int repeat;    /* rounds: each call thread runs this many calls in sequence */
+} opt = {.rate = 8000, .hangup_s = -1, .calls = 1, .wait_s = 30, .repeat = 1};
+
+#define MAX_REASONS 8
+
+/* One reading of the process's memory and the engine's figures (--repeat). */
+struct sample {
+	int round; /* rounds completed when taken; 0: after listen_init */
+	long rss_kib;
+	char *engine; /* listen_stats JSON, or NULL */
+};
 
 struct call {
 	int index;
@@ -78,6 +90,12 @@ struct call {
 	int64_t max_late_ns;
 	char *create_err;
 	char fail[256]; /* the first thing that went wrong besides create */
+	/* --repeat: stop reasons of the rounds so far (raw JSON strings; "null"
+	 * when the stop event did not say, "no stop" when it never came). */
+	int rounds, create_failures;
+	char *reasons[MAX_REASONS];
+	int reason_n[MAX_REASONS];
+	int other_reasons;
 
 	/* Shared with the engine's callback threads, under mu. */
 	pthread_mutex_t mu;
@@ -100,6 +118,14 @@ static pthread_mutex_t go_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t go_cv = PTHREAD_COND_INITIALIZER;
 static int go;
 static int64_t go_ns;
+
+/* listen_stats, when the library has it (resolved optionally). */
+static int (*stats_fn)(char *buf, size_t len);
+
+/* --repeat: the call threads meet between rounds; samples are taken there. */
+static pthread_barrier_t round_barrier;
+static struct sample *samples;
+static int nsamples;
 
 static void usage(FILE *f)
 {
@@ -132,6 +158,14 @@ static void usage(FILE *f)
 	        "  --wait SECONDS      how long to wait for each stream's \"stop\" event after destroy\n"
 	        "                      (default 30)\n"
 	        "  --quiet-log         drop the engine's log lines (default: on stderr as [level] line)\n"
+	        "  --repeat K          K rounds: each call thread runs K calls one after the other\n"
+	        "                      (--calls at a time, --calls x K in all); the threads meet\n"
+	        "                      between rounds, and the process's RSS and listen_stats are\n"
+	        "                      sampled there (after rounds 1, every K/10 and K) for leak\n"
+	        "                      checks; a call's line shows its last round's events\n"
+	        "  --no-stream         the baseline for measurements: the same threads, pacing, WAV\n"
+	        "                      reading and frame loop, the engine loaded and initialised, but\n"
+	        "                      no listen_stream_create/push/pull (--config is then optional)\n"
 	        "  --help              this text\n"
 	        "\n"
 	        "stdout: one JSON line per call, in call order:\n"
@@ -141,9 +175,14 @@ static void usage(FILE *f)
 	        "  reason, durationMs, framesDropped, digits: from the \"stop\" event (null when it\n"
 	        "  did not say, or never came); events: t is ms since the call's start. Then\n"
 	        "  {\"summary\":{\"calls\":N,\"hook\":{\"count\":..,\"p50_us\":..,\"p99_us\":..,\"p999_us\":..,\n"
-	        "   \"max_us\":..},\"max_late_ms\":..,\"cpu_user_s\":..,\"cpu_sys_s\":..,\"maxrss_kib\":..,\"wall_s\":..}}\n"
+	        "   \"max_us\":..},\"max_late_ms\":..,\"cpu_user_s\":..,\"cpu_sys_s\":..,\"maxrss_kib\":..,\"wall_s\":..\n"
+	        "   [,\"engine\":{..}],\"rounds\":K,\"samples\":[{\"round\":r,\"rss_kib\":..[,\"engine\":{..}]},..]}}\n"
 	        "  hook: every push_read, push_write and pull_play call; max_late_ms: the latest a\n"
-	        "  frame tick woke up.\n"
+	        "  frame tick woke up; engine: listen_stats() taken just before listen_shutdown (when\n"
+	        "  the library exports it); samples: VmRSS and listen_stats after listen_init (round\n"
+	        "  0) and after rounds (all calls of the round ended), before listen_shutdown.\n"
+	        "  With --repeat > 1 each call line also has \"rounds\":{\"done\":K,\"createFailed\":..,\n"
+	        "  \"reasons\":{\"hangup\":..,..}}.\n"
 	        "exit status: 0; 2 on usage errors and stream create failures; 1 on other failures.\n",
 	        FAST_MAX_PENDING);
 }
@@ -255,7 +294,7 @@ static void parse_flags(const char *arg)
 static void parse_args(int argc, char **argv)
 {
 	enum { O_LIB = 256, O_SETTINGS, O_CONFIG, O_CALL, O_RATE, O_CALLER, O_CALLEE, O_PLAYED, O_DTMF,
-	       O_HANGUP, O_CALLS, O_RAMP, O_FAST, O_FLAGS, O_WAIT, O_QUIET, O_HELP };
+	       O_HANGUP, O_CALLS, O_RAMP, O_FAST, O_FLAGS, O_WAIT, O_QUIET, O_NO_STREAM, O_REPEAT, O_HELP };
 	static const struct option longopts[] = {
 		{"lib", required_argument, NULL, O_LIB},
 		{"settings", required_argument, NULL, O_SETTINGS},
@@ -273,6 +312,8 @@ static void parse_args(int argc, char **argv)
 		{"flags", required_argument, NULL, O_FLAGS},
 		{"wait", required_argument, NULL, O_WAIT},
 		{"quiet-log", no_argument, NULL, O_QUIET},
+		{"no-stream", no_argument, NULL, O_NO_STREAM},
+		{"repeat", required_argument, NULL, O_REPEAT},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -307,14 +348,24 @@ static void parse_args(int argc, char **argv)
 		case O_FLAGS: parse_flags(optarg); break;
 		case O_WAIT: opt.wait_s = num_arg("wait", optarg, 0); break;
 		case O_QUIET: opt.quiet_log = 1; break;
+		case O_NO_STREAM: opt.no_stream = 1; break;
+		case O_REPEAT: {
+			double n = num_arg("repeat", optarg, 1);
+			if (n != floor(n) || n > 1000000)
+				fail_usage("--repeat: bad count '%s'", optarg);
+			opt.repeat = (int)n;
+			break;
+		}
 		case O_HELP: usage(stdout); exit(0);
 		default: fail_usage("bad option");
 		}
 	}
 	if (optind < argc)
 		fail_usage("unexpected argument '%s'", argv[optind]);
-	if (!opt.config)
+	if (!opt.config && !opt.no_stream)
 		fail_usage("--config is required");
+	if (opt.repeat > 1 && opt.played)
+		fail_usage("--played cannot be used with --repeat");
 }
 
 /* FreeSWITCH finds modules in its mod directory; switchsim finds the engine
@@ -516,26 +567,55 @@ static int media_loop(struct call *c, listen_stream_t h)
 	return 0;
 }
 
-static void *call_thread(void *arg)
+/* The media loop of --no-stream: the same schedule and frame reading as
+ * media_loop, without the engine. The frames go to a volatile pointer so the
+ * reads are not optimised away. */
+static void baseline_loop(struct call *c)
 {
-	struct call *c = arg;
+	static const int16_t *volatile seen __attribute__((unused));
+	int16_t edge[MAX_FRAME], play[MAX_FRAME];
 
-	pthread_mutex_lock(&go_mu);
-	while (!go)
-		pthread_cond_wait(&go_cv, &go_mu);
-	pthread_mutex_unlock(&go_mu);
+	memset(play, 0, sizeof play);
+	for (uint64_t k = 0; k < hangup_frames; k++) {
+		seen = frame_of(&caller_wav, k, edge);
+		c->frames_in++;
+		if (opt.callee)
+			seen = frame_of(&callee_wav, k, edge);
+		if (c->has_played && wav_write(&c->played, play, frame_n) != 0) {
+			call_failed(c, "writing --played", -1);
+			return;
+		}
+		if (!opt.fast) {
+			int64_t due = c->t0_ns + (int64_t)(k + 1) * FRAME_NS, t = now_ns();
+			if (t < due) {
+				sleep_until(due);
+				t = now_ns();
+			}
+			if (t - due > c->max_late_ns)
+				c->max_late_ns = t - due;
+		}
+	}
+}
 
-	/* Set before create: the engine may report events before create returns. */
-	c->t0_ns = go_ns + c->offset_ns;
-	sleep_until(c->t0_ns);
+/* One call: create, the media loop, stop, destroy, and the wait for its
+ * "stop" event. Returns 0, or 1 if the create failed. */
+static int run_call(struct call *c)
+{
+	if (opt.no_stream) {
+		baseline_loop(c);
+		return 0;
+	}
 
 	char err[ERRLEN] = "";
 	listen_stream_t h =
 		api.stream_create(opt.config, c->call_json, opt.rate, opt.flags, c, err, sizeof err);
 	if (!h) {
-		c->create_err = strdup(err[0] ? err : "listen_stream_create returned 0 without a message");
-		fprintf(stderr, "switchsim: call %d: listen_stream_create: %s\n", c->index, c->create_err);
-		return NULL;
+		c->create_failures++;
+		if (!c->create_err) {
+			c->create_err = strdup(err[0] ? err : "listen_stream_create returned 0 without a message");
+			fprintf(stderr, "switchsim: call %d: listen_stream_create: %s\n", c->index, c->create_err);
+		}
+		return 1;
 	}
 
 	/* After a hook failure (noted in c->fail) the call still ends properly. */
@@ -552,6 +632,139 @@ static void *call_thread(void *arg)
 	while (!c->nstop && pthread_cond_timedwait(&c->cv, &c->mu, &deadline) != ETIMEDOUT)
 		;
 	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
+/* --repeat: counts the round's stop reason. */
+static void tally_round(struct call *c, int create_failed)
+{
+	pthread_mutex_lock(&c->mu);
+	const char *r = create_failed ? "\"(create failed)\""
+	                : !c->nstop   ? "\"(no stop)\""
+	                : c->reason   ? c->reason
+	                              : "\"(null)\"";
+	int i = 0;
+	while (i < MAX_REASONS && c->reasons[i] && strcmp(c->reasons[i], r) != 0)
+		i++;
+	if (i == MAX_REASONS)
+		c->other_reasons++;
+	else {
+		if (!c->reasons[i])
+			c->reasons[i] = strdup(r);
+		c->reason_n[i]++;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* --repeat: forgets the last round's events before the next round. The
+ * stream of that round sent its "stop", its last callback. */
+static void reset_call(struct call *c)
+{
+	pthread_mutex_lock(&c->mu);
+	fclose(c->ev);
+	free(c->ev_buf);
+	c->ev_buf = NULL;
+	c->ev_len = 0;
+	c->ev = open_memstream(&c->ev_buf, &c->ev_len);
+	c->nev = 0;
+	c->nstop = 0; /* a second "stop" was counted in after_stop already */
+	free(c->reason);
+	free(c->duration_ms);
+	free(c->frames_dropped);
+	free(c->digits);
+	c->reason = c->duration_ms = c->frames_dropped = c->digits = NULL;
+	atomic_store(&c->stopped, 0);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static long vm_rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/* listen_stats' JSON (malloc'd), or NULL when the library lacks it. */
+static char *fetch_stats(void)
+{
+	char *json = NULL;
+	if (!stats_fn)
+		return NULL;
+	size_t len = 4096;
+	for (int tries = 0; tries < 3; tries++) {
+		free(json);
+		json = malloc(len);
+		int need = json ? stats_fn(json, len) : -1;
+		if (need < 0) {
+			free(json);
+			return NULL;
+		}
+		if ((size_t)need < len)
+			break;
+		len = (size_t)need + 1;
+	}
+	return json;
+}
+
+static void take_sample(int round)
+{
+	/* The round's streams have sent "stop"; let their goroutines finish
+	 * (only for --repeat, whose samples are compared). */
+	if (round > 0 && opt.repeat > 1)
+		sleep_until(now_ns() + 100000000);
+	samples = realloc(samples, (size_t)(nsamples + 1) * sizeof *samples);
+	if (!samples) {
+		perror("switchsim");
+		exit(1);
+	}
+	samples[nsamples++] = (struct sample){.round = round, .rss_kib = vm_rss_kib(), .engine = fetch_stats()};
+}
+
+/* --repeat: every call thread waits here after each round but the last;
+ * one of them takes a sample on the rounds that are sampled. */
+static void end_of_round(int round)
+{
+	int step = opt.repeat / 10 > 1 ? opt.repeat / 10 : 1;
+	if (pthread_barrier_wait(&round_barrier) == PTHREAD_BARRIER_SERIAL_THREAD &&
+	    (round == 1 || round % step == 0))
+		take_sample(round);
+	pthread_barrier_wait(&round_barrier);
+}
+
+static void *call_thread(void *arg)
+{
+	struct call *c = arg;
+
+	/* Named so that a profiler (or the benchmark, through /proc) can tell
+	 * the media threads from the engine's. */
+	pthread_setname_np(pthread_self(), "sscall");
+
+	pthread_mutex_lock(&go_mu);
+	while (!go)
+		pthread_cond_wait(&go_cv, &go_mu);
+	pthread_mutex_unlock(&go_mu);
+
+	/* Set before create: the engine may report events before create returns. */
+	c->t0_ns = go_ns + c->offset_ns;
+	sleep_until(c->t0_ns);
+
+	for (int round = 1;; round++) {
+		int create_failed = run_call(c);
+		c->rounds++;
+		if (opt.repeat > 1)
+			tally_round(c, create_failed);
+		if (round >= opt.repeat)
+			break;
+		end_of_round(round);
+		reset_call(c);
+		c->t0_ns = now_ns();
+	}
 	return NULL;
 }
 
@@ -643,7 +856,13 @@ static int report_call(struct call *c)
 		fprintf(stderr, "switchsim: call %d: %s\n", c->index, c->fail);
 		bad = 1;
 	}
-	if (!c->create_err && c->nstop == 0) {
+	for (int i = 0; i < MAX_REASONS && c->reasons[i]; i++)
+		if (strcmp(c->reasons[i], "\"(no stop)\"") == 0) {
+			fprintf(stderr, "switchsim: call %d: %d rounds without a \"stop\" event within %g s (--wait)\n",
+			        c->index, c->reason_n[i], opt.wait_s);
+			bad = 1;
+		}
+	if (!c->create_err && c->nstop == 0 && !opt.no_stream) {
 		fprintf(stderr, "switchsim: call %d: no \"stop\" event within %g s of destroy (--wait)\n",
 		        c->index, opt.wait_s);
 		bad = 1;
@@ -668,6 +887,15 @@ static int report_call(struct call *c)
 	if (c->create_err) {
 		fputs(",\"error\":", stdout);
 		json_write_string(stdout, c->create_err);
+	}
+	if (opt.repeat > 1) {
+		printf(",\"rounds\":{\"done\":%d,\"createFailed\":%d,\"reasons\":{", c->rounds,
+		       c->create_failures);
+		for (int i = 0; i < MAX_REASONS && c->reasons[i]; i++)
+			printf("%s%s:%d", i ? "," : "", c->reasons[i], c->reason_n[i]);
+		if (c->other_reasons)
+			printf("%s\"(other)\":%d", c->reasons[0] ? "," : "", c->other_reasons);
+		fputs("}}", stdout);
 	}
 	printf(",\"events\":[%s]}\n", c->ev_buf);
 	return bad ? -1 : 0;
@@ -699,11 +927,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	listen_host_t host = {.abi_version = LISTEN_ABI_VERSION, .log = on_log, .event = on_event};
+	{
+		/* listen_stats is optional: an older library lacks it. The
+		 * library is loaded already; this only takes another reference. */
+		void *lib_handle = dlopen(lib, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+		if (lib_handle)
+			*(void **)&stats_fn = dlsym(lib_handle, "listen_stats");
+	}
 	int rc = api.init(&host, opt.settings, err, sizeof err);
 	if (rc != LISTEN_OK) {
 		fprintf(stderr, "switchsim: listen_init returned %d: %s\n", rc, err);
 		return rc == LISTEN_EINVAL ? 2 : 1;
 	}
+	take_sample(0);
 
 	struct call *calls = calloc((size_t)opt.calls, sizeof *calls);
 	pthread_t *threads = calloc((size_t)opt.calls, sizeof *threads);
@@ -725,6 +961,10 @@ int main(int argc, char **argv)
 		}
 	}
 	pthread_attr_destroy(&attr);
+	if (started > 0 && (rc = pthread_barrier_init(&round_barrier, NULL, (unsigned)started)) != 0) {
+		fprintf(stderr, "switchsim: pthread_barrier_init: %s\n", strerror(rc));
+		return 1;
+	}
 
 	/* Every thread exists before the clock starts, so that no call begins
 	 * behind its schedule because others were still being spawned. */
@@ -745,6 +985,10 @@ int main(int argc, char **argv)
 	double wall_s = (double)(now_ns() - go_ns) / 1e9;
 	free(threads);
 
+	/* The engine's figures, before shutdown. */
+	take_sample(opt.repeat);
+	char *engine_json = fetch_stats();
+
 	/* No callback comes after listen_shutdown returns, so the events are
 	 * final when printed below. */
 	if ((rc = api.shutdown(5000)) != LISTEN_OK) {
@@ -764,11 +1008,26 @@ int main(int argc, char **argv)
 	printf("{\"summary\":{\"calls\":%d,\"hook\":{\"count\":%" PRIu64
 	       ",\"p50_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f,\"max_us\":%.3f},"
 	       "\"max_late_ms\":%.3f,\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"maxrss_kib\":%ld,"
-	       "\"wall_s\":%.3f}}\n",
+	       "\"wall_s\":%.3f",
 	       started, all.count, (double)hist_quantile(&all, 0.50) / 1e3,
 	       (double)hist_quantile(&all, 0.99) / 1e3, (double)hist_quantile(&all, 0.999) / 1e3,
 	       (double)all.max_ns / 1e3, (double)max_late_ns / 1e6, tv_s(ru.ru_utime), tv_s(ru.ru_stime),
 	       ru.ru_maxrss, wall_s);
+	if (engine_json && engine_json[0] == '{') {
+		fputs(",\"engine\":", stdout);
+		write_raw_json(stdout, engine_json);
+	}
+	free(engine_json);
+	printf(",\"rounds\":%d,\"samples\":[", opt.repeat);
+	for (int i = 0; i < nsamples; i++) {
+		printf("%s{\"round\":%d,\"rss_kib\":%ld", i ? "," : "", samples[i].round, samples[i].rss_kib);
+		if (samples[i].engine && samples[i].engine[0] == '{') {
+			fputs(",\"engine\":", stdout);
+			write_raw_json(stdout, samples[i].engine);
+		}
+		fputc('}', stdout);
+	}
+	fputs("]}}\n", stdout);
 	fflush(stdout);
 	return create_failed ? 2 : status;
 }
