@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/modlisten/mod_listen/go/pcm"
 	"github.com/modlisten/mod_listen/go/protocol"
 	"github.com/modlisten/mod_listen/go/resample"
 	"github.com/modlisten/mod_listen/go/wav"
@@ -91,6 +89,13 @@ func (s *Stream) onText(data []byte) {
 			s.refuse("mark refused: " + playbackOff)
 			return
 		}
+		if s.streamIn != nil {
+			// The mark follows all the audio sent before it, the tail the
+			// resampler holds back included.
+			if err := s.streamIn.flush(); err != nil {
+				s.refuse(err.Error())
+			}
+		}
 		s.player.Mark(m.Name)
 		s.Wake()
 	case protocol.Disconnect:
@@ -137,6 +142,9 @@ func (s *Stream) kill(kind string) {
 		s.refuse(kind + " refused: " + playbackOff)
 		return
 	}
+	if s.streamIn != nil {
+		s.streamIn.discard()
+	}
 	cleared, clips := s.player.Kill()
 	for _, name := range cleared {
 		s.SendText(protocol.MarkEvent(name, "cleared"))
@@ -153,21 +161,9 @@ func (s *Stream) onBinary(data []byte) {
 		s.refuse("binary audio refused: streamed playback is off (bidirectionalAudio.streaming)")
 		return
 	}
-	if len(s.oddByte) > 0 {
-		data = append(s.oddByte, data...)
-		s.oddByte = s.oddByte[:0]
-	}
-	if len(data)%2 == 1 {
-		s.oddByte = append(s.oddByte[:0], data[len(data)-1])
-		data = data[:len(data)-1]
-	}
-	in := pcm.FromLE(make([]int16, 0, len(data)/2), data)
-	out := s.streamIn.Process(make([]int16, 0, s.streamIn.MaxOut(len(in))), in)
-	if err := s.player.Stream(out, time.Now()); err != nil {
+	if err := s.streamIn.frame(data); err != nil {
 		s.refuse(err.Error())
-		return
 	}
-	s.Wake()
 }
 
 // convert resamples a whole clip, tail included.

@@ -21,7 +21,6 @@ import (
 	"github.com/modlisten/mod_listen/go/playback"
 	"github.com/modlisten/mod_listen/go/protocol"
 	"github.com/modlisten/mod_listen/go/redact"
-	"github.com/modlisten/mod_listen/go/resample"
 )
 
 // Media is the engine's side of one stream's rings in host memory.
@@ -144,8 +143,7 @@ type Stream struct {
 	wireFrames uint64 // audio frames produced, each sent at least once
 	reconnects int
 
-	streamIn *resample.Resampler // reader only: streamed playback to codec rate
-	oddByte  []byte              // reader only: half a sample left by the last binary frame
+	streamIn *streamInput // streamed playback, when on
 }
 
 // New validates the pairing of config and call and prepares the stream. It
@@ -171,8 +169,15 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 		}
 		s.player.MaxQueuedSamples = int(o.Settings.MaxQueuedSeconds * float64(o.CodecRate))
 	}
-	if s.cfg.Streaming {
-		if s.streamIn, err = resample.New(s.cfg.StreamingRate, o.CodecRate); err != nil {
+	if s.cfg.Streaming && s.player != nil {
+		s.streamIn, err = newStreamInput(s.cfg.StreamingRate, o.CodecRate, func(samples []int16) error {
+			if err := s.player.Stream(samples, time.Now()); err != nil {
+				return err
+			}
+			s.Wake()
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -356,6 +361,9 @@ func (s *Stream) finish() {
 		body["samplesPlayed"] = s.media.Played()
 	}
 	s.event("stop", body)
+	if s.streamIn != nil {
+		s.streamIn.close()
+	}
 	s.cancel()
 	close(s.done)
 }
