@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -338,6 +339,7 @@ func listenGoStats(buf *C.char, size C.size_t) (rc C.int) {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b, _ := json.Marshal(map[string]any{
 		"streams":              live,
+		"goroutines":           runtime.NumGoroutine(),
 		"sendLatencyCount":     stats.Send.Count(),
 		"sendLatencyP50Ms":     ms(stats.Send.Quantile(0.5)),
 		"sendLatencyP99Ms":     ms(stats.Send.Quantile(0.99)),

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -299,9 +300,17 @@ func headers(raw json.RawMessage, key string, base map[string]string) (map[strin
 		if k == "" || strings.ContainsAny(k, " :\r\n") || strings.ContainsAny(v, "\r\n") {
 			return nil, fmt.Errorf("listen: %q: %q is not a valid header", key, k)
 		}
+		if handshakeHeaders[http.CanonicalHeaderKey(k)] {
+			return nil, fmt.Errorf("listen: %q: %q is set by the WebSocket handshake itself (subprotocols go in \"subprotocols\")", key, k)
+		}
 		out[k] = v
 	}
 	return out, nil
+}
+
+var handshakeHeaders = map[string]bool{
+	"Upgrade": true, "Connection": true, "Sec-Websocket-Key": true, "Sec-Websocket-Version": true,
+	"Sec-Websocket-Protocol": true, "Sec-Websocket-Extensions": true,
 }
 
 // IsDTMF tells whether r is a DTMF key.
