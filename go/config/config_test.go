@@ -97,6 +97,7 @@ func TestEveryKey(t *testing.T) {
 		PlayBeep:      true,
 		ActionHook:    &Hook{URL: "https://app.example.com/hook", Method: "POST"},
 		Playback:      true,
+		PlaybackAsked: true,
 		Streaming:     true,
 		StreamingRate: 32000,
 		JitterMs:      60,
