@@ -85,7 +85,9 @@ int listen_config_resolve(const char *arg, char *buf, size_t len, char *err, siz
 	return listenGoResolve((char *)arg, buf, len, err, errlen);
 }
 
-int listen_stream_push_read(listen_stream_t h, const int16_t *samples, size_t n)
+/* The two capture directions differ only in their ring; a mono stream has no
+ * write ring and ignores that direction. */
+static int push(listen_stream_t h, int write, const int16_t *samples, size_t n)
 {
 	lr_stream_t *s = lr_lookup(h);
 	if (!s)
@@ -94,26 +96,20 @@ int listen_stream_push_read(listen_stream_t h, const int16_t *samples, size_t n)
 		return LISTEN_EINVAL;
 	if (atomic_load_explicit(&s->ended, memory_order_relaxed))
 		return LISTEN_ENDED;
-	atomic_fetch_add_explicit(&s->frames_in, 1, memory_order_relaxed);
-	if (atomic_load_explicit(&s->paused, memory_order_relaxed))
+	if ((write && !s->has_write) || atomic_load_explicit(&s->paused, memory_order_relaxed))
 		return LISTEN_OK;
-	lr_push(s, &s->read, samples, n);
+	lr_push(s, write ? &s->write : &s->read, samples, n);
 	return LISTEN_OK;
+}
+
+int listen_stream_push_read(listen_stream_t h, const int16_t *samples, size_t n)
+{
+	return push(h, 0, samples, n);
 }
 
 int listen_stream_push_write(listen_stream_t h, const int16_t *samples, size_t n)
 {
-	lr_stream_t *s = lr_lookup(h);
-	if (!s)
-		return LISTEN_EBADHANDLE;
-	if (!samples && n)
-		return LISTEN_EINVAL;
-	if (atomic_load_explicit(&s->ended, memory_order_relaxed))
-		return LISTEN_ENDED;
-	if (!s->has_write || atomic_load_explicit(&s->paused, memory_order_relaxed))
-		return LISTEN_OK;
-	lr_push(s, &s->write, samples, n);
-	return LISTEN_OK;
+	return push(h, 1, samples, n);
 }
 
 int listen_stream_pull_play(listen_stream_t h, int16_t *out, size_t n)

@@ -57,7 +57,6 @@ typedef struct lr_stream {
 	uint32_t frame_samples; /* 20 ms at the codec rate */
 	_Atomic int ended;      /* engine finished: pushes are ignored */
 	_Atomic int paused;
-	_Atomic uint64_t frames_in; /* read-direction frames pushed (media clock) */
 	_Atomic int overrun;        /* set by the first drop; Go reports it */
 	int has_write;
 	lr_capture_t read, write;
