@@ -173,28 +173,27 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 		return 0, fmt.Errorf("listen: no room for another stream (maxStreams %d reached, or out of memory)", set.MaxStreams)
 	}
 	hst := &host{user: user}
+	h := uint64(c.handle)
+	e := &entry{c: c, host: hst}
 	s, err := stream.New(stream.Options{Config: cfg, Settings: set, Call: call, CodecRate: rate,
-		Playback: playback, Stats: &stats}, &rings{c: c}, hst)
+		Playback: playback, Stats: &stats, Finished: func() { reap(h, e) }}, &rings{c: c}, hst)
 	if err != nil {
 		C.lr_stream_unregister(c)
 		C.lr_stream_free(c)
 		return 0, err
 	}
-	e := &entry{s: s, c: c, host: hst}
-	h := uint64(c.handle)
+	e.s = s
 	mu.Lock()
 	streams[h] = e
 	pacer.Add(uint32(c.index), s)
 	mu.Unlock()
 	s.Start()
-	go reap(h, e)
 	return h, nil
 }
 
-// reap waits for the stream to finish and frees its C memory once the host
-// has released the handle too.
+// reap runs when the stream has finished, and frees its C memory once the
+// host has released the handle too.
 func reap(h uint64, e *entry) {
-	<-e.s.Done()
 	mu.Lock()
 	defer mu.Unlock()
 	pacer.Remove(uint32(e.c.index), e.s)

@@ -84,6 +84,9 @@ type Options struct {
 	CodecRate int
 	Playback  bool // the host allows audio from the server into the call
 	Stats     *Stats
+	// Finished, if set, is called last, once the stream is done with the
+	// host's memory (a callback, not a goroutine waiting on Done).
+	Finished func()
 }
 
 // Stats are figures shared by all streams, for benchmarks and status.
@@ -366,6 +369,9 @@ func (s *Stream) finish() {
 	}
 	s.cancel()
 	close(s.done)
+	if s.o.Finished != nil {
+		s.o.Finished()
+	}
 }
 
 // callHook posts the outcome to the actionHook, if there is one, and tells
