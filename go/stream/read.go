@@ -57,7 +57,11 @@ func (s *Stream) readFailed(lost chan<- error, err error) {
 			s.end(ReasonServerClosed, "") // a clean close is final
 			return
 		}
-		err = fmt.Errorf("server closed the socket with code %d %s", ce.Code, ce.Text)
+		if ce.Code == websocket.CloseAbnormalClosure {
+			err = errors.New("the connection dropped without a close frame")
+		} else {
+			err = fmt.Errorf("server closed the socket with code %d %s", ce.Code, ce.Text)
+		}
 	} else {
 		s.event("disconnect", map[string]any{"error": err.Error()})
 	}
