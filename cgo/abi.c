@@ -11,11 +11,91 @@
 #include <pthread.h>
 #include <string.h>
 
-/* Host threads enter Go one at a time. A thread's first entry needs a runtime
- * thread slot, and a burst of first entries (a thousand calls starting) makes
- * the runtime spin for each instead of sleeping: measured at ~2.5 ms of CPU a
- * create, enough to starve the media threads for seconds. */
-static pthread_mutex_t go_entry = PTHREAD_MUTEX_INITIALIZER;
+static void set_err(char *err, size_t errlen, const char *msg)
+{
+	if (err && errlen) {
+		strncpy(err, msg, errlen - 1);
+		err[errlen - 1] = 0;
+	}
+}
+
+/*
+ * Control calls run on one engine thread: the host's threads hand them over
+ * and wait, and never enter Go themselves. A host thread's first entry into
+ * Go would bind a runtime thread record to it for good (with a 32 KiB signal
+ * stack), and a burst of first entries (a thousand calls starting) makes the
+ * runtime spin for each: measured at ~2.5 ms of CPU a create, enough to
+ * starve the media threads for seconds.
+ */
+typedef struct ctl {
+	void (*run)(struct ctl *);
+	const char *s1, *s2;
+	int i;
+	uint32_t u;
+	void *user;
+	listen_stream_t h;
+	char *buf, *err;
+	size_t len, errlen;
+	uint64_t rc;
+	int done;
+	struct ctl *next;
+} ctl_t;
+
+static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ctl_wake = PTHREAD_COND_INITIALIZER; /* a call waits */
+static pthread_cond_t ctl_done = PTHREAD_COND_INITIALIZER; /* a call was served */
+static ctl_t *ctl_head, *ctl_tail;
+static int ctl_open;
+
+/* Called once by the engine before its control goroutine starts serving. */
+void lr_ctl_open(void)
+{
+	pthread_mutex_lock(&ctl_lock);
+	ctl_open = 1;
+	pthread_mutex_unlock(&ctl_lock);
+}
+
+/* The engine's control thread: serves calls for ever. */
+void lr_ctl_serve(void)
+{
+	pthread_mutex_lock(&ctl_lock);
+	for (;;) {
+		while (!ctl_head)
+			pthread_cond_wait(&ctl_wake, &ctl_lock);
+		ctl_t *c = ctl_head;
+		ctl_head = c->next;
+		if (!ctl_head)
+			ctl_tail = NULL;
+		pthread_mutex_unlock(&ctl_lock);
+		c->run(c);
+		pthread_mutex_lock(&ctl_lock);
+		c->done = 1;
+		pthread_cond_broadcast(&ctl_done);
+	}
+}
+
+/* Runs c on the control thread and waits for it. 0 if the engine has never
+ * been initialised (the caller reports LISTEN_ESTATE). */
+static int control(ctl_t *c)
+{
+	pthread_mutex_lock(&ctl_lock);
+	if (!ctl_open) {
+		pthread_mutex_unlock(&ctl_lock);
+		set_err(c->err, c->errlen, "listen: the engine is not initialised (listen_init)");
+		return 0;
+	}
+	c->next = NULL;
+	if (ctl_tail)
+		ctl_tail->next = c;
+	else
+		ctl_head = c;
+	ctl_tail = c;
+	pthread_cond_signal(&ctl_wake);
+	while (!c->done)
+		pthread_cond_wait(&ctl_done, &ctl_lock);
+	pthread_mutex_unlock(&ctl_lock);
+	return 1;
+}
 
 static listen_host_t host;
 static pthread_rwlock_t host_lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -46,18 +126,45 @@ void lr_emit_log(void *stream_user, int level, const char *line)
 	pthread_rwlock_unlock(&host_lock);
 }
 
+/* The calls as the control thread runs them. */
+static void run_create(ctl_t *c)
+{
+	c->rc = listenGoCreate((char *)c->s1, (char *)c->s2, c->i, c->u, c->user, c->err, c->errlen);
+}
+static void run_resolve(ctl_t *c)
+{
+	c->rc = (uint64_t)(int64_t)listenGoResolve((char *)c->s1, c->buf, c->len, c->err, c->errlen);
+}
+static void run_stop(ctl_t *c)
+{
+	c->rc = (uint64_t)(int64_t)listenGoStop(c->h, (char *)c->s1);
+}
+static void run_send_text(ctl_t *c)
+{
+	c->rc = (uint64_t)(int64_t)listenGoSendText(c->h, (char *)c->s1, c->err, c->errlen);
+}
+static void run_status(ctl_t *c)
+{
+	c->rc = (uint64_t)(int64_t)listenGoStatus(c->h, c->buf, c->len);
+}
+static void run_release(ctl_t *c)
+{
+	c->rc = (uint64_t)(int64_t)listenGoRelease(c->h);
+}
+static void run_stats(ctl_t *c)
+{
+	c->rc = (uint64_t)(int64_t)listenGoStats(c->buf, c->len);
+}
+static void run_shutdown(ctl_t *c)
+{
+	c->rc = (uint64_t)(int64_t)listenGoShutdown(c->i);
+}
+
 int listen_abi_version(void)
 {
 	return LISTEN_ABI_VERSION;
 }
 
-static void set_err(char *err, size_t errlen, const char *msg)
-{
-	if (err && errlen) {
-		strncpy(err, msg, errlen - 1);
-		err[errlen - 1] = 0;
-	}
-}
 
 int listen_init(const listen_host_t *h, const char *settings_json, char *err, size_t errlen)
 {
@@ -69,11 +176,7 @@ int listen_init(const listen_host_t *h, const char *settings_json, char *err, si
 		set_err(err, errlen, "listen_init: the host was built for another LISTEN_ABI_VERSION");
 		return LISTEN_EINVAL;
 	}
-	int rc;
-	pthread_mutex_lock(&go_entry);
-	rc = listenGoInit((listen_host_t *)h, (char *)settings_json, err, errlen);
-	pthread_mutex_unlock(&go_entry);
-	return rc;
+	return listenGoInit((listen_host_t *)h, (char *)settings_json, err, errlen);
 }
 
 listen_stream_t listen_stream_create(const char *config_json, const char *call_json, int codec_rate,
@@ -83,11 +186,9 @@ listen_stream_t listen_stream_create(const char *config_json, const char *call_j
 		set_err(err, errlen, "listen: config is NULL");
 		return 0;
 	}
-	listen_stream_t h;
-	pthread_mutex_lock(&go_entry);
-	h = listenGoCreate((char *)config_json, (char *)call_json, codec_rate, flags, user, err, errlen);
-	pthread_mutex_unlock(&go_entry);
-	return h;
+	ctl_t c = { .run = run_create, .s1 = config_json, .s2 = call_json, .i = codec_rate, .u = flags,
+	            .user = user, .err = err, .errlen = errlen };
+	return control(&c) ? c.rc : 0;
 }
 
 int listen_config_resolve(const char *arg, char *buf, size_t len, char *err, size_t errlen)
@@ -96,11 +197,8 @@ int listen_config_resolve(const char *arg, char *buf, size_t len, char *err, siz
 		set_err(err, errlen, "listen: argument is NULL");
 		return LISTEN_EINVAL;
 	}
-	int rc;
-	pthread_mutex_lock(&go_entry);
-	rc = listenGoResolve((char *)arg, buf, len, err, errlen);
-	pthread_mutex_unlock(&go_entry);
-	return rc;
+	ctl_t c = { .run = run_resolve, .s1 = arg, .buf = buf, .len = len, .err = err, .errlen = errlen };
+	return control(&c) ? (int)c.rc : LISTEN_ESTATE;
 }
 
 /* The two capture directions differ only in their ring; a mono stream has no
@@ -178,11 +276,8 @@ int listen_stream_pause(listen_stream_t h, int paused)
 
 int listen_stream_stop(listen_stream_t h, const char *reason)
 {
-	int rc;
-	pthread_mutex_lock(&go_entry);
-	rc = listenGoStop(h, (char *)(reason ? reason : "stop"));
-	pthread_mutex_unlock(&go_entry);
-	return rc;
+	ctl_t c = { .run = run_stop, .h = h, .s1 = reason ? reason : "stop" };
+	return control(&c) ? (int)c.rc : LISTEN_EBADHANDLE;
 }
 
 int listen_stream_send_text(listen_stream_t h, const char *json, char *err, size_t errlen)
@@ -191,11 +286,8 @@ int listen_stream_send_text(listen_stream_t h, const char *json, char *err, size
 		set_err(err, errlen, "listen: text is NULL");
 		return LISTEN_EINVAL;
 	}
-	int rc;
-	pthread_mutex_lock(&go_entry);
-	rc = listenGoSendText(h, (char *)json, err, errlen);
-	pthread_mutex_unlock(&go_entry);
-	return rc;
+	ctl_t c = { .run = run_send_text, .h = h, .s1 = json, .err = err, .errlen = errlen };
+	return control(&c) ? (int)c.rc : LISTEN_EBADHANDLE;
 }
 
 int listen_stream_status(listen_stream_t h, char *buf, size_t len)
@@ -204,22 +296,16 @@ int listen_stream_status(listen_stream_t h, char *buf, size_t len)
 		return LISTEN_EBADHANDLE;
 	if (!buf && len)
 		return LISTEN_EINVAL;
-	int rc;
-	pthread_mutex_lock(&go_entry);
-	rc = listenGoStatus(h, buf, len);
-	pthread_mutex_unlock(&go_entry);
-	return rc;
+	ctl_t c = { .run = run_status, .h = h, .buf = buf, .len = len };
+	return control(&c) ? (int)c.rc : LISTEN_EBADHANDLE;
 }
 
 int listen_status_all(char *buf, size_t len)
 {
 	if (!buf && len)
 		return LISTEN_EINVAL;
-	int rc;
-	pthread_mutex_lock(&go_entry);
-	rc = listenGoStatus(0, buf, len);
-	pthread_mutex_unlock(&go_entry);
-	return rc;
+	ctl_t c = { .run = run_status, .h = 0, .buf = buf, .len = len };
+	return control(&c) ? (int)c.rc : LISTEN_ESTATE;
 }
 
 int listen_stream_destroy(listen_stream_t h)
@@ -229,29 +315,20 @@ int listen_stream_destroy(listen_stream_t h)
 		return LISTEN_EBADHANDLE;
 	/* From here the handle is refused; the engine still holds the memory. */
 	lr_stream_unregister(s);
-	int rc;
-	pthread_mutex_lock(&go_entry);
-	rc = listenGoRelease(h);
-	pthread_mutex_unlock(&go_entry);
-	return rc;
+	ctl_t c = { .run = run_release, .h = h };
+	return control(&c) ? (int)c.rc : LISTEN_EBADHANDLE;
 }
 
 int listen_stats(char *buf, size_t len)
 {
 	if (!buf && len)
 		return LISTEN_EINVAL;
-	int rc;
-	pthread_mutex_lock(&go_entry);
-	rc = listenGoStats(buf, len);
-	pthread_mutex_unlock(&go_entry);
-	return rc;
+	ctl_t c = { .run = run_stats, .buf = buf, .len = len };
+	return control(&c) ? (int)c.rc : LISTEN_ESTATE;
 }
 
 int listen_shutdown(int timeout_ms)
 {
-	int rc;
-	pthread_mutex_lock(&go_entry);
-	rc = listenGoShutdown(timeout_ms);
-	pthread_mutex_unlock(&go_entry);
-	return rc;
+	ctl_t c = { .run = run_shutdown, .i = timeout_ms };
+	return control(&c) ? (int)c.rc : LISTEN_OK;
 }

@@ -12,6 +12,8 @@ package main
 void lr_set_host(const listen_host_t *h);
 void lr_emit_event(void *stream_user, const char *name, const char *json);
 void lr_emit_log(void *stream_user, int level, const char *line);
+void lr_ctl_open(void);
+void lr_ctl_serve(void);
 */
 import "C"
 
@@ -21,6 +23,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"time"
 	"unsafe"
@@ -101,12 +104,25 @@ func listenGoInit(h *C.listen_host_t, settingsJSON *C.char, cerr *C.char, errlen
 		debug.SetMemoryLimit(1 << 30)
 		pacer = engine.NewPacer(collectReady, pacingTick)
 		running = true
+		controlOnce.Do(func() {
+			C.lr_ctl_open()
+			go serveControl()
+		})
 	}
 	if int(C.lr_table_capacity()) < set.MaxStreams {
 		engineLog(4, fmt.Sprintf("maxStreams %d takes effect after a restart; the limit stays %d",
 			set.MaxStreams, int(C.lr_table_capacity())))
 	}
 	return C.LISTEN_OK
+}
+
+var controlOnce sync.Once
+
+// serveControl is the engine's control thread (see abi.c): the host's
+// control calls run here, so host threads never enter Go.
+func serveControl() {
+	runtime.LockOSThread()
+	C.lr_ctl_serve()
 }
 
 func collectReady(out []uint32) int {
@@ -339,6 +355,7 @@ func listenGoStats(buf *C.char, size C.size_t) (rc C.int) {
 	b, _ := json.Marshal(map[string]any{
 		"streams":              live,
 		"goroutines":           runtime.NumGoroutine(),
+		"memory":               memoryKiB(),
 		"sendLatencyCount":     stats.Send.Count(),
 		"sendLatencyP50Ms":     ms(stats.Send.Quantile(0.5)),
 		"sendLatencyP99Ms":     ms(stats.Send.Quantile(0.99)),
@@ -347,6 +364,31 @@ func listenGoStats(buf *C.char, size C.size_t) (rc C.int) {
 		"playbackLatencyP99Ms": ms(stats.Play.Quantile(0.99)),
 	})
 	return putString(buf, size, b)
+}
+
+// memoryKiB splits the Go runtime's memory by use, for sizing and benchmarks.
+func memoryKiB() map[string]uint64 {
+	names := map[string]string{
+		"/memory/classes/heap/objects:bytes":   "heapObjects",
+		"/memory/classes/heap/unused:bytes":    "heapUnused",
+		"/memory/classes/heap/free:bytes":      "heapFree",
+		"/memory/classes/heap/stacks:bytes":    "stacks",
+		"/memory/classes/os-stacks:bytes":      "osStacks",
+		"/memory/classes/metadata/other:bytes": "metadata",
+		"/memory/classes/total:bytes":          "total",
+	}
+	samples := make([]metrics.Sample, 0, len(names))
+	for n := range names {
+		samples = append(samples, metrics.Sample{Name: n})
+	}
+	metrics.Read(samples)
+	out := make(map[string]uint64, len(samples))
+	for _, s := range samples {
+		if s.Value.Kind() == metrics.KindUint64 {
+			out[names[s.Name]] = s.Value.Uint64() >> 10
+		}
+	}
+	return out
 }
 
 //export listenGoShutdown
