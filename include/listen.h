@@ -17,8 +17,10 @@
  *                    runtime. They copy into or out of preallocated lock-free
  *                    rings and return.
  *   "control thread" any host thread that is not inside a host callback. The
- *                    other functions enter the Go runtime; they never wait for
- *                    the network.
+ *                    other functions are served one at a time by the engine's
+ *                    own control thread while the caller waits: host threads
+ *                    never enter the Go runtime. They never wait for the
+ *                    network (listen_shutdown waits up to its timeout).
  *   Callbacks (log, event) arrive on engine threads, never on a media thread,
  *   concurrently with each other. They must not call back into this ABI.
  *
