@@ -65,7 +65,8 @@ static struct {
 	int quiet_log;
 	int no_stream; /* the baseline: the same calls, no listen streams */
 	int repeat;    /* rounds: each call thread runs this many calls in sequence */
-} opt = {.rate = 8000, .hangup_s = -1, .calls = 1, .wait_s = 30, .repeat = 1};
+	const char *stop_reason; /* what the host says when it stops a stream */
+} opt = {.rate = 8000, .hangup_s = -1, .calls = 1, .wait_s = 30, .repeat = 1, .stop_reason = "hangup"};
 
 #define MAX_REASONS 8
 
@@ -150,6 +151,8 @@ static void usage(FILE *f)
 	        "  --hangup SECONDS    media time of the hangup (default: the caller file's length, or 5);\n"
 	        "                      a call also ends at its \"stop\" event or when a hook returns\n"
 	        "                      LISTEN_ENDED\n"
+	        "  --stop-reason TEXT  the reason the host gives listen_stream_stop at the hangup\n"
+	        "                      (default hangup; e.g. stop, as a dialplan's listen_stop)\n"
 	        "  --calls N           concurrent calls (default 1), started spread over 20 ms\n"
 	        "  --ramp SECONDS      spread the call starts over this long instead\n"
 	        "  --fast              no real-time pacing: push as fast as the engine takes frames\n"
@@ -294,7 +297,8 @@ static void parse_flags(const char *arg)
 static void parse_args(int argc, char **argv)
 {
 	enum { O_LIB = 256, O_SETTINGS, O_CONFIG, O_CALL, O_RATE, O_CALLER, O_CALLEE, O_PLAYED, O_DTMF,
-	       O_HANGUP, O_CALLS, O_RAMP, O_FAST, O_FLAGS, O_WAIT, O_QUIET, O_NO_STREAM, O_REPEAT, O_HELP };
+	       O_HANGUP, O_CALLS, O_RAMP, O_FAST, O_FLAGS, O_WAIT, O_QUIET, O_NO_STREAM, O_REPEAT, O_STOP_REASON,
+	       O_HELP };
 	static const struct option longopts[] = {
 		{"lib", required_argument, NULL, O_LIB},
 		{"settings", required_argument, NULL, O_SETTINGS},
@@ -306,6 +310,7 @@ static void parse_args(int argc, char **argv)
 		{"played", required_argument, NULL, O_PLAYED},
 		{"dtmf", required_argument, NULL, O_DTMF},
 		{"hangup", required_argument, NULL, O_HANGUP},
+		{"stop-reason", required_argument, NULL, O_STOP_REASON},
 		{"calls", required_argument, NULL, O_CALLS},
 		{"ramp", required_argument, NULL, O_RAMP},
 		{"fast", no_argument, NULL, O_FAST},
@@ -336,6 +341,7 @@ static void parse_args(int argc, char **argv)
 		case O_PLAYED: opt.played = optarg; break;
 		case O_DTMF: parse_dtmf(optarg); break;
 		case O_HANGUP: opt.hangup_s = num_arg("hangup", optarg, 0); break;
+		case O_STOP_REASON: opt.stop_reason = optarg; break;
 		case O_CALLS: {
 			double n = num_arg("calls", optarg, 1);
 			if (n != floor(n) || n > 1000000)
@@ -622,7 +628,7 @@ static int run_call(struct call *c)
 	int ended = media_loop(c, h) == 1;
 
 	int rc;
-	if (!ended && !atomic_load(&c->stopped) && (rc = api.stream_stop(h, "hangup")) != LISTEN_OK)
+	if (!ended && !atomic_load(&c->stopped) && (rc = api.stream_stop(h, opt.stop_reason)) != LISTEN_OK)
 		call_failed(c, "listen_stream_stop", rc);
 	if ((rc = api.stream_destroy(h)) != LISTEN_OK)
 		call_failed(c, "listen_stream_destroy", rc);
