@@ -192,7 +192,7 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 	h := uint64(c.handle)
 	e := &entry{c: c, host: hst}
 	s, err := stream.New(stream.Options{Config: cfg, Settings: set, Call: call, CodecRate: rate,
-		Playback: playback, Stats: &stats, Finished: func() { reap(h, e) }}, &rings{c: c}, hst)
+		Stats: &stats, Finished: func() { reap(h, e) }}, &rings{c: c}, hst)
 	if err != nil {
 		C.lr_stream_unregister(c)
 		C.lr_stream_free(c)

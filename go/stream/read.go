@@ -105,7 +105,6 @@ func (s *Stream) onText(data []byte) {
 	case protocol.Disconnect:
 		s.event("disconnect", map[string]any{"requested": true})
 		s.end(ReasonDisconnect, "")
-		s.stopOnce.Do(func() { close(s.stopReq) })
 	case protocol.ErrorType:
 		text := string(m.Data)
 		if text == "" {

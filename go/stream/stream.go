@@ -82,7 +82,6 @@ type Options struct {
 	Settings  config.Settings
 	Call      *protocol.Object
 	CodecRate int
-	Playback  bool // the host allows audio from the server into the call
 	Stats     *Stats
 	// Finished, if set, is called last, once the stream is done with the
 	// host's memory (a callback, not a goroutine waiting on Done).
@@ -113,13 +112,11 @@ type Stream struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	wake     chan struct{}
-	stopOnce sync.Once
-	stopReq  chan struct{}
-	endOnce  sync.Once
-	ended    chan struct{}
-	outcome  Outcome // written once, under endOnce
-	done     chan struct{}
+	wake    chan struct{}
+	endOnce sync.Once
+	ended   chan struct{}
+	outcome Outcome // written once, under endOnce
+	done    chan struct{}
 
 	connMu   sync.Mutex
 	conn     *websocket.Conn
@@ -161,7 +158,7 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 	}
 	s := &Stream{
 		o: o, cfg: o.Config, media: media, host: host, frame: f,
-		wake: make(chan struct{}, 1), stopReq: make(chan struct{}),
+		wake:  make(chan struct{}, 1),
 		ended: make(chan struct{}), done: make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -216,16 +213,6 @@ func (s *Stream) Wake() {
 // Stop asks the stream to end: what was captured is still sent.
 func (s *Stream) Stop(reason string) {
 	s.end(reason, "")
-	s.stopOnce.Do(func() { close(s.stopReq) })
-	// A writer stuck on a server that does not read must give up in time.
-	s.deadline.CompareAndSwap(0, time.Now().Add(s.o.Settings.FlushTimeout).UnixNano())
-	s.connMu.Lock()
-	if s.conn != nil {
-		// gorilla applies a deadline at its next write; the socket's own
-		// deadline also breaks a write that is blocked now.
-		s.conn.UnderlyingConn().SetWriteDeadline(time.Unix(0, s.deadline.Load()))
-	}
-	s.connMu.Unlock()
 }
 
 // Abort ends the stream without waiting for the network (engine shutdown).
@@ -273,12 +260,22 @@ func (s *Stream) Status() map[string]any {
 	return st
 }
 
-// end records the first reason the listen ends for.
+// end records the first reason the listen ends for, and gives the writer
+// flushTimeout to send what it holds.
 func (s *Stream) end(reason, errText string) {
 	s.endOnce.Do(func() {
 		s.outcome.Reason, s.outcome.Error = reason, errText
 		close(s.ended)
 	})
+	// A writer stuck on a server that does not read must give up in time.
+	s.deadline.CompareAndSwap(0, time.Now().Add(s.o.Settings.FlushTimeout).UnixNano())
+	s.connMu.Lock()
+	if s.conn != nil {
+		// gorilla applies a deadline at its next write; the socket's own
+		// deadline also breaks a write that is blocked now.
+		s.conn.UnderlyingConn().SetWriteDeadline(time.Unix(0, s.deadline.Load()))
+	}
+	s.connMu.Unlock()
 }
 
 func (s *Stream) isEnded() bool {
@@ -312,7 +309,6 @@ func (s *Stream) guard(where string) {
 		s.log(3, text+"\n"+string(debug.Stack()))
 		s.event("error", map[string]any{"error": text})
 		s.end(ReasonError, text)
-		s.stopOnce.Do(func() { close(s.stopReq) })
 	}
 }
 
