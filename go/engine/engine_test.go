@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) Wake() { c.n.Add(1) }
+
+// The pacer wakes exactly the registered streams whose indexes the host
+// reported, and forgets removed ones.
+func TestPacerWakesWhatIsReady(t *testing.T) {
+	var mu sync.Mutex
+	var ready []uint32
+	collect := func(out []uint32) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := copy(out, ready)
+		ready = ready[n:]
+		return n
+	}
+	p := NewPacer(collect, time.Millisecond)
+	defer p.Close()
+	a, b, gone := &counter{}, &counter{}, &counter{}
+	p.Add(1, a)
+	p.Add(2, b)
+	p.Add(3, gone)
+	p.Remove(3, gone)
+	p.Remove(2, a) // not the one registered there: no effect
+	mu.Lock()
+	ready = []uint32{1, 2, 2, 3, 9}
+	mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for a.n.Load() < 1 || b.n.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("wakes: a %d, b %d; want 1 and 2", a.n.Load(), b.n.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if a.n.Load() != 1 || b.n.Load() != 2 || gone.n.Load() != 0 {
+		t.Fatalf("wakes: a %d, b %d, removed %d; want 1, 2, 0", a.n.Load(), b.n.Load(), gone.n.Load())
+	}
+}
+
+// More ready streams than one collection holds are all woken in the same tick.
+func TestPacerDrainsLargeBatches(t *testing.T) {
+	const streams = 10000
+	var mu sync.Mutex
+	var pending []uint32
+	collect := func(out []uint32) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := copy(out, pending)
+		pending = pending[n:]
+		return n
+	}
+	p := NewPacer(collect, time.Millisecond)
+	defer p.Close()
+	c := &counter{}
+	for i := 0; i < streams; i++ {
+		p.Add(uint32(i), c)
+	}
+	mu.Lock()
+	for i := 0; i < streams; i++ {
+		pending = append(pending, uint32(i))
+	}
+	mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.n.Load() < streams {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d woken", c.n.Load(), streams)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
