@@ -176,7 +176,7 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 			}
 			s.Wake()
 			return nil
-		})
+		}, s.guard)
 		if err != nil {
 			return nil, err
 		}

@@ -28,13 +28,17 @@ type streamInput struct {
 	play  func([]int16) error
 }
 
-func newStreamInput(from, to int, play func([]int16) error) (*streamInput, error) {
+// guard is deferred by the pause timer's goroutine: it must recover a panic.
+func newStreamInput(from, to int, play func([]int16) error, guard func(where string)) (*streamInput, error) {
 	r, err := resample.New(from, to)
 	if err != nil {
 		return nil, err
 	}
 	in := &streamInput{r: r, skip: r.Delay(), play: play}
-	in.idle = time.AfterFunc(time.Hour, func() { in.flush() })
+	in.idle = time.AfterFunc(time.Hour, func() {
+		defer guard("streamed playback")
+		in.flush()
+	})
 	in.idle.Stop()
 	return in, nil
 }
