@@ -48,8 +48,7 @@ func TestStreamedPlayback(t *testing.T) {
 	// next is that sample's other half alone.
 	type chunk struct {
 		from, to int
-		slot     int    // 20 ms slot it is sent in
-		mark     string // a mark sent after it
+		slot     int // 20 ms slot it is sent in
 	}
 	var chunks []chunk
 	for i := 0; i < 50; i++ {
