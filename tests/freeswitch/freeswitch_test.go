@@ -44,6 +44,12 @@ func TestFreeSWITCH(t *testing.T) {
 				c.WriteText(playAudio("clip2"))
 			}
 		},
+		// A listen_start that did not ask for playback: the clip is refused.
+		"/again": func(c *Conn, f Frame) {
+			if !f.Text && len(c.Binaries()) == 5 {
+				c.WriteText(playAudio("clip3"))
+			}
+		},
 	})
 	fs := startSwitch(t, inst, build, srv.URL)
 
@@ -442,6 +448,12 @@ func testListenStartAcrossBridge(t *testing.T, fs *Switch, srv *WSServer) {
 	conn2 := srv.Accept(t, "/again", 10*time.Second)
 	fs.Events.WaitEvent(t, "listen::connect", again, 10*time.Second, named("listen::connect", leg))
 	WaitFor(t, "audio on the new listen", 5*time.Second, func() bool { return len(conn2.Binaries()) >= 10 })
+	// Without "bidirectionalAudio":{"enabled":true} the background form plays
+	// nothing: the clip is refused (and the count of clip audio heard below
+	// stays that of the first listen's one clip).
+	WaitFor(t, "the refusal of a clip", 5*time.Second, func() bool {
+		return containsText(conn2.Texts(), "bidirectional audio is off")
+	})
 
 	// The caller heard the other party, and the clip in its place while it played.
 	heard, rate := hangUpAndListen(t, fs, caller, mark)
