@@ -22,7 +22,7 @@ static void set_err(char *err, size_t errlen, const char *msg)
 /*
  * Control calls run on one engine thread: the host's threads hand them over
  * and wait, and never enter Go themselves. A host thread's first entry into
- * Go would bind a runtime thread record to it for good (with a 32 KiB signal
+ * Go binds a runtime thread record to it for the thread's life (with a 32 KiB signal
  * stack), and a burst of first entries (a thousand calls starting) makes the
  * runtime spin for each: measured at ~2.5 ms of CPU a create, enough to
  * starve the media threads for seconds.

@@ -18,9 +18,10 @@
  *                    rings and return.
  *   "control thread" any host thread that is not inside a host callback. The
  *                    other functions are served one at a time by the engine's
- *                    own control thread while the caller waits: host threads
- *                    never enter the Go runtime. They never wait for the
- *                    network (listen_shutdown waits up to its timeout).
+ *                    own control thread while the caller waits, so host threads
+ *                    do not enter the Go runtime (listen_init alone runs on
+ *                    the caller's thread). They never wait for the network
+ *                    (listen_shutdown waits up to its timeout).
  *   Callbacks (log, event) arrive on engine threads, never on a media thread,
  *   concurrently with each other. They must not call back into this ABI.
  *
