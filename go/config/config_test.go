@@ -185,7 +185,7 @@ func TestDisableBidirectionalAudio(t *testing.T) {
 }
 
 func TestDisableWinsWhateverTheOrder(t *testing.T) {
-	// Was BUGS-unit.txt #4: keys were applied in Go's random map order.
+	// Keys must not be applied in Go's random map order.
 	for i := 0; i < 50; i++ {
 		l := parse(t, `{"url":"ws://h","disableBidirectionalAudio":true,"bidirectionalAudio":{"enabled":true}}`)
 		if l.Playback {
@@ -267,7 +267,7 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestNonObjectRefused(t *testing.T) {
-	// Was BUGS-unit.txt #5: these were reported as "not valid JSON".
+	// Valid JSON of the wrong shape is not "not valid JSON".
 	for _, in := range []string{`[1,2]`, `"listen"`, `42`, `true`, `null`} {
 		if got, want := parseErr(t, in), "listen: config must be a JSON object"; got != want {
 			t.Errorf("ParseListen(%s): %s, want %s", in, got, want)
@@ -279,7 +279,6 @@ func TestNonObjectRefused(t *testing.T) {
 }
 
 func TestNegativeAsStringSaysNegative(t *testing.T) {
-	// Was BUGS-unit.txt #6.
 	if got, want := parseErr(t, `{"url":"ws://h","maxLength":"-5"}`), `listen: "maxLength" must not be negative (got -5)`; got != want {
 		t.Fatalf("got %s, want %s", got, want)
 	}
@@ -289,8 +288,8 @@ func TestNegativeAsStringSaysNegative(t *testing.T) {
 }
 
 func TestNaNRefused(t *testing.T) {
-	// Fixed: number() used to let NaN through its range check, giving
-	// maxLength "NaN" a duration of -2562047h (see go/BUGS-unit.txt).
+	// NaN passes a plain range check (every comparison is false): it must
+	// not become a duration of -2562047h.
 	cases := []struct{ in, want string }{
 		{`{"url":"ws://h","maxLength":"NaN"}`, `listen: "maxLength" must be between 0 and 86400 (got NaN)`},
 		{`{"url":"ws://h","timeout":"nan"}`, `listen: "timeout" must be between 0 and 86400 (got NaN)`},
@@ -309,7 +308,6 @@ func TestNaNRefused(t *testing.T) {
 }
 
 func TestURLErrorsHideCredentials(t *testing.T) {
-	// Was BUGS-unit.txt #7.
 	for _, in := range []string{
 		`{"url":"http://alice:s3cret@rec.example.com/x"}`,
 		`{"url":"ws://h","actionHook":"ftp://bob:s3cret@app.example.com/hook"}`,

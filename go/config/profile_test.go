@@ -130,7 +130,6 @@ func TestObjectKeysAsStrings(t *testing.T) {
 }
 
 func TestResolveDigitStringsStayStrings(t *testing.T) {
-	// Was BUGS-unit.txt #9.
 	s := settingsWithProfiles(t)
 	for _, arg := range []string{"profile=rec finishOnKey=1", "profile=rec wsAuth.password=1234", "profile=rec wsAuth.username=true"} {
 		b, err := Resolve(arg, s)

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -103,9 +102,6 @@ func TestSettingsTLSHeadersLimits(t *testing.T) {
 }
 
 func TestSettingsCertWithoutKey(t *testing.T) {
-	if os.Getenv("LISTEN_KNOWN_BUGS") != "1" {
-		t.Skip("known bug config-settings-cert-pair (go/BUGS-unit.txt #11); run with LISTEN_KNOWN_BUGS=1")
-	}
 	// A client certificate without its key (or the reverse) in the settings
 	// is refused at load, as it is in a listen's "tls".
 	for _, in := range []string{`{"certFile":"/c.pem"}`, `{"keyFile":"/k.pem"}`} {

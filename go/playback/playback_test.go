@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -155,7 +154,7 @@ func TestClipsGapFreeThroughSmallRing(t *testing.T) {
 }
 
 func TestPlayStartFollowsPreviousPlayDone(t *testing.T) {
-	// Was BUGS-unit.txt #2: play_start came when the clip was written.
+	// play_start follows the first sample played, not the first written.
 	r := newRing(100)
 	p := New(r, 8000, 10, 40)
 	p.Clip(ramp(250, 1), id("a"))
@@ -329,7 +328,7 @@ func TestKillDiscardsEverything(t *testing.T) {
 }
 
 func TestKillCountsPartlyWrittenClipOnce(t *testing.T) {
-	// Was BUGS-unit.txt #1: counted 2.
+	// A clip partly in the ring is counted once.
 	r := newRing(50)
 	p := New(r, 8000, 10, 40)
 	p.Clip(fill(200, 1), id("a")) // started, only 50 samples in the ring
@@ -507,9 +506,6 @@ func TestServiceAppendsToOut(t *testing.T) {
 }
 
 func TestEmptyClipStartsBeforeDone(t *testing.T) {
-	if os.Getenv("LISTEN_KNOWN_BUGS") != "1" {
-		t.Skip("known bug playback-empty-clip (go/BUGS-unit.txt #10); run with LISTEN_KNOWN_BUGS=1")
-	}
 	r := newRing(1000)
 	p := New(r, 8000, 10, 40)
 	p.Clip(nil, id("empty"))

@@ -24,8 +24,8 @@ func pbMark(name string) []byte {
 // pbResampleSlack is the uncertainty, in samples, of where the audio sent
 // before a mark ends in --played: the tone's onset is found by a threshold
 // (a sine from phase 0 crosses 200 within a sample or two). A mark may not
-// play out before that audio has (see BUGS-playback.txt #1: the streaming
-// resampler's 28-sample group delay made marks a frame early).
+// play out before that audio has (the streaming resampler's 28-sample group
+// delay, if not accounted for, makes marks a frame early).
 const pbResampleSlack = 4
 
 // TestStreamedPlayback: with bidirectionalAudio.streaming, 16 kHz binary
