@@ -247,8 +247,7 @@ int listen_stream_dtmf(listen_stream_t h, char digit, uint32_t duration)
 		return LISTEN_EINVAL;
 	if (atomic_load_explicit(&s->ended, memory_order_relaxed))
 		return LISTEN_ENDED;
-	lr_dtmf_push(s, digit, duration);
-	return LISTEN_OK;
+	return lr_dtmf_push(s, digit, duration) == 0 ? LISTEN_OK : LISTEN_ELIMIT;
 }
 
 int listen_stream_media(listen_stream_t h)

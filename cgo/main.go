@@ -44,7 +44,6 @@ const pacingTick = 2 * time.Millisecond
 type entry struct {
 	s        *stream.Stream
 	c        *C.lr_stream_t
-	host     *host
 	released bool // the host destroyed its handle
 	finished bool // the stream is done with the memory
 }
@@ -197,7 +196,7 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 	}
 	hst := &host{user: user}
 	h := uint64(c.handle)
-	e := &entry{c: c, host: hst}
+	e := &entry{c: c}
 	s, err := stream.New(stream.Options{Config: cfg, Settings: set, Call: call, CodecRate: rate,
 		Stats: &stats, Finished: func() { reap(h, e) }}, &rings{c: c}, hst)
 	if err != nil {
@@ -399,7 +398,8 @@ func memoryKiB() map[string]uint64 {
 }
 
 //export listenGoShutdown
-func listenGoShutdown(timeoutMs C.int) C.int {
+func listenGoShutdown(timeoutMs C.int) (rc C.int) {
+	defer recoverTo(&rc, nil, 0)
 	mu.Lock()
 	if !running {
 		mu.Unlock()
@@ -414,7 +414,7 @@ func listenGoShutdown(timeoutMs C.int) C.int {
 		e.s.Stop(stream.ReasonShutdown)
 	}
 	deadline := time.After(time.Duration(timeoutMs) * time.Millisecond)
-	rc := C.int(C.LISTEN_OK)
+	rc = C.LISTEN_OK
 	for _, e := range all {
 		select {
 		case <-e.s.Done():

@@ -160,7 +160,8 @@ int listen_stream_pull_play(listen_stream_t s, int16_t *out, size_t n);
  * timestamp units. Media thread (or the thread that reports DTMF, serialised
  * with the other per-frame calls). Never blocks, never enters Go.
  * Returns LISTEN_OK, LISTEN_ENDED, LISTEN_EINVAL (not a DTMF key),
- * LISTEN_EBADHANDLE. */
+ * LISTEN_ELIMIT (32 digits wait for the engine already: this one is not
+ * taken), LISTEN_EBADHANDLE. */
 int listen_stream_dtmf(listen_stream_t s, char digit, uint32_t duration);
 
 /* Tells which per-frame calls the stream needs beyond push_read, as

@@ -189,9 +189,12 @@ static void on_event(void *host_user, void *stream_user, const char *name, const
 
 /* ---- per-frame path (media threads) ----------------------------------- */
 
-static void report_dtmf(listen_call_t *call, const switch_dtmf_t *dtmf)
+static void report_dtmf(switch_core_session_t *session, listen_call_t *call, const switch_dtmf_t *dtmf)
 {
-	listen_stream_dtmf(atomic_load(&call->handle), dtmf->digit, dtmf->duration);
+	if (listen_stream_dtmf(atomic_load(&call->handle), dtmf->digit, dtmf->duration) == LISTEN_ELIMIT) {
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_WARNING,
+						  "listen: DTMF %c not passed on: the engine has 32 digits waiting\n", dtmf->digit);
+	}
 }
 
 static switch_status_t on_recv_dtmf(switch_core_session_t *session, const switch_dtmf_t *dtmf,
@@ -200,7 +203,7 @@ static switch_status_t on_recv_dtmf(switch_core_session_t *session, const switch
 	listen_call_t *call = switch_channel_get_private(switch_core_session_get_channel(session), LISTEN_PRIVATE);
 
 	if (call && call->mode == LISTEN_BACKGROUND && direction == SWITCH_DTMF_RECV) {
-		report_dtmf(call, dtmf);
+		report_dtmf(session, call, dtmf);
 	}
 	return SWITCH_STATUS_SUCCESS;
 }
@@ -550,7 +553,7 @@ SWITCH_STANDARD_APP(listen_app)
 			listen_halt(session, call);
 		}
 		while (switch_channel_has_dtmf(channel) && switch_channel_dequeue_dtmf(channel, &dtmf) == SWITCH_STATUS_SUCCESS) {
-			report_dtmf(call, &dtmf);
+			report_dtmf(session, call, &dtmf);
 		}
 		if (!switch_core_codec_ready(&codec) || write_frame.samples > ARRAY_LEN(call->play)) {
 			continue;

@@ -129,7 +129,6 @@ func (s *Stream) pumpDTMF(conn *websocket.Conn) error {
 		if s.limited {
 			continue // the listen is over; digits after its end are not part of it
 		}
-		s.dtmf = append(s.dtmf, digit)
 		s.event("dtmf", map[string]any{"dtmf": string(rune(digit)), "duration": duration})
 		if s.cfg.PassDtmf {
 			if err := s.send(conn, websocket.TextMessage, protocol.DTMF(digit, duration)); err != nil {
@@ -139,6 +138,11 @@ func (s *Stream) pumpDTMF(conn *websocket.Conn) error {
 		if strings.IndexByte(s.cfg.FinishOnKey, digit) >= 0 {
 			s.limited = true
 			s.end(ReasonFinishOnKey, "")
+			// The key is the outcome's only if it ended the listen; end
+			// has returned, so the reason it recorded is safe to read.
+			if s.outcome.Reason == ReasonFinishOnKey {
+				s.outcome.Digits = string(rune(digit))
+			}
 		}
 	}
 }

@@ -96,9 +96,7 @@ func (s *Stream) onText(data []byte) {
 		if s.streamIn != nil {
 			// The mark follows all the audio sent before it, the tail the
 			// resampler holds back included.
-			if err := s.streamIn.flush(); err != nil {
-				s.refuse(err.Error())
-			}
+			s.streamIn.flush()
 		}
 		s.player.Mark(m.Name)
 		s.Wake()
@@ -164,9 +162,7 @@ func (s *Stream) onBinary(data []byte) {
 		s.refuse("binary audio refused: streamed playback is off (bidirectionalAudio.streaming)")
 		return
 	}
-	if err := s.streamIn.frame(data); err != nil {
-		s.refuse(err.Error())
-	}
+	s.streamIn.frame(data)
 }
 
 // convert resamples a whole clip, tail included.

@@ -133,8 +133,7 @@ type Stream struct {
 	// Writer goroutine only.
 	frame    *framer
 	scratch  []int16
-	dtmf     []byte // digits pressed
-	limited  bool   // an ending condition met: no more audio is framed
+	limited  bool // an ending condition met: no more audio is framed
 	silentMs int64
 	notices  []playback.Notice
 
@@ -170,12 +169,12 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 		s.player.MaxQueuedSamples = int(o.Settings.MaxQueuedSeconds * float64(o.CodecRate))
 	}
 	if s.cfg.Streaming && s.player != nil {
-		s.streamIn, err = newStreamInput(s.cfg.StreamingRate, o.CodecRate, func(samples []int16) error {
+		s.streamIn, err = newStreamInput(s.cfg.StreamingRate, o.CodecRate, func(samples []int16) {
 			if err := s.player.Stream(samples, time.Now()); err != nil {
-				return err
+				s.refuse(err.Error())
+				return
 			}
 			s.Wake()
-			return nil
 		}, s.guard)
 		if err != nil {
 			return nil, err
@@ -313,6 +312,13 @@ func (s *Stream) guard(where string) {
 }
 
 func (s *Stream) run() {
+	defer func() {
+		// The ending itself (hook, stop event, release) must not take the
+		// switch down either; by then there is nobody left to tell.
+		if r := recover(); r != nil {
+			s.host.Log(3, fmt.Sprintf("internal error ending a stream: %v\n%s", r, debug.Stack()))
+		}
+	}()
 	defer s.finish()
 	func() {
 		defer s.guard("stream")
@@ -337,7 +343,6 @@ func (s *Stream) finish() {
 	s.end(ReasonError, "stream ended unexpectedly")
 	s.state.Store(stateEnded)
 	s.media.End()
-	s.outcome.Digits = string(s.dtmfEnding())
 	s.outcome.DurationMs = s.mediaMs.Load()
 	func() {
 		defer s.guard("action hook")
@@ -403,12 +408,4 @@ func (s *Stream) callHook() {
 		return
 	}
 	s.event("hook_response", map[string]any{"url": redact.URL(h.URL), "status": res.Status, "body": string(res.Body)})
-}
-
-// dtmfEnding is the key that ended the listen, if one did.
-func (s *Stream) dtmfEnding() []byte {
-	if s.outcome.Reason != ReasonFinishOnKey || len(s.dtmf) == 0 {
-		return nil
-	}
-	return s.dtmf[len(s.dtmf)-1:]
 }

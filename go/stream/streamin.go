@@ -25,11 +25,11 @@ type streamInput struct {
 	dirty bool   // audio went in since the last flush
 	odd   []byte // half a sample left by the last frame
 	idle  *time.Timer
-	play  func([]int16) error
+	play  func([]int16) // refuses, to the server, what it cannot take
 }
 
 // guard is deferred by the pause timer's goroutine: it must recover a panic.
-func newStreamInput(from, to int, play func([]int16) error, guard func(where string)) (*streamInput, error) {
+func newStreamInput(from, to int, play func([]int16), guard func(where string)) (*streamInput, error) {
 	r, err := resample.New(from, to)
 	if err != nil {
 		return nil, err
@@ -44,7 +44,7 @@ func newStreamInput(from, to int, play func([]int16) error, guard func(where str
 }
 
 // frame takes one binary frame of 16-bit little-endian PCM.
-func (in *streamInput) frame(data []byte) error {
+func (in *streamInput) frame(data []byte) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if len(in.odd) > 0 {
@@ -59,7 +59,7 @@ func (in *streamInput) frame(data []byte) error {
 	out := in.align(in.r.Process(make([]int16, 0, in.r.MaxOut(len(samples))), samples))
 	in.dirty = true
 	in.idle.Reset(idleFlush)
-	return in.play(out)
+	in.play(out)
 }
 
 // align drops what is left of the start-up delay.
@@ -70,15 +70,15 @@ func (in *streamInput) align(out []int16) []int16 {
 }
 
 // flush plays the resampler's tail and starts a new stretch.
-func (in *streamInput) flush() error {
+func (in *streamInput) flush() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if !in.dirty {
-		return nil
+		return
 	}
 	out := in.align(in.r.Flush(nil))
 	in.restart()
-	return in.play(out)
+	in.play(out)
 }
 
 // discard forgets everything held (killAudio, clear).

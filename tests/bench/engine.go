@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/modlisten/mod_listen/go/wav"
+	"github.com/modlisten/mod_listen/tests/simsummary"
 )
 
 // runSpec is one switchsim run against a fresh sink.
@@ -28,34 +29,6 @@ type runSpec struct {
 	Ramp       float64
 	Hangup     float64
 	Settings   string // engine settings JSON for switchsim --settings, or ""
-}
-
-// engineStats is listen_stats' JSON.
-type engineStats struct {
-	Streams              int     `json:"streams"`
-	SendLatencyCount     int64   `json:"sendLatencyCount"`
-	SendLatencyP50Ms     float64 `json:"sendLatencyP50Ms"`
-	SendLatencyP99Ms     float64 `json:"sendLatencyP99Ms"`
-	PlaybackLatencyCount int64   `json:"playbackLatencyCount"`
-	PlaybackLatencyP50Ms float64 `json:"playbackLatencyP50Ms"`
-	PlaybackLatencyP99Ms float64 `json:"playbackLatencyP99Ms"`
-}
-
-type summary struct {
-	Calls int `json:"calls"`
-	Hook  struct {
-		Count uint64  `json:"count"`
-		P50   float64 `json:"p50_us"`
-		P99   float64 `json:"p99_us"`
-		P999  float64 `json:"p999_us"`
-		Max   float64 `json:"max_us"`
-	} `json:"hook"`
-	MaxLateMs float64      `json:"max_late_ms"`
-	UserS     float64      `json:"cpu_user_s"`
-	SysS      float64      `json:"cpu_sys_s"`
-	MaxRSSKiB float64      `json:"maxrss_kib"`
-	WallS     float64      `json:"wall_s"`
-	Engine    *engineStats `json:"engine"`
 }
 
 type callLine struct {
@@ -81,7 +54,7 @@ type sinkLine struct {
 // runResult holds what one run measured.
 type runResult struct {
 	Spec    runSpec
-	Sum     summary
+	Sum     simsummary.Summary
 	Exit    int
 	Stderr  string
 	Reasons map[string]int
@@ -421,7 +394,7 @@ func (e *env) run(sp runSpec) (*runResult, error) {
 		line := sc.Bytes()
 		if bytes.HasPrefix(line, []byte(`{"summary":`)) {
 			var s struct {
-				Summary summary `json:"summary"`
+				Summary simsummary.Summary `json:"summary"`
 			}
 			if err := json.Unmarshal(line, &s); err != nil {
 				return nil, fmt.Errorf("%s: summary: %v", sp.Name, err)

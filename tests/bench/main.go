@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -285,33 +286,16 @@ func engineBench(o options, out map[string]any, report *strings.Builder) error {
 	// Per-stream figures: the run minus the baseline, per stream.
 	costs := map[string]any{}
 	for key, r := range perStream {
-		n := float64(r.Spec.Calls)
-		c := map[string]any{
-			"cpu_cores_per_1000_streams":           num((r.Cores() - base.Cores()) / n * 1000),
-			"cpu_cores_per_1000_streams_steady":    num((r.SteadyCores - base.SteadyCores) / n * 1000),
-			"media_threads_cores_per_1000_steady":  num((r.SteadyMedia - base.SteadyMedia) / n * 1000),
-			"engine_threads_cores_per_1000_steady": num((r.SteadyOther - base.SteadyOther) / n * 1000),
-			"rss_kib_per_stream":                   num((r.Sum.MaxRSSKiB - base.Sum.MaxRSSKiB) / n),
-			"rss_kib_per_stream_steady":            num((r.SteadyRSSKiB - base.SteadyRSSKiB) / n),
-		}
+		c := costOf(r, base).json()
 		costs[key] = c
 		out["cpu_cores_per_1000_streams_"+key] = c["cpu_cores_per_1000_streams"]
 	}
 	if smallBase != nil {
-		r := hooks[smallN]
-		n := float64(smallN)
-		c := map[string]any{
-			"cpu_cores_per_1000_streams":           num((r.Cores() - smallBase.Cores()) / n * 1000),
-			"cpu_cores_per_1000_streams_steady":    num((r.SteadyCores - smallBase.SteadyCores) / n * 1000),
-			"media_threads_cores_per_1000_steady":  num((r.SteadyMedia - smallBase.SteadyMedia) / n * 1000),
-			"engine_threads_cores_per_1000_steady": num((r.SteadyOther - smallBase.SteadyOther) / n * 1000),
-			"rss_kib_per_stream":                   num((r.Sum.MaxRSSKiB - smallBase.Sum.MaxRSSKiB) / n),
-			"rss_kib_per_stream_steady":            num((r.SteadyRSSKiB - smallBase.SteadyRSSKiB) / n),
-		}
+		c := costOf(hooks[smallN], smallBase).json()
 		costs[fmt.Sprintf("8k_mono_at_%d_calls", smallN)] = c
 		out["cpu_cores_per_1000_streams_8k_mono_light"] = c["cpu_cores_per_1000_streams"]
 		out["light_calls"] = smallN
-		perStreamSmall = &smallCost{n: smallN, run: r, base: smallBase}
+		perStreamSmall = &smallCost{n: smallN, run: hooks[smallN], base: smallBase}
 	} else {
 		out["cpu_cores_per_1000_streams_8k_mono_light"] = out["cpu_cores_per_1000_streams_8k_mono"]
 		out["light_calls"] = o.mainCalls
@@ -456,19 +440,10 @@ func runsReport(w *strings.Builder, runs []*runResult, base *runResult, perStrea
 		if r == nil {
 			continue
 		}
-		n := float64(r.Spec.Calls) / 1000
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", k,
-			f3((r.Cores()-base.Cores())/n), f3((r.SteadyCores-base.SteadyCores)/n),
-			f3((r.SteadyMedia-base.SteadyMedia)/n), f3((r.SteadyOther-base.SteadyOther)/n),
-			f1((r.Sum.MaxRSSKiB-base.Sum.MaxRSSKiB)/(n*1000)), f1((r.SteadyRSSKiB-base.SteadyRSSKiB)/(n*1000)))
+		costOf(r, base).row(tw, k)
 	}
 	if small != nil {
-		r, b := small.run, small.base
-		n := float64(small.n) / 1000
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", fmt.Sprintf("8k_mono at %d calls", small.n),
-			f3((r.Cores()-b.Cores())/n), f3((r.SteadyCores-b.SteadyCores)/n),
-			f3((r.SteadyMedia-b.SteadyMedia)/n), f3((r.SteadyOther-b.SteadyOther)/n),
-			f1((r.Sum.MaxRSSKiB-b.Sum.MaxRSSKiB)/(n*1000)), f1((r.SteadyRSSKiB-b.SteadyRSSKiB)/(n*1000)))
+		costOf(small.run, small.base).row(tw, fmt.Sprintf("8k_mono at %d calls", small.n))
 	}
 	tw.Flush()
 }
@@ -541,4 +516,35 @@ func asFloat(v any) (float64, bool) {
 		return float64(x), true
 	}
 	return 0, false
+}
+
+// streamCost is what a run costs per stream over its baseline run.
+type streamCost struct{ cores, steady, media, engine, rss, rssSteady float64 }
+
+func costOf(r, base *runResult) streamCost {
+	n := float64(r.Spec.Calls)
+	return streamCost{
+		cores:     (r.Cores() - base.Cores()) / n * 1000,
+		steady:    (r.SteadyCores - base.SteadyCores) / n * 1000,
+		media:     (r.SteadyMedia - base.SteadyMedia) / n * 1000,
+		engine:    (r.SteadyOther - base.SteadyOther) / n * 1000,
+		rss:       (r.Sum.MaxRSSKiB - base.Sum.MaxRSSKiB) / n,
+		rssSteady: (r.SteadyRSSKiB - base.SteadyRSSKiB) / n,
+	}
+}
+
+func (c streamCost) json() map[string]any {
+	return map[string]any{
+		"cpu_cores_per_1000_streams":           num(c.cores),
+		"cpu_cores_per_1000_streams_steady":    num(c.steady),
+		"media_threads_cores_per_1000_steady":  num(c.media),
+		"engine_threads_cores_per_1000_steady": num(c.engine),
+		"rss_kib_per_stream":                   num(c.rss),
+		"rss_kib_per_stream_steady":            num(c.rssSteady),
+	}
+}
+
+func (c streamCost) row(w io.Writer, name string) {
+	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name,
+		f3(c.cores), f3(c.steady), f3(c.media), f3(c.engine), f1(c.rss), f1(c.rssSteady))
 }

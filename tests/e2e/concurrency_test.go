@@ -96,7 +96,5 @@ func TestConcurrentCalls(t *testing.T) {
 			}
 		})
 	}
-	s := r.Summary
-	t.Logf("%d calls: hook p99 %.1f µs, max %.1f µs; max late %.1f ms; maxrss %d KiB; wall %.1f s",
-		s.Calls, s.Hook.P99, s.Hook.Max, s.MaxLateMs, s.MaxRSSKiB, s.WallS)
+	t.Log(r.Summary)
 }

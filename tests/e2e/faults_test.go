@@ -330,8 +330,7 @@ func fltErrorFrames(c *WSConn) []string {
 func fltLogSummary(t *testing.T, r *Result) {
 	t.Helper()
 	if s := r.Summary; s != nil {
-		t.Logf("%d calls: hook p50 %.1f µs, p99 %.1f µs, p99.9 %.1f µs, max %.1f µs; max late %.1f ms; cpu %.2f+%.2f s; maxrss %d KiB; wall %.1f s",
-			s.Calls, s.Hook.P50, s.Hook.P99, s.Hook.P999, s.Hook.Max, s.MaxLateMs, s.CPUUser, s.CPUSys, s.MaxRSSKiB, s.WallS)
+		t.Log(s)
 	}
 }
 

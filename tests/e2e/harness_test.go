@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"github.com/modlisten/mod_listen/tests/simsummary"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -170,21 +172,7 @@ func (c CallResult) Stop() (Event, bool) {
 }
 
 // Summary is switchsim's last line.
-type Summary struct {
-	Calls int `json:"calls"`
-	Hook  struct {
-		Count uint64  `json:"count"`
-		P50   float64 `json:"p50_us"`
-		P99   float64 `json:"p99_us"`
-		P999  float64 `json:"p999_us"`
-		Max   float64 `json:"max_us"`
-	} `json:"hook"`
-	MaxLateMs float64 `json:"max_late_ms"`
-	CPUUser   float64 `json:"cpu_user_s"`
-	CPUSys    float64 `json:"cpu_sys_s"`
-	MaxRSSKiB int64   `json:"maxrss_kib"`
-	WallS     float64 `json:"wall_s"`
-}
+type Summary = simsummary.Summary
 
 // Result is what a switchsim run produced.
 type Result struct {

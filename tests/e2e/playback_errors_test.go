@@ -262,11 +262,7 @@ func TestMessageFromServer(t *testing.T) {
 		}
 		<-done
 	})
-	r := RunSim(t, Sim{Config: pbConfig(t, srv.URL, nil), Hangup: 0.8, QuietLog: true})
-	pt := newPBTimes(t, r)
-	c := srv.WaitDone(t, 1, 5*time.Second)[0]
-	script.check(t)
-	desc := pbDescribe(pt, c)
+	pt, c, desc, _ := runPB(t, srv, script, Sim{Config: pbConfig(t, srv.URL, nil), Hangup: 0.8})
 	ev := pt.call.EventsNamed("message")
 	if len(ev) != len(msgs) {
 		t.Fatalf("%d message events, want %d\n%s", len(ev), len(msgs), desc)

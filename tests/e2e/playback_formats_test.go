@@ -7,7 +7,6 @@ import (
 	"math"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/modlisten/mod_listen/go/wav"
@@ -61,12 +60,7 @@ func TestPlayClipFormats(t *testing.T) {
 		}
 		<-done
 	})
-	played := pbPlayedPath(t)
-	r := RunSim(t, Sim{Config: pbConfig(t, srv.URL, nil), Played: played, Hangup: 1.8, QuietLog: true})
-	pt := newPBTimes(t, r)
-	c := srv.WaitDone(t, 1, 5*time.Second)[0]
-	script.check(t)
-	desc := pbDescribe(pt, c)
+	_, c, desc, x := runPB(t, srv, script, Sim{Config: pbConfig(t, srv.URL, nil), Hangup: 1.8})
 	ids := []string{"stereo16k", "wave24k", "raw32k", "list", "raw48k", "raw64k"}
 	var got []string
 	for _, m := range pbOfType(pbText(c), "playDone") {
@@ -75,7 +69,6 @@ func TestPlayClipFormats(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(ids, " ") {
 		t.Fatalf("playDone ids %q, want %q\n%s", got, ids, desc)
 	}
-	x := pbPlayed(t, played)
 	s := pbNonZeroFrom(x, 0)
 	if s < 0 {
 		t.Fatalf("nothing played\n%s", desc)

@@ -89,13 +89,7 @@ func TestStreamedPlayback(t *testing.T) {
 		}
 		<-done
 	})
-	played := pbPlayedPath(t)
-	r := RunSim(t, Sim{Config: pbConfig(t, srv.URL, pbStreamConfig), Played: played, Hangup: 2.2, QuietLog: true})
-	pt := newPBTimes(t, r)
-	c := srv.WaitDone(t, 1, 5*time.Second)[0]
-	script.check(t)
-	desc := pbDescribe(pt, c)
-	x := pbPlayed(t, played)
+	pt, c, desc, x := runPB(t, srv, script, Sim{Config: pbConfig(t, srv.URL, pbStreamConfig), Hangup: 2.2})
 	clock := newPBClock(t, c)
 
 	if errs := pbOfType(pbText(c), "error"); len(errs) > 0 {
@@ -194,13 +188,7 @@ func TestStreamedOneFrameClip(t *testing.T) {
 		}
 		<-done
 	})
-	played := pbPlayedPath(t)
-	r := RunSim(t, Sim{Config: pbConfig(t, srv.URL, pbStreamConfig), Played: played, Hangup: 3.6, QuietLog: true})
-	pt := newPBTimes(t, r)
-	c := srv.WaitDone(t, 1, 5*time.Second)[0]
-	script.check(t)
-	desc := pbDescribe(pt, c)
-	x := pbPlayed(t, played)
+	pt, c, desc, x := runPB(t, srv, script, Sim{Config: pbConfig(t, srv.URL, pbStreamConfig), Hangup: 3.6})
 
 	if errs := pbOfType(pbText(c), "error"); len(errs) > 0 {
 		t.Errorf("error frame %s\n%s", errs[0].Raw, desc)
@@ -250,13 +238,7 @@ func TestRefusedBinaryWhenNotStreaming(t *testing.T) {
 		}
 		<-done
 	})
-	played := pbPlayedPath(t)
-	r := RunSim(t, Sim{Config: pbConfig(t, srv.URL, nil), Played: played, Hangup: 1.2, QuietLog: true})
-	pt := newPBTimes(t, r)
-	c := srv.WaitDone(t, 1, 5*time.Second)[0]
-	script.check(t)
-	desc := pbDescribe(pt, c)
-	x := pbPlayed(t, played)
+	pt, c, desc, x := runPB(t, srv, script, Sim{Config: pbConfig(t, srv.URL, nil), Hangup: 1.2})
 	pbCheckSilent(t, x, 0, len(x), "binary frames while streaming is off")
 	if pt.call.SamplesPlayed != 0 {
 		t.Errorf("samplesPlayed %d, want 0", pt.call.SamplesPlayed)
@@ -303,13 +285,7 @@ func TestStreamClearDropsHalfSample(t *testing.T) {
 		}
 		<-done
 	})
-	played := pbPlayedPath(t)
-	r := RunSim(t, Sim{Config: pbConfig(t, srv.URL, pbStreamConfig), Played: played, Hangup: 1.2, QuietLog: true})
-	pt := newPBTimes(t, r)
-	c := srv.WaitDone(t, 1, 5*time.Second)[0]
-	script.check(t)
-	desc := pbDescribe(pt, c)
-	x := pbPlayed(t, played)
+	pt, c, desc, x := runPB(t, srv, script, Sim{Config: pbConfig(t, srv.URL, pbStreamConfig), Hangup: 1.2})
 	clock := newPBClock(t, c)
 
 	if errs := pbOfType(pbText(c), "error"); len(errs) > 0 {

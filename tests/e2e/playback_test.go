@@ -245,6 +245,18 @@ func pbPlayed(t *testing.T, path string) []int16 {
 // pbPlayedPath is a --played path in the test's temp dir.
 func pbPlayedPath(t *testing.T) string { return filepath.Join(t.TempDir(), "played.wav") }
 
+// runPB runs one scripted playback call and returns the call's times and
+// events, the server's connection, a description for failure messages, and
+// what was played into the call.
+func runPB(t *testing.T, srv *WSServer, script *pbScript, sim Sim) (pbTimes, *WSConn, string, []int16) {
+	t.Helper()
+	sim.Played, sim.QuietLog = pbPlayedPath(t), true
+	pt := newPBTimes(t, RunSim(t, sim))
+	c := srv.WaitDone(t, 1, 5*time.Second)[0]
+	script.check(t)
+	return pt, c, pbDescribe(pt, c), pbPlayed(t, sim.Played)
+}
+
 // pbSpan returns the first and last index of x (from index from on) whose
 // magnitude is above thr, or -1, -1.
 func pbSpan(x []int16, from, thr int) (int, int) {
@@ -512,13 +524,7 @@ func TestPlayTwoClipsBackToBack(t *testing.T) {
 		}
 		<-done
 	})
-	played := pbPlayedPath(t)
-	r := RunSim(t, Sim{Config: pbConfig(t, srv.URL, nil), Played: played, Hangup: 2, QuietLog: true})
-	pt := newPBTimes(t, r)
-	c := srv.WaitDone(t, 1, 5*time.Second)[0]
-	script.check(t)
-	x := pbPlayed(t, played)
-	desc := pbDescribe(pt, c)
+	pt, c, desc, x := runPB(t, srv, script, Sim{Config: pbConfig(t, srv.URL, nil), Hangup: 2})
 
 	first, last := pbSpan(x, 0, pbThreshold)
 	if first < 0 {
@@ -623,12 +629,7 @@ func TestPlayQueueLimit(t *testing.T) {
 		}
 		<-done
 	})
-	played := pbPlayedPath(t)
-	r := RunSim(t, Sim{Config: pbConfig(t, srv.URL, nil), Played: played, Hangup: 2.6, QuietLog: true})
-	pt := newPBTimes(t, r)
-	c := srv.WaitDone(t, 1, 5*time.Second)[0]
-	script.check(t)
-	desc := pbDescribe(pt, c)
+	pt, c, desc, x := runPB(t, srv, script, Sim{Config: pbConfig(t, srv.URL, nil), Hangup: 2.6})
 	msgs := pbText(c)
 
 	errs := pbOfType(msgs, "error")
@@ -665,7 +666,6 @@ func TestPlayQueueLimit(t *testing.T) {
 		t.Errorf("play_done events %q, want %q", evIDs, want)
 	}
 
-	x := pbPlayed(t, played)
 	start := pbNonZeroFrom(x, 0)
 	_, last := pbSpan(x, 0, pbThreshold)
 	if start < 0 {
@@ -703,13 +703,7 @@ func TestKillAudio(t *testing.T) {
 		}
 		<-done
 	})
-	played := pbPlayedPath(t)
-	r := RunSim(t, Sim{Config: pbConfig(t, srv.URL, nil), Played: played, Hangup: 2.2, QuietLog: true})
-	pt := newPBTimes(t, r)
-	c := srv.WaitDone(t, 1, 5*time.Second)[0]
-	script.check(t)
-	desc := pbDescribe(pt, c)
-	x := pbPlayed(t, played)
+	pt, c, desc, x := runPB(t, srv, script, Sim{Config: pbConfig(t, srv.URL, nil), Hangup: 2.2})
 	clock := newPBClock(t, c)
 
 	kills := pt.call.EventsNamed("kill_audio")

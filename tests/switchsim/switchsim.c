@@ -500,6 +500,21 @@ static int call_failed(struct call *c, const char *what, int rc)
 	return -1;
 }
 
+/* Waits for the end of frame k on the call's absolute schedule. A call that
+ * fell behind catches up without a syscall per frame: an expired
+ * clock_nanosleep still costs a context switch, which with thousands of
+ * threads keeps them all behind. */
+static void pace(struct call *c, uint64_t k)
+{
+	int64_t due = c->t0_ns + (int64_t)(k + 1) * FRAME_NS, t = now_ns();
+	if (t < due) {
+		sleep_until(due);
+		t = now_ns();
+	}
+	if (t - due > c->max_late_ns)
+		c->max_late_ns = t - due;
+}
+
 /* Runs one hook call between two clock readings into the call's histogram. */
 #define TIMED(c, rc, expr)                                                                \
 	do {                                                                              \
@@ -557,18 +572,8 @@ static int media_loop(struct call *c, listen_stream_t h)
 				return call_failed(c, "writing --played", -1);
 		}
 
-		if (!opt.fast) {
-			/* A call that fell behind catches up without a syscall per frame:
-			 * an expired clock_nanosleep still costs a context switch, which
-			 * with thousands of threads keeps them all behind. */
-			int64_t due = c->t0_ns + (int64_t)(k + 1) * FRAME_NS, t = now_ns();
-			if (t < due) {
-				sleep_until(due);
-				t = now_ns();
-			}
-			if (t - due > c->max_late_ns)
-				c->max_late_ns = t - due;
-		}
+		if (!opt.fast)
+			pace(c, k);
 	}
 	return 0;
 }
@@ -591,15 +596,8 @@ static void baseline_loop(struct call *c)
 			call_failed(c, "writing --played", -1);
 			return;
 		}
-		if (!opt.fast) {
-			int64_t due = c->t0_ns + (int64_t)(k + 1) * FRAME_NS, t = now_ns();
-			if (t < due) {
-				sleep_until(due);
-				t = now_ns();
-			}
-			if (t - due > c->max_late_ns)
-				c->max_late_ns = t - due;
-		}
+		if (!opt.fast)
+			pace(c, k);
 	}
 }
 
