@@ -26,6 +26,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -55,6 +56,7 @@ var (
 	pacer    *engine.Pacer
 	streams  = map[uint64]*entry{}
 	stats    stream.Stats
+	logLevel atomic.Int32 // read by engine-wide logging from any goroutine, without mu
 )
 
 func setErr(err *C.char, errlen C.size_t, msg string) {
@@ -75,7 +77,7 @@ func goString(p *C.char) []byte {
 
 // engineLog sends an engine-wide line to the host.
 func engineLog(level int, line string) {
-	if level > settings.LogLevel {
+	if level > int(logLevel.Load()) {
 		return
 	}
 	cs := C.CString(line)
@@ -99,6 +101,7 @@ func listenGoInit(h *C.listen_host_t, settingsJSON *C.char, cerr *C.char, errlen
 	mu.Lock()
 	defer mu.Unlock()
 	settings = set
+	logLevel.Store(int32(set.LogLevel))
 	if !running {
 		// A library inside a switch must not let its heap grow unchecked.
 		// The engine allocates little per frame, so collecting at half the
