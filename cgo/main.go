@@ -28,8 +28,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
+	"github.com/modlisten/mod_listen/go/budget"
 	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/engine"
 	"github.com/modlisten/mod_listen/go/protocol"
@@ -57,6 +59,8 @@ var (
 	streams  = map[uint64]*entry{}
 	stats    stream.Stats
 	logLevel atomic.Int32 // read by engine-wide logging from any goroutine, without mu
+
+	serverBytes = budget.New(config.DefaultSettings().MaxServerBytes) // shared by every stream
 )
 
 func setErr(err *C.char, errlen C.size_t, msg string) {
@@ -102,6 +106,7 @@ func listenGoInit(h *C.listen_host_t, settingsJSON *C.char, cerr *C.char, errlen
 	defer mu.Unlock()
 	settings = set
 	logLevel.Store(int32(set.LogLevel))
+	serverBytes.SetMax(set.MaxServerBytes)
 	if !running {
 		// A library inside a switch must not let its heap grow unchecked.
 		// The engine allocates little per frame, so collecting at half the
@@ -201,7 +206,7 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 	h := uint64(c.handle)
 	e := &entry{c: c}
 	s, err := stream.New(stream.Options{Config: cfg, Settings: set, Call: call, CodecRate: rate,
-		Stats: &stats, Finished: func() { reap(h, e) }}, &rings{c: c}, hst)
+		Stats: &stats, Budget: serverBytes, Finished: func() { reap(h, e) }}, &rings{c: c}, hst)
 	if err != nil {
 		C.lr_stream_unregister(c)
 		C.lr_stream_free(c)
@@ -284,12 +289,20 @@ func listenGoSendText(h C.uint64_t, text *C.char, cerr *C.char, errlen C.size_t)
 		return C.LISTEN_EBADHANDLE
 	}
 	b := goString(text)
+	// The JSON decoder would let invalid UTF-8 through, replaced: refuse it.
+	if !utf8.Valid(b) {
+		setErr(cerr, errlen, "listen: send_text needs valid UTF-8")
+		return C.LISTEN_EINVAL
+	}
 	var probe map[string]json.RawMessage
 	if json.Unmarshal(b, &probe) != nil || probe == nil {
 		setErr(cerr, errlen, "listen: send_text needs a JSON object")
 		return C.LISTEN_EINVAL
 	}
-	e.s.SendText(b)
+	if err := e.s.SendText(b); err != nil {
+		setErr(cerr, errlen, "listen: send_text refused: "+err.Error())
+		return C.LISTEN_ELIMIT
+	}
 	return C.LISTEN_OK
 }
 

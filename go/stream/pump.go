@@ -148,11 +148,7 @@ func (s *Stream) pumpDTMF(conn *websocket.Conn) error {
 }
 
 func (s *Stream) writeOutbox(conn *websocket.Conn) error {
-	s.outMu.Lock()
-	out := s.outbox
-	s.outbox = nil
-	s.outMu.Unlock()
-	for _, m := range out {
+	for _, m := range s.out.Take() {
 		if err := s.send(conn, websocket.TextMessage, m); err != nil {
 			return err
 		}
@@ -176,11 +172,9 @@ func (s *Stream) servicePlayback() {
 			}
 			body[key] = n.ID
 		}
-		s.event(n.Event, body)
+		s.peerEvent(n.Event, body)
 		if n.Frame != nil {
-			s.outMu.Lock()
-			s.outbox = append(s.outbox, n.Frame)
-			s.outMu.Unlock()
+			s.out.Answer(n.Frame)
 		}
 	}
 }

@@ -16,11 +16,14 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/modlisten/mod_listen/go/actionhook"
+	"github.com/modlisten/mod_listen/go/budget"
 	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/histogram"
+	"github.com/modlisten/mod_listen/go/outbox"
 	"github.com/modlisten/mod_listen/go/playback"
 	"github.com/modlisten/mod_listen/go/protocol"
 	"github.com/modlisten/mod_listen/go/redact"
+	"github.com/modlisten/mod_listen/go/throttle"
 )
 
 // Media is the engine's side of one stream's rings in host memory.
@@ -83,6 +86,8 @@ type Options struct {
 	Call      *protocol.Object
 	CodecRate int
 	Stats     *Stats
+	// Budget is the engine-wide memory for server data (nil: no bound).
+	Budget *budget.Budget
 	// Finished, if set, is called last, once the stream is done with the
 	// host's memory (a callback, not a goroutine waiting on Done).
 	Finished func()
@@ -122,8 +127,9 @@ type Stream struct {
 	conn     *websocket.Conn
 	deadline atomic.Int64 // unix ns by which an ending stream must have sent everything
 
-	outMu  sync.Mutex
-	outbox [][]byte
+	out       *outbox.Outbox
+	peer      *throttle.Throttle // events and warnings the server causes
+	refusals  refusalCount
 
 	state      atomic.Int32
 	framesSent atomic.Uint64
@@ -159,7 +165,9 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 		o: o, cfg: o.Config, media: media, host: host, frame: f,
 		wake:  make(chan struct{}, 1),
 		ended: make(chan struct{}), done: make(chan struct{}),
+		out:   outbox.New(outboxBytes, outboxErrors),
 	}
+	s.peer = throttle.New(max(o.Settings.MaxEventsPerSecond, 1), time.Second, s.suppressed)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if ring := media.Play(); ring != nil {
 		s.player = playback.New(ring, o.CodecRate, o.Settings.MaxQueuedClips, o.Config.JitterMs)
@@ -167,6 +175,8 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 			s.player.Latency = &o.Stats.Play
 		}
 		s.player.MaxQueuedSamples = int(o.Settings.MaxQueuedSeconds * float64(o.CodecRate))
+		s.player.MaxQueuedMarks = o.Settings.MaxQueuedMarks
+		s.player.Budget = o.Budget
 	}
 	if s.cfg.Streaming && s.player != nil {
 		s.streamIn, err = newStreamInput(s.cfg.StreamingRate, o.CodecRate, func(samples []int16) {
@@ -234,12 +244,14 @@ func (s *Stream) send(conn *websocket.Conn, kind int, data []byte) error {
 	return conn.WriteMessage(kind, data)
 }
 
-// SendText queues a text frame for the server, behind the audio already captured.
-func (s *Stream) SendText(frame []byte) {
-	s.outMu.Lock()
-	s.outbox = append(s.outbox, frame)
-	s.outMu.Unlock()
+// SendText queues a text frame for the server, behind the audio already
+// captured; outbox.ErrFull when a server that does not read has left no room.
+func (s *Stream) SendText(frame []byte) error {
+	if err := s.out.Put(frame); err != nil {
+		return err
+	}
 	s.Wake()
+	return nil
 }
 
 // Status describes the stream for listen_status.
@@ -363,6 +375,10 @@ func (s *Stream) finish() {
 	}
 	if s.media.Play() != nil {
 		body["samplesPlayed"] = s.media.Played()
+	}
+	s.peer.Close()
+	if s.player != nil {
+		s.player.Close()
 	}
 	s.event("stop", body)
 	if s.streamIn != nil {
