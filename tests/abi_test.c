@@ -205,6 +205,12 @@ static void check_stream_lifetime(struct rec *r, int destroy_first)
 	check(pending >= 0, "pending -> %d (want >= 0)", pending);
 	int n = api.stream_status(h, buf, sizeof buf);
 	check(n > 0 && buf[0] == '{', "status -> %d: %s", n, n > 0 ? buf : "");
+	err[0] = 0;
+	check_rc(api.stream_send_text(h, "{\"text\":\"\xff\xfe\"}", err, sizeof err), LISTEN_EINVAL,
+	         "send_text(invalid UTF-8)");
+	check(strstr(err, "UTF-8") != NULL, "send_text(invalid UTF-8) says why: %s", err);
+	check_rc(api.stream_send_text(h, "{\"text\":\"caf\xc3\xa9\"}", err, sizeof err), LISTEN_OK,
+	         "send_text(valid UTF-8)");
 
 	if (destroy_first) {
 		check_rc(api.stream_destroy(h), LISTEN_OK, "destroy");

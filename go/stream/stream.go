@@ -127,9 +127,9 @@ type Stream struct {
 	conn     *websocket.Conn
 	deadline atomic.Int64 // unix ns by which an ending stream must have sent everything
 
-	out       *outbox.Outbox
-	peer      *throttle.Throttle // events and warnings the server causes
-	refusals  refusalCount
+	out      *outbox.Outbox
+	peer     *throttle.Throttle // events and warnings the server causes
+	refusals refusalCount
 
 	state      atomic.Int32
 	framesSent atomic.Uint64
@@ -165,7 +165,7 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 		o: o, cfg: o.Config, media: media, host: host, frame: f,
 		wake:  make(chan struct{}, 1),
 		ended: make(chan struct{}), done: make(chan struct{}),
-		out:   outbox.New(outboxBytes, outboxErrors),
+		out: outbox.New(outboxBytes, outboxErrors),
 	}
 	s.peer = throttle.New(max(o.Settings.MaxEventsPerSecond, 1), time.Second, s.suppressed)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
