@@ -14,6 +14,12 @@ const (
 	outboxErrors = 16
 )
 
+// maxMessageBytes bounds a message passed to the host as a "message"
+// event: what servers send for the application (transcriptions and the
+// like) is small, and a host event is copied through the switch's event
+// system.
+const maxMessageBytes = 64 << 10
+
 // refusalWindow: maxRefusals counts the refusals within this long, so a
 // long call with an occasional bad message is not ended for it.
 const refusalWindow = time.Minute

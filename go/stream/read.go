@@ -156,6 +156,11 @@ func (s *Stream) onText(data []byte) {
 		s.event("error", map[string]any{"error": text})
 		s.end(ReasonServerError, text)
 	default:
+		if len(m.Raw) > maxMessageBytes {
+			s.refuse(fmt.Sprintf("message refused: %d bytes, over the limit of %d for messages passed to the application",
+				len(m.Raw), maxMessageBytes))
+			return
+		}
 		// Compact: no raw line breaks of the server's reach the host.
 		var b bytes.Buffer
 		json.Compact(&b, m.Raw)

@@ -503,7 +503,8 @@ func TestHostileServerMemory(t *testing.T) {
 //     maxEventsPerSecond message events a second, "suppressed" summaries
 //     count the rest exactly;
 //   - a message with raw CR/LF between its JSON tokens: passed on compact;
-//   - a message that is not UTF-8: refused with an error frame;
+//   - a message that is not UTF-8, and one of 100 kB: refused with error
+//     frames;
 //   - a close frame whose text holds CR/LF: the disconnect event and the
 //     stop error show it escaped;
 //   - an error message with CR/LF and 1 MB of text: the stop error shows 64
@@ -519,6 +520,7 @@ func TestHostileEventFlood(t *testing.T) {
 		}
 		c.Send(websocket.TextMessage, []byte("{\"type\":\"transcription\",\r\n\"text\":\"FORGED line\"}"))
 		c.Send(websocket.TextMessage, []byte("{\"type\":\"transcription\",\"text\":\"\xff\xfe\"}"))
+		c.Send(websocket.TextMessage, []byte(`{"type":"transcription","text":"`+strings.Repeat("x", 100000)+`"}`))
 		time.Sleep(200 * time.Millisecond)
 		c.CloseWith(4000, "bye\r\nFORGED close")
 	}))
@@ -558,8 +560,10 @@ func TestHostileEventFlood(t *testing.T) {
 			}
 		}
 		c := flood.WaitDone(t, 1, 10*time.Second)[0]
-		if _, texts := hosRefusalsTold(t, c); len(texts) != 1 || texts[0] != "message is not valid UTF-8" {
-			t.Errorf("error frames %q, want one: message is not valid UTF-8", texts)
+		want := []string{"message is not valid UTF-8",
+			"message refused: 100034 bytes, over the limit of 65536 for messages passed to the application"}
+		if _, texts := hosRefusalsTold(t, c); strings.Join(texts, "\n") != strings.Join(want, "\n") {
+			t.Errorf("error frames %q, want %q", texts, want)
 		}
 		disc := call.EventsNamed("disconnect")
 		if len(disc) != 1 || disc[0].String("text") != `bye\r\nFORGED close` {
