@@ -10,7 +10,7 @@ import (
 // frames waiting for it (send_text, playDone, mark answers, error frames),
 // of which only the first error frames one by one, the rest merged.
 const (
-	outboxBytes  = 256 << 10
+	outboxBytes  = 64 << 10
 	outboxErrors = 16
 )
 

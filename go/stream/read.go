@@ -47,7 +47,7 @@ func (s *Stream) read(conn *websocket.Conn, done chan struct{}, lost chan<- erro
 // freeFrameBytes: a frame's first bytes are read without asking the
 // engine's budget, so small messages (killAudio, disconnect) always get
 // through, whatever the other streams hold.
-const freeFrameBytes = 64 << 10
+const freeFrameBytes = 16 << 10
 
 // readFrame reads one whole frame, within maxTextBytes and the engine's
 // budget, and returns what it holds of the budget (to give back once the
