@@ -384,6 +384,7 @@ func listenGoStats(buf *C.char, size C.size_t) (rc C.int) {
 		"playbackLatencyCount": stats.Play.Count(),
 		"playbackLatencyP50Ms": ms(stats.Play.Quantile(0.5)),
 		"playbackLatencyP99Ms": ms(stats.Play.Quantile(0.99)),
+		"serverBytes":          serverBytes.Used(),
 	})
 	return putString(buf, size, b)
 }

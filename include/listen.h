@@ -215,7 +215,8 @@ int listen_status_all(char *buf, size_t len);
  * listen_stream_status): live streams, and the latency from a captured frame's
  * push to its write on the socket and from streamed playback audio's arrival
  * to its first sample played (counts, p50 and p99 in ms, since the engine
- * started), the engine's goroutine count and its memory by use (KiB).
+ * started), the engine's goroutine count, its memory by use (KiB), and the
+ * bytes of maxServerBytes in use (serverBytes).
  * Control thread. */
 int listen_stats(char *buf, size_t len);
 

@@ -146,6 +146,18 @@ func hosPeakRSS(t *testing.T, r *Result) float64 {
 	return r.Summary.MaxRSSKiB / 1024
 }
 
+// hosCheckBudgetReturned: once every call is over, every byte of
+// maxServerBytes taken is given back.
+func hosCheckBudgetReturned(t *testing.T, r *Result) {
+	t.Helper()
+	if r.Summary == nil || r.Summary.Engine == nil {
+		t.Fatalf("no listen_stats in the summary\n%s", r.Describe())
+	}
+	if n := r.Summary.Engine.ServerBytes; n != 0 {
+		t.Errorf("%d bytes of maxServerBytes still taken after every call ended", n)
+	}
+}
+
 // TestHostileRefusalFlood: refusals to a server cost bounded memory and
 // events, and a server that keeps sending refused messages loses its listen.
 //   - stalled: a server that stops reading and sends 100,000 invalid
@@ -217,7 +229,7 @@ func TestHostileRefusalFlood(t *testing.T) {
 			t.Errorf("%d error events and %d summaries in a %g s call, want at most %d and %d",
 				delivered, summaries, hangup, bound, int(hangup)+2)
 		}
-		// Before the bounds: 38 MiB and 100,000 error events for this flood.
+		// Before the bounds: 39 MiB, 100,000 error events and 100,000 error frames.
 		if rss := hosPeakRSS(t, r); rss > 30 {
 			t.Errorf("peak RSS %.1f MiB, bound 30 MiB", rss)
 		}
@@ -409,10 +421,11 @@ func hosMaxPlay(id string) []byte {
 //     40 binary frames of 20 s with streamed playback on, 20 marks with
 //     1 MB names and 10,000 invalid messages, at a 48 kHz call. Peak RSS
 //     stays within the worst case per stream the README states (64 MiB over
-//     the same call with a quiet server).
+//     the same call with a quiet server; 113 MiB before the bounds).
 //   - ten streams with maxServerBytes 48 MiB, each sent 20 playAudio frames
 //     of 4 MiB (24 s each) at once: the budget lets some through and refuses
-//     others, naming maxServerBytes, and peak RSS stays under 120 MiB
+//     others, naming maxServerBytes, and peak RSS stays under 120 MiB (192
+//     MiB before the budget)
 //     (without the budget, each stream would read, decode and queue 10
 //     clips: 10 × (4 MiB frame + 9 MiB of decoding + 3.7 MiB queued)).
 func TestHostileServerMemory(t *testing.T) {
@@ -468,6 +481,7 @@ func TestHostileServerMemory(t *testing.T) {
 		if delivered > hosEventRateBound(20, 6) {
 			t.Errorf("%d error events, bound %d", delivered, hosEventRateBound(20, 6))
 		}
+		hosCheckBudgetReturned(t, r)
 	})
 	t.Run("budget", func(t *testing.T) {
 		r := results[2]
@@ -494,6 +508,7 @@ func TestHostileServerMemory(t *testing.T) {
 		if rss := hosPeakRSS(t, r); rss > 120 {
 			t.Errorf("peak RSS %.1f MiB, bound 120 MiB", rss)
 		}
+		hosCheckBudgetReturned(t, r)
 	})
 }
 
