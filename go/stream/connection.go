@@ -128,6 +128,7 @@ func (s *Stream) session(conn *websocket.Conn, resume *protocol.Object) error {
 	s.event("connect", map[string]any{"url": redact.URL(s.cfg.URL), "subprotocol": conn.Subprotocol(),
 		"resumed": resume != nil})
 	readDone := make(chan struct{})
+	s.workers.Add(1)
 	go s.read(conn, readDone, lost)
 
 	for !s.isEnded() {

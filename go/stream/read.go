@@ -15,6 +15,7 @@ import (
 // read is the reader goroutine: it acts on every frame the server sends
 // until the socket closes.
 func (s *Stream) read(conn *websocket.Conn, done chan struct{}, lost chan<- error) {
+	defer s.workers.Done()
 	defer close(done)
 	defer s.guard("reader")
 	max := int64(s.o.Settings.MaxTextBytes)
@@ -99,7 +100,7 @@ func (s *Stream) onText(data []byte) {
 			s.streamIn.flush()
 		}
 		s.player.Mark(m.Name)
-		s.Wake()
+		s.signal()
 	case protocol.Disconnect:
 		s.event("disconnect", map[string]any{"requested": true})
 		s.end(ReasonDisconnect, "")
@@ -135,7 +136,7 @@ func (s *Stream) onPlay(c *protocol.Clip) {
 		s.refuse(err.Error())
 		return
 	}
-	s.Wake()
+	s.signal()
 }
 
 func (s *Stream) kill(kind string) {

@@ -30,6 +30,12 @@ type Media interface {
 	DrainRead(dst []int16) (int, int64)
 	DrainWrite(dst []int16) (int, int64)
 	PopDTMF() (digit byte, duration uint32, ok bool)
+	// Captured counts the caller's 20 ms frames pushed so far, dropped
+	// ones included: the listen's media time, whatever the socket does.
+	Captured() uint64
+	// SilentRun counts the caller's frames since the last loud one (see
+	// pcm.SilenceLimit); only meaningful when the listen has a timeout.
+	SilentRun() uint64
 	Dropped() uint64
 	// TakeOverrun reports whether audio was dropped since the last call.
 	TakeOverrun() bool
@@ -78,9 +84,10 @@ var stateNames = [...]string{"connecting", "streaming", "closing", "ended"}
 
 // Options describe one stream.
 type Options struct {
-	Config    *config.Listen
-	Settings  config.Settings
-	Call      *protocol.Object
+	Config   *config.Listen
+	Settings config.Settings
+	Call     *protocol.Object
+	// CodecRate is the host's rate; Media frames are 20 ms of it.
 	CodecRate int
 	Stats     *Stats
 	// Finished, if set, is called last, once the stream is done with the
@@ -121,6 +128,13 @@ type Stream struct {
 	connMu   sync.Mutex
 	conn     *websocket.Conn
 	deadline atomic.Int64 // unix ns by which an ending stream must have sent everything
+	writing  atomic.Int64 // unix ns the socket write in progress began; 0 when none
+
+	// workers are the goroutines other than run that may touch the host's
+	// memory (the readers). The stream tells the host it is done with that
+	// memory only after they have all returned.
+	workers sync.WaitGroup
+	cutMs   atomic.Int64 // media time at which a rule ended the listen; 0 until then
 
 	outMu  sync.Mutex
 	outbox [][]byte
@@ -128,14 +142,13 @@ type Stream struct {
 	state      atomic.Int32
 	framesSent atomic.Uint64
 	mediaMs    atomic.Int64
-	overrun    bool // reported already; ticker goroutine only
+	overrun    bool // reported already; pacer goroutine only
 
 	// Writer goroutine only.
-	frame    *framer
-	scratch  []int16
-	limited  bool // an ending condition met: no more audio is framed
-	silentMs int64
-	notices  []playback.Notice
+	frame   *framer
+	scratch []int16
+	limited bool // the audio up to the listen's end is framed: no more is
+	notices []playback.Notice
 
 	// Reconnect state.
 	replay     [][]byte
@@ -174,7 +187,7 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 				s.refuse(err.Error())
 				return
 			}
-			s.Wake()
+			s.signal()
 		}, s.guard)
 		if err != nil {
 			return nil, err
@@ -194,7 +207,8 @@ func (s *Stream) Start() { go s.run() }
 func (s *Stream) Done() <-chan struct{} { return s.done }
 
 // Wake tells the stream its rings have news. Non-blocking; called by the
-// engine's pacing goroutine.
+// engine's pacing goroutine only. The listen's rules are applied here, not
+// in the writer, so that a server that stops reading cannot suspend them.
 func (s *Stream) Wake() {
 	defer s.guard("wake")
 	if s.media.TakeOverrun() && !s.overrun {
@@ -203,6 +217,12 @@ func (s *Stream) Wake() {
 			"bufferSeconds": s.o.Settings.BufferSeconds})
 		s.log(4, "the server is not keeping up: dropping the oldest audio")
 	}
+	s.applyRules()
+	s.signal()
+}
+
+// signal wakes the writer.
+func (s *Stream) signal() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -231,6 +251,8 @@ func (s *Stream) send(conn *websocket.Conn, kind int, data []byte) error {
 	if d := s.deadline.Load(); d != 0 {
 		conn.SetWriteDeadline(time.Unix(0, d))
 	}
+	s.writing.Store(time.Now().UnixNano())
+	defer s.writing.Store(0)
 	return conn.WriteMessage(kind, data)
 }
 
@@ -239,7 +261,7 @@ func (s *Stream) SendText(frame []byte) {
 	s.outMu.Lock()
 	s.outbox = append(s.outbox, frame)
 	s.outMu.Unlock()
-	s.Wake()
+	s.signal()
 }
 
 // Status describes the stream for listen_status.
@@ -259,15 +281,31 @@ func (s *Stream) Status() map[string]any {
 	return st
 }
 
+// stalledAfter: a socket write that has not returned for this long has met
+// a full send buffer (a second of audio or more) that the server is not
+// reading.
+const stalledAfter = 50 * time.Millisecond
+
 // end records the first reason the listen ends for, and gives the writer
 // flushTimeout to send what it holds.
 func (s *Stream) end(reason, errText string) {
+	s.endWith(Outcome{Reason: reason, Error: errText})
+}
+
+func (s *Stream) endWith(o Outcome) {
 	s.endOnce.Do(func() {
-		s.outcome.Reason, s.outcome.Error = reason, errText
+		s.outcome = o
 		close(s.ended)
 	})
-	// A writer stuck on a server that does not read must give up in time.
-	s.deadline.CompareAndSwap(0, time.Now().Add(s.o.Settings.FlushTimeout).UnixNano())
+	// A writer stuck on a server that does not read must give up in time,
+	// and at once if it is stuck already: what it holds would never arrive,
+	// and waiting would hold the call.
+	now := time.Now()
+	flush := s.o.Settings.FlushTimeout
+	if w := s.writing.Load(); w != 0 && now.Sub(time.Unix(0, w)) > stalledAfter {
+		flush = 0
+	}
+	s.deadline.CompareAndSwap(0, now.Add(flush).UnixNano())
 	s.connMu.Lock()
 	if s.conn != nil {
 		// gorilla applies a deadline at its next write; the socket's own
@@ -324,6 +362,17 @@ func (s *Stream) run() {
 		defer s.guard("stream")
 		s.stream()
 	}()
+	// Whatever way stream returned, the socket is closed so that its reader
+	// returns, and the host's memory is let go only after that.
+	s.connMu.Lock()
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.connMu.Unlock()
+	s.workers.Wait()
+	if s.streamIn != nil {
+		s.streamIn.close()
+	}
 }
 
 func (s *Stream) closeSocket(conn *websocket.Conn, readDone chan struct{}) {
@@ -365,9 +414,6 @@ func (s *Stream) finish() {
 		body["samplesPlayed"] = s.media.Played()
 	}
 	s.event("stop", body)
-	if s.streamIn != nil {
-		s.streamIn.close()
-	}
 	s.cancel()
 	close(s.done)
 	if s.o.Finished != nil {
