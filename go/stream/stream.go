@@ -392,7 +392,7 @@ func (s *Stream) finish() {
 	s.end(ReasonError, "stream ended unexpectedly")
 	s.state.Store(stateEnded)
 	s.media.End()
-	s.outcome.DurationMs = s.mediaMs.Load()
+	s.outcome.DurationMs = s.durationMs()
 	func() {
 		defer s.guard("action hook")
 		s.callHook()
@@ -419,6 +419,16 @@ func (s *Stream) finish() {
 	if s.o.Finished != nil {
 		s.o.Finished()
 	}
+}
+
+// durationMs is the listen's length in media time: up to where a rule ended
+// it, or all the audio captured, sent or not (a stalled server does not
+// shorten a call).
+func (s *Stream) durationMs() int64 {
+	if cut := s.cutMs.Load(); cut > 0 {
+		return cut
+	}
+	return max(s.mediaMs.Load(), int64(s.media.Captured())*20)
 }
 
 // callHook posts the outcome to the actionHook, if there is one, and tells
