@@ -12,8 +12,9 @@ import (
 const drainFrames = 16
 
 // pump moves everything that is ready to the socket: captured audio as
-// binary frames, queued text frames (DTMF among them), playback notices. With final it
-// also sends what is left (padded to a whole frame) and the resamplers' tail.
+// binary frames, queued text frames (DTMF among them), playback notices.
+// With final it also sends what is left (padded to a whole frame) and the
+// resamplers' tail.
 func (s *Stream) pump(conn *websocket.Conn, final bool) error {
 	f := s.frame
 	if s.scratch == nil {
