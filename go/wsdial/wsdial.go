@@ -132,18 +132,25 @@ func Dial(ctx context.Context, o Options) (*websocket.Conn, error) {
 		switch {
 		case parent.Err() != nil:
 			return nil, fmt.Errorf("%s: connecting was cancelled: %w", shown, parent.Err())
-		case resp != nil:
+		case errors.Is(err, websocket.ErrBadHandshake) && resp != nil:
 			return nil, upgradeRefused(shown, resp)
+		case resp != nil && resp.Header.Get("Sec-WebSocket-Extensions") != "":
+			return nil, unofferedExtension(shown, resp)
 		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 			return nil, fmt.Errorf("%s: no answer within %v", shown, o.Timeout)
 		}
 		// A malformed answer's error quotes the server's bytes.
 		return nil, fmt.Errorf("%s: %s", shown, plain(err.Error(), 160))
 	}
-	// RFC 6455 4.1: a subprotocol the client did not offer fails the connection.
+	// RFC 6455 4.1: a subprotocol or an extension the client did not offer
+	// fails the connection (gorilla would turn on compression unasked).
 	if p := conn.Subprotocol(); p != "" && !slices.Contains(o.Subprotocols, p) {
 		conn.Close()
 		return nil, fmt.Errorf("%s chose the subprotocol %.64q, which was not offered", shown, p)
+	}
+	if resp.Header.Get("Sec-WebSocket-Extensions") != "" {
+		conn.Close()
+		return nil, unofferedExtension(shown, resp)
 	}
 	if o.PingInterval > 0 {
 		raw.keepalive(conn, o.PingInterval)
@@ -156,7 +163,7 @@ func Dial(ctx context.Context, o Options) (*websocket.Conn, error) {
 // are not repeated: the status code says enough.
 func upgradeRefused(shown string, resp *http.Response) error {
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		return fmt.Errorf("%s refused the upgrade: HTTP %d %s", shown, resp.StatusCode, http.StatusText(resp.StatusCode))
+		return fmt.Errorf("%s refused the upgrade: %s", shown, strings.TrimSpace(fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))))
 	}
 	var why string
 	switch {
@@ -170,6 +177,12 @@ func upgradeRefused(shown string, resp *http.Response) error {
 		why = "with a wrong Sec-WebSocket-Accept"
 	}
 	return fmt.Errorf("%s answered the upgrade (HTTP 101) %s: not a WebSocket server, or a proxy in the way", shown, why)
+}
+
+// unofferedExtension refuses an answer that turns on an extension: none is
+// offered.
+func unofferedExtension(shown string, resp *http.Response) error {
+	return fmt.Errorf("%s answered with the extension %.64q, which was not offered", shown, resp.Header.Get("Sec-WebSocket-Extensions"))
 }
 
 // plain makes text that may quote a server fit for a log line: control

@@ -88,6 +88,17 @@ func TestUpgradeAnswers(t *testing.T) {
 		{"malformed-status", func(string) string {
 			return "HTTP/1.1 1O1 \x00\xff\r\n\r\n"
 		}, `: malformed HTTP status code "1O1"`},
+		{"unoffered-extension", func(k string) string {
+			return answer101("Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Accept: "+acceptKey(k),
+				"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover")
+		}, `answered with the extension "permessage-deflate; server_no_context_takeover; client_no_contex", which was not offered`},
+		{"deflate-without-takeover", func(k string) string {
+			return answer101("Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Accept: "+acceptKey(k),
+				"Sec-WebSocket-Extensions: permessage-deflate")
+		}, `answered with the extension "permessage-deflate", which was not offered`},
+		{"unknown-status", func(string) string {
+			return "HTTP/1.1 599 Whatever\r\nContent-Length: 0\r\n\r\n"
+		}, "refused the upgrade: HTTP 599"},
 		{"status-text-not-echoed", func(string) string {
 			return "HTTP/1.1 403 Go away\x07" + strings.Repeat("!", 5000) + "\r\nContent-Length: 0\r\n\r\n"
 		}, "refused the upgrade: HTTP 403 Forbidden"},
