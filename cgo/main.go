@@ -34,6 +34,7 @@ import (
 	"github.com/modlisten/mod_listen/go/budget"
 	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/engine"
+	"github.com/modlisten/mod_listen/go/pcm"
 	"github.com/modlisten/mod_listen/go/protocol"
 	"github.com/modlisten/mod_listen/go/stream"
 )
@@ -201,6 +202,10 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 		C.uint32_t(playSamples))
 	if c == nil {
 		return 0, fmt.Errorf("listen: no room for another stream (maxStreams %d reached, or out of memory)", set.MaxStreams)
+	}
+	if cfg.Timeout > 0 {
+		c.track_silence = 1
+		c.silence_max = C.uint64_t(pcm.SilenceLimit(frame, cfg.SilenceDb))
 	}
 	hst := &host{user: user}
 	h := uint64(c.handle)

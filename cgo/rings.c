@@ -180,17 +180,23 @@ uint32_t lr_collect_ready(uint32_t *out, uint32_t max)
 	return n;
 }
 
-/* Publishes the producer's current slot and opens the next, dropping the
- * oldest slot when the ring is full. */
-static void capture_commit(lr_capture_t *r, int64_t now)
+/* Publishes the producer's current (whole) slot and opens the next. */
+static void capture_commit(lr_stream_t *s, lr_capture_t *r, const int16_t *slot, int64_t now)
 {
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-	r->lens[head % r->nslots] = r->partial;
+	r->lens[head % r->nslots] = r->slot_samples;
 	r->stamps[head % r->nslots] = now;
+	if (r == &s->read && s->track_silence) {
+		uint64_t sum = 0;
+		for (uint32_t i = 0; i < r->slot_samples; i++)
+			sum += (uint64_t)((int32_t)slot[i] * (int32_t)slot[i]);
+		if (sum > s->silence_max)
+			atomic_store_explicit(&s->loud_end, head + 1, memory_order_relaxed);
+	}
 	atomic_store_explicit(&r->head, head + 1, memory_order_release);
-	r->partial = 0;
 }
 
+/* The slot the producer fills, dropping the oldest when the ring is full. */
 static int16_t *capture_open(lr_stream_t *s, lr_capture_t *r)
 {
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
@@ -212,17 +218,25 @@ int lr_push(lr_stream_t *s, lr_capture_t *r, const int16_t *in, size_t n)
 	int64_t now = lr_now_ns();
 	int done_frame = 0;
 	while (n > 0) {
+		/* One producer per ring is the contract. A host that breaks it
+		 * must garble its audio at worst, never write outside the ring:
+		 * every offset comes from this local copy, clamped to the slot. */
+		uint32_t partial = atomic_load_explicit(&r->partial, memory_order_relaxed);
+		if (partial >= r->slot_samples)
+			partial = 0;
 		int16_t *slot = capture_open(s, r);
-		size_t room = r->slot_samples - r->partial;
+		size_t room = r->slot_samples - partial;
 		size_t k = n < room ? n : room;
-		memcpy(slot + r->partial, in, k * sizeof(int16_t));
-		r->partial += (uint32_t)k;
+		memcpy(slot + partial, in, k * sizeof(int16_t));
+		partial += (uint32_t)k;
 		in += k;
 		n -= k;
-		if (r->partial == r->slot_samples) {
-			capture_commit(r, now);
+		if (partial == r->slot_samples) {
+			capture_commit(s, r, slot, now);
+			partial = 0;
 			done_frame = 1;
 		}
+		atomic_store_explicit(&r->partial, partial, memory_order_relaxed);
 	}
 	if (done_frame)
 		mark_ready(s->index);
@@ -268,10 +282,10 @@ int lr_pull(lr_stream_t *s, int16_t *out, size_t n)
 	}
 	uint64_t head = atomic_load_explicit(&p->head, memory_order_acquire);
 	size_t avail = (size_t)(head - tail);
-	if (avail == 0)
+	size_t cap = (size_t)p->mask + 1;
+	if (avail == 0 || avail > cap) /* > cap: two hosts pulling at once */
 		return 0;
 	size_t k = avail < n ? avail : n;
-	size_t cap = (size_t)p->mask + 1;
 	size_t at = (size_t)(tail & p->mask);
 	size_t first = k < cap - at ? k : cap - at;
 	memcpy(out, p->samples + at, first * sizeof(int16_t));

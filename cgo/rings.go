@@ -10,6 +10,9 @@ static void lr_end(lr_stream_t *s) { atomic_store(&s->ended, 1); }
 static uint64_t lr_play_consumed(lr_play_t *p) { return atomic_load(&p->tail); }
 static uint64_t lr_play_written(lr_play_t *p) { return atomic_load(&p->head); }
 static uint64_t lr_play_played(lr_play_t *p) { return atomic_load(&p->played); }
+static uint64_t lr_captured(lr_stream_t *s) { return atomic_load(&s->read.head); }
+// loud_end first: head only grows, so the difference is never negative.
+static uint64_t lr_silent_run(lr_stream_t *s) { uint64_t l = atomic_load(&s->loud_end); return atomic_load(&s->read.head) - l; }
 */
 import "C"
 
@@ -50,6 +53,8 @@ func (r *rings) PopDTMF() (byte, uint32, bool) {
 	return byte(d), uint32(dur), true
 }
 
+func (r *rings) Captured() uint64  { return uint64(C.lr_captured(r.c)) }
+func (r *rings) SilentRun() uint64 { return uint64(C.lr_silent_run(r.c)) }
 func (r *rings) Dropped() uint64   { return uint64(C.lr_dropped(r.c)) }
 func (r *rings) TakeOverrun() bool { return C.lr_take_overrun(r.c) != 0 }
 func (r *rings) End()              { C.lr_end(r.c) }

@@ -28,8 +28,10 @@ typedef struct lr_capture {
 	uint32_t *lens;   /* samples used in each slot */
 	int64_t *stamps;  /* CLOCK_MONOTONIC ns of each push, for latency figures */
 	/* Producer-only: a partly filled slot waits here until it is whole, so
-	 * odd-sized host frames still travel as 20 ms slots. */
-	uint32_t partial;
+	 * odd-sized host frames still travel as 20 ms slots. Atomic only so
+	 * that a host breaking the one-producer rule races on a defined value,
+	 * which lr_push clamps. */
+	_Atomic uint32_t partial;
 } lr_capture_t;
 
 /* Playback audio: a power-of-two sample ring; Go produces, the media thread
@@ -59,6 +61,12 @@ typedef struct lr_stream {
 	_Atomic int paused;
 	_Atomic int overrun;        /* set by the first drop; Go reports it */
 	int has_write;
+	/* Silence on the caller's audio, for the listen's timeout: a whole read
+	 * slot whose sum of squares is at most silence_max is silent. Set before
+	 * the handle is handed out, when track_silence is wanted. */
+	int track_silence;
+	uint64_t silence_max;
+	_Atomic uint64_t loud_end; /* read slots committed up to the last loud one */
 	lr_capture_t read, write;
 	lr_play_t play;
 	lr_dtmf_t dtmf;

@@ -15,7 +15,9 @@
  *                    different threads in a bridge). They are plain C: they never block,
  *                    never allocate, never take a lock, never enter the Go
  *                    runtime. They copy into or out of preallocated lock-free
- *                    rings and return.
+ *                    rings and return. A host that breaks the one-thread rule
+ *                    garbles that stream's audio; the engine still never
+ *                    reads or writes outside its rings.
  *   "control thread" any host thread that is not inside a host callback. The
  *                    other functions are served one at a time by the engine's
  *                    own control thread while the caller waits, so host threads

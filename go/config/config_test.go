@@ -40,7 +40,8 @@ func TestDefaults(t *testing.T) {
 		JitterMs:      40,
 		SilenceDb:     -45,
 		TLS:           TLS{Verify: true},
-		Reconnect:     Reconnect{Attempts: 0, Backoff: 500 * time.Millisecond},
+		Reconnect:     Reconnect{Attempts: 0, Backoff: 500 * time.Millisecond, Stable: 5 * time.Second},
+		PingInterval:  10 * time.Second,
 	}
 	if !reflect.DeepEqual(l, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", l, want)
@@ -80,7 +81,8 @@ func TestEveryKey(t *testing.T) {
 		"actionHook": "https://app.example.com/hook",
 		"bidirectionalAudio": {"enabled": true, "streaming": true, "sampleRate": 32000, "jitterMs": 60},
 		"transcribe": {"recognizer": {}},
-		"eventHook": "/x"
+		"eventHook": "/x",
+		"pingIntervalMs": 2500
 	}`)
 	want := &Listen{
 		URL:           "ws://10.0.0.1:8080/x?y=1",
@@ -103,7 +105,8 @@ func TestEveryKey(t *testing.T) {
 		JitterMs:      60,
 		SilenceDb:     -50,
 		TLS:           TLS{Verify: true},
-		Reconnect:     Reconnect{Backoff: 500 * time.Millisecond},
+		Reconnect:     Reconnect{Backoff: 500 * time.Millisecond, Stable: 5 * time.Second},
+		PingInterval:  2500 * time.Millisecond,
 	}
 	ign := l.IgnoredKeys
 	l.IgnoredKeys = nil

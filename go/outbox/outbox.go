@@ -55,7 +55,7 @@ func (o *Outbox) Put(frame []byte) error {
 }
 
 // Answer queues a frame the engine owes the server (playDone, a mark's
-// answer). One that does not fit is dropped and counted; the server is told
+// answer, a DTMF digit). One that does not fit is dropped and counted; the server is told
 // how many in one error frame when it reads again.
 func (o *Outbox) Answer(frame []byte) {
 	o.mu.Lock()
@@ -92,7 +92,7 @@ func (o *Outbox) Take() [][]byte {
 		out = append(out, protocol.Error(fmt.Sprintf("%d more messages refused, the last: %s", o.merged, o.lastMerged)))
 	}
 	if o.dropped > 0 {
-		out = append(out, protocol.Error(fmt.Sprintf("%d playDone or mark frames dropped: the server was not reading", o.dropped)))
+		out = append(out, protocol.Error(fmt.Sprintf("%d playDone, mark or dtmf frames dropped: the server was not reading", o.dropped)))
 	}
 	o.frames, o.bytes, o.errors, o.merged, o.lastMerged, o.dropped = nil, 0, 0, 0, "", 0
 	return out

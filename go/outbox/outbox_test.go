@@ -68,7 +68,7 @@ func TestAnswersDroppedAreCounted(t *testing.T) {
 	}
 	got := texts(o.Take())
 	want := []string{`{"type":"playDone"}`, `{"type":"playDone"}`, `{"type":"playDone"}`,
-		`{"type":"error","data":{"error":"7 playDone or mark frames dropped: the server was not reading"}}`}
+		`{"type":"error","data":{"error":"7 playDone, mark or dtmf frames dropped: the server was not reading"}}`}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("frames:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

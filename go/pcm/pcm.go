@@ -52,16 +52,10 @@ func FromLE(dst []int16, b []byte) []int16 {
 	return dst
 }
 
-// Energy returns the mean square of samples relative to full scale, in dBFS
-// (a full-scale square wave is 0 dBFS; digital silence is -inf).
-func Energy(samples []int16) float64 {
-	if len(samples) == 0 {
-		return math.Inf(-1)
-	}
-	var sum float64
-	for _, s := range samples {
-		v := float64(s)
-		sum += v * v
-	}
-	return 10 * math.Log10(sum/float64(len(samples))/(32768.0*32768.0))
+// SilenceLimit is the largest sum of squares of n samples whose mean square,
+// relative to full scale, is at or below db dBFS (a full-scale square wave is
+// 0 dBFS). The engine's C rings sum each caller frame as it is pushed and
+// compare: an integer test per frame, with no logarithm on the media thread.
+func SilenceLimit(n int, db float64) uint64 {
+	return uint64(math.Floor(float64(n) * 32768 * 32768 * math.Pow(10, db/10)))
 }

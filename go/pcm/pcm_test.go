@@ -67,30 +67,44 @@ func TestLERoundTripAll(t *testing.T) {
 	}
 }
 
-func TestEnergy(t *testing.T) {
+func sumSquares(x []int16) uint64 {
+	var sum uint64
+	for _, v := range x {
+		sum += uint64(int64(v) * int64(v))
+	}
+	return sum
+}
+
+func TestSilenceLimit(t *testing.T) {
 	sine := make([]int16, 8000)
 	for i := range sine {
 		sine[i] = int16(math.Round(32767 * math.Sin(2*math.Pi*1000*float64(i)/8000+0.3)))
-	}
-	if e := Energy(sine); math.Abs(e-(-3.0103)) > 0.01 {
-		t.Fatalf("full-scale sine: %.4f dBFS, want -3.01", e)
 	}
 	half := make([]int16, len(sine))
 	for i := range sine {
 		half[i] = sine[i] / 2
 	}
-	if e := Energy(half); math.Abs(e-(-9.03)) > 0.02 {
-		t.Fatalf("half-scale sine: %.4f dBFS, want -9.03", e)
+	// A full-scale sine is -3.01 dBFS, half of it -9.03: each is silent at
+	// a threshold just above its level and loud just below.
+	for _, c := range []struct {
+		name string
+		x    []int16
+		db   float64
+	}{{"full-scale sine", sine, -3.0103}, {"half-scale sine", half, -9.031}} {
+		sum := sumSquares(c.x)
+		if above := SilenceLimit(len(c.x), c.db+0.01); sum > above {
+			t.Errorf("%s: sum %d over the limit %d at %.3f dBFS", c.name, sum, above, c.db+0.01)
+		}
+		if below := SilenceLimit(len(c.x), c.db-0.01); sum <= below {
+			t.Errorf("%s: sum %d within the limit %d at %.3f dBFS", c.name, sum, below, c.db-0.01)
+		}
 	}
 	square := []int16{-32768, -32768, -32768, -32768}
-	if e := Energy(square); e != 0 {
-		t.Fatalf("full-scale square: %v, want 0", e)
+	if got := SilenceLimit(len(square), 0); got != sumSquares(square) {
+		t.Errorf("full-scale square at 0 dBFS: limit %d, want its sum %d", got, sumSquares(square))
 	}
-	if e := Energy(make([]int16, 160)); !math.IsInf(e, -1) {
-		t.Fatalf("silence: %v, want -Inf", e)
-	}
-	if e := Energy(nil); !math.IsInf(e, -1) {
-		t.Fatalf("empty: %v, want -Inf", e)
+	if got := SilenceLimit(160, -200); got != 0 {
+		t.Errorf("at -200 dBFS only digital silence is silent: limit %d, want 0", got)
 	}
 }
 
@@ -101,7 +115,6 @@ func TestNoAllocations(t *testing.T) {
 		Mix(a, a, b)
 		Interleave(d, a, b)
 		PutLE(w, d)
-		_ = Energy(a)
 	})
 	if n != 0 {
 		t.Fatalf("%v allocations per frame", n)

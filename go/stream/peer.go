@@ -45,7 +45,7 @@ func (c *refusalCount) add(now time.Time) int {
 // server sent; the stream goes on, unless the server keeps at it.
 func (s *Stream) refuse(text string) {
 	s.out.Refuse(text)
-	s.Wake()
+	s.signal()
 	if s.peer.Allow("error", text) {
 		s.log(4, "server message refused: "+text)
 		s.event("error", map[string]any{"error": text})

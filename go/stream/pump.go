@@ -2,13 +2,9 @@ package stream
 
 import (
 	"math"
-	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/modlisten/mod_listen/go/pcm"
-	"github.com/modlisten/mod_listen/go/protocol"
 )
 
 // drainFrames bounds one drain so a long backlog is sent in slices, with the
@@ -16,8 +12,9 @@ import (
 const drainFrames = 16
 
 // pump moves everything that is ready to the socket: captured audio as
-// binary frames, DTMF, queued text frames, playback notices. With final it
-// also sends what is left (padded to a whole frame) and the resamplers' tail.
+// binary frames, queued text frames (DTMF among them), playback notices.
+// With final it also sends what is left (padded to a whole frame) and the
+// resamplers' tail.
 func (s *Stream) pump(conn *websocket.Conn, final bool) error {
 	f := s.frame
 	if s.scratch == nil {
@@ -47,9 +44,6 @@ func (s *Stream) pump(conn *websocket.Conn, final bool) error {
 			break
 		}
 	}
-	if err := s.pumpDTMF(conn); err != nil {
-		return err
-	}
 	if final && !s.limited {
 		if err := s.emit(conn, true); err != nil {
 			return err
@@ -67,21 +61,21 @@ func (s *Stream) pump(conn *websocket.Conn, final bool) error {
 	return s.writeOutbox(conn)
 }
 
-// emit frames the captured audio and sends every whole wire frame.
+// emit frames the captured audio and sends every whole wire frame, up to
+// the media time at which the listen ended, if a rule ended it.
 func (s *Stream) emit(conn *websocket.Conn, flush bool) error {
 	f := s.frame
 	for !s.limited {
+		if lim := s.limitMs(); lim > 0 && s.mediaMs.Load() >= lim {
+			s.limited = true
+			break
+		}
 		caller, other, ok := f.next(flush)
 		if !ok {
 			break
 		}
 		f.add(caller, other)
-		ms := s.mediaMs.Add(20)
-		s.checkSilence(caller)
-		if max := s.cfg.MaxLength; max > 0 && time.Duration(ms)*time.Millisecond >= max {
-			s.limited = true
-			s.end(ReasonMaxLength, "")
-		}
+		s.mediaMs.Add(20)
 		for frame := f.wireFrame(false); frame != nil; frame = f.wireFrame(false) {
 			if err := s.writeAudio(conn, frame); err != nil {
 				return err
@@ -89,23 +83,6 @@ func (s *Stream) emit(conn *websocket.Conn, flush bool) error {
 		}
 	}
 	return nil
-}
-
-// checkSilence ends the listen after cfg.Timeout of continuous caller audio
-// at or below the silence threshold.
-func (s *Stream) checkSilence(caller []int16) {
-	if s.cfg.Timeout <= 0 {
-		return
-	}
-	if pcm.Energy(caller) > s.cfg.SilenceDb {
-		s.silentMs = 0
-		return
-	}
-	s.silentMs += 20
-	if time.Duration(s.silentMs)*time.Millisecond >= s.cfg.Timeout {
-		s.limited = true
-		s.end(ReasonTimeout, "")
-	}
 }
 
 func (s *Stream) writeAudio(conn *websocket.Conn, frame []byte) error {
@@ -116,35 +93,6 @@ func (s *Stream) writeAudio(conn *websocket.Conn, frame []byte) error {
 	}
 	s.framesSent.Add(1)
 	return nil
-}
-
-// pumpDTMF reports each digit, and ends the listen on a finishOnKey key
-// (after the digit's frame, so the server sees the key that ended it).
-func (s *Stream) pumpDTMF(conn *websocket.Conn) error {
-	for {
-		digit, duration, ok := s.media.PopDTMF()
-		if !ok {
-			return nil
-		}
-		if s.limited {
-			continue // the listen is over; digits after its end are not part of it
-		}
-		s.event("dtmf", map[string]any{"dtmf": string(rune(digit)), "duration": duration})
-		if s.cfg.PassDtmf {
-			if err := s.send(conn, websocket.TextMessage, protocol.DTMF(digit, duration)); err != nil {
-				return err
-			}
-		}
-		if strings.IndexByte(s.cfg.FinishOnKey, digit) >= 0 {
-			s.limited = true
-			s.end(ReasonFinishOnKey, "")
-			// The key is the outcome's only if it ended the listen; end
-			// has returned, so the reason it recorded is safe to read.
-			if s.outcome.Reason == ReasonFinishOnKey {
-				s.outcome.Digits = string(rune(digit))
-			}
-		}
-	}
 }
 
 func (s *Stream) writeOutbox(conn *websocket.Conn) error {

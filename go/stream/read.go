@@ -18,6 +18,7 @@ import (
 // read is the reader goroutine: it acts on every frame the server sends
 // until the socket closes.
 func (s *Stream) read(conn *websocket.Conn, done chan struct{}, lost chan<- error) {
+	defer s.workers.Done()
 	defer close(done)
 	defer s.guard("reader")
 	for {
@@ -143,7 +144,7 @@ func (s *Stream) onText(data []byte) {
 			s.refuse(err.Error())
 			return
 		}
-		s.Wake()
+		s.signal()
 	case protocol.Disconnect:
 		s.event("disconnect", map[string]any{"requested": true})
 		s.end(ReasonDisconnect, "")
@@ -207,7 +208,7 @@ func (s *Stream) onPlay(c *protocol.Clip) {
 		s.refuse(err.Error())
 		return
 	}
-	s.Wake()
+	s.signal()
 }
 
 func (s *Stream) kill(kind string) {
@@ -222,7 +223,7 @@ func (s *Stream) kill(kind string) {
 	for _, name := range cleared {
 		s.out.Answer(protocol.MarkEvent(name, "cleared"))
 	}
-	s.Wake()
+	s.signal()
 	s.peerEvent("kill_audio", map[string]any{"clipsDiscarded": clips, "marksCleared": len(cleared)})
 }
 

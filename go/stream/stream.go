@@ -33,6 +33,12 @@ type Media interface {
 	DrainRead(dst []int16) (int, int64)
 	DrainWrite(dst []int16) (int, int64)
 	PopDTMF() (digit byte, duration uint32, ok bool)
+	// Captured counts the caller's 20 ms frames pushed so far, dropped
+	// ones included: the listen's media time, whatever the socket does.
+	Captured() uint64
+	// SilentRun counts the caller's frames since the last loud one (see
+	// pcm.SilenceLimit); only meaningful when the listen has a timeout.
+	SilentRun() uint64
 	Dropped() uint64
 	// TakeOverrun reports whether audio was dropped since the last call.
 	TakeOverrun() bool
@@ -81,9 +87,10 @@ var stateNames = [...]string{"connecting", "streaming", "closing", "ended"}
 
 // Options describe one stream.
 type Options struct {
-	Config    *config.Listen
-	Settings  config.Settings
-	Call      *protocol.Object
+	Config   *config.Listen
+	Settings config.Settings
+	Call     *protocol.Object
+	// CodecRate is the host's rate; Media frames are 20 ms of it.
 	CodecRate int
 	Stats     *Stats
 	// Budget is the engine-wide memory for server data (nil: no bound).
@@ -126,6 +133,13 @@ type Stream struct {
 	connMu   sync.Mutex
 	conn     *websocket.Conn
 	deadline atomic.Int64 // unix ns by which an ending stream must have sent everything
+	writing  atomic.Int64 // unix ns the socket write in progress began; 0 when none
+
+	// workers are the goroutines other than run that may touch the host's
+	// memory (the readers). The stream tells the host it is done with that
+	// memory only after they have all returned.
+	workers sync.WaitGroup
+	cutMs   atomic.Int64 // media time at which a rule ended the listen; 0 until then
 
 	out      *outbox.Outbox
 	peer     *throttle.Throttle // events and warnings the server causes
@@ -134,14 +148,13 @@ type Stream struct {
 	state      atomic.Int32
 	framesSent atomic.Uint64
 	mediaMs    atomic.Int64
-	overrun    bool // reported already; ticker goroutine only
+	overrun    bool // reported already; pacer goroutine only
 
 	// Writer goroutine only.
-	frame    *framer
-	scratch  []int16
-	limited  bool // an ending condition met: no more audio is framed
-	silentMs int64
-	notices  []playback.Notice
+	frame   *framer
+	scratch []int16
+	limited bool // the audio up to the listen's end is framed: no more is
+	notices []playback.Notice
 
 	// Reconnect state.
 	replay     [][]byte
@@ -184,7 +197,7 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 				s.refuse(err.Error())
 				return
 			}
-			s.Wake()
+			s.signal()
 		}, s.guard)
 		if err != nil {
 			return nil, err
@@ -204,7 +217,8 @@ func (s *Stream) Start() { go s.run() }
 func (s *Stream) Done() <-chan struct{} { return s.done }
 
 // Wake tells the stream its rings have news. Non-blocking; called by the
-// engine's pacing goroutine.
+// engine's pacing goroutine only. The listen's rules are applied here, not
+// in the writer, so that a server that stops reading cannot suspend them.
 func (s *Stream) Wake() {
 	defer s.guard("wake")
 	if s.media.TakeOverrun() && !s.overrun {
@@ -213,6 +227,12 @@ func (s *Stream) Wake() {
 			"bufferSeconds": s.o.Settings.BufferSeconds})
 		s.log(4, "the server is not keeping up: dropping the oldest audio")
 	}
+	s.applyRules()
+	s.signal()
+}
+
+// signal wakes the writer.
+func (s *Stream) signal() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -241,6 +261,8 @@ func (s *Stream) send(conn *websocket.Conn, kind int, data []byte) error {
 	if d := s.deadline.Load(); d != 0 {
 		conn.SetWriteDeadline(time.Unix(0, d))
 	}
+	s.writing.Store(time.Now().UnixNano())
+	defer s.writing.Store(0)
 	return conn.WriteMessage(kind, data)
 }
 
@@ -250,7 +272,7 @@ func (s *Stream) SendText(frame []byte) error {
 	if err := s.out.Put(frame); err != nil {
 		return err
 	}
-	s.Wake()
+	s.signal()
 	return nil
 }
 
@@ -271,15 +293,31 @@ func (s *Stream) Status() map[string]any {
 	return st
 }
 
+// stalledAfter: a socket write that has not returned for this long has met
+// a full send buffer (a second of audio or more) that the server is not
+// reading.
+const stalledAfter = 50 * time.Millisecond
+
 // end records the first reason the listen ends for, and gives the writer
 // flushTimeout to send what it holds.
 func (s *Stream) end(reason, errText string) {
+	s.endWith(Outcome{Reason: reason, Error: errText})
+}
+
+func (s *Stream) endWith(o Outcome) {
 	s.endOnce.Do(func() {
-		s.outcome.Reason, s.outcome.Error = reason, errText
+		s.outcome = o
 		close(s.ended)
 	})
-	// A writer stuck on a server that does not read must give up in time.
-	s.deadline.CompareAndSwap(0, time.Now().Add(s.o.Settings.FlushTimeout).UnixNano())
+	// A writer stuck on a server that does not read must give up in time,
+	// and at once if it is stuck already: what it holds would never arrive,
+	// and waiting would hold the call.
+	now := time.Now()
+	flush := s.o.Settings.FlushTimeout
+	if w := s.writing.Load(); w != 0 && now.Sub(time.Unix(0, w)) > stalledAfter {
+		flush = 0
+	}
+	s.deadline.CompareAndSwap(0, now.Add(flush).UnixNano())
 	s.connMu.Lock()
 	if s.conn != nil {
 		// gorilla applies a deadline at its next write; the socket's own
@@ -336,6 +374,17 @@ func (s *Stream) run() {
 		defer s.guard("stream")
 		s.stream()
 	}()
+	// Whatever way stream returned, the socket is closed so that its reader
+	// returns, and the host's memory is let go only after that.
+	s.connMu.Lock()
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.connMu.Unlock()
+	s.workers.Wait()
+	if s.streamIn != nil {
+		s.streamIn.close()
+	}
 }
 
 func (s *Stream) closeSocket(conn *websocket.Conn, readDone chan struct{}) {
@@ -355,7 +404,7 @@ func (s *Stream) finish() {
 	s.end(ReasonError, "stream ended unexpectedly")
 	s.state.Store(stateEnded)
 	s.media.End()
-	s.outcome.DurationMs = s.mediaMs.Load()
+	s.outcome.DurationMs = s.durationMs()
 	func() {
 		defer s.guard("action hook")
 		s.callHook()
@@ -381,14 +430,21 @@ func (s *Stream) finish() {
 		s.player.Close()
 	}
 	s.event("stop", body)
-	if s.streamIn != nil {
-		s.streamIn.close()
-	}
 	s.cancel()
 	close(s.done)
 	if s.o.Finished != nil {
 		s.o.Finished()
 	}
+}
+
+// durationMs is the listen's length in media time: up to where a rule ended
+// it, or all the audio captured, sent or not (a stalled server does not
+// shorten a call).
+func (s *Stream) durationMs() int64 {
+	if cut := s.cutMs.Load(); cut > 0 {
+		return cut
+	}
+	return max(s.mediaMs.Load(), int64(s.media.Captured())*20)
 }
 
 // callHook posts the outcome to the actionHook, if there is one, and tells

@@ -25,6 +25,7 @@ type streamInput struct {
 	dirty bool   // audio went in since the last flush
 	odd   []byte // half a sample left by the last frame
 	idle  *time.Timer
+	done  bool          // closed: the pause timer must not play any more
 	play  func([]int16) // refuses, to the server, what it cannot take
 }
 
@@ -73,7 +74,7 @@ func (in *streamInput) align(out []int16) []int16 {
 func (in *streamInput) flush() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if !in.dirty {
+	if !in.dirty || in.done {
 		return
 	}
 	out := in.align(in.r.Flush(nil))
@@ -96,4 +97,11 @@ func (in *streamInput) restart() {
 	in.idle.Stop()
 }
 
-func (in *streamInput) close() { in.idle.Stop() }
+// close stops the pause timer. A flush already running holds mu, so once
+// close returns no more audio is played: the host's memory may go.
+func (in *streamInput) close() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.done = true
+	in.idle.Stop()
+}

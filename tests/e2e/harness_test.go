@@ -252,6 +252,10 @@ func RunSim(t testing.TB, s Sim) *Result {
 	case err != nil:
 		t.Fatalf("running switchsim: %v\n%s", err, r.Describe())
 	}
+	// Under the AddressSanitizer build a report fails whichever test saw it.
+	if strings.Contains(r.Stderr, "ERROR: AddressSanitizer") {
+		t.Fatalf("AddressSanitizer reported an error\n%s", r.Describe())
+	}
 	for _, line := range strings.Split(r.Stdout, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" {
