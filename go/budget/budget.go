@@ -6,9 +6,14 @@
 package budget
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 )
+
+// ErrExhausted is wrapped by every refusal of the budget: the engine's
+// condition, not the fault of the stream that met it.
+var ErrExhausted = errors.New("the engine's memory for server data is in use")
 
 // Budget is safe for use by any goroutine. A nil *Budget allows everything.
 type Budget struct {
@@ -36,8 +41,7 @@ func (b *Budget) Take(n int) error {
 	for {
 		used := b.used.Load()
 		if used+int64(n) > max {
-			return fmt.Errorf("the engine's memory for server data is in use (%d of %d MiB, maxServerBytes)",
-				used>>20, max>>20)
+			return fmt.Errorf("%w (%d of %d MiB, maxServerBytes)", ErrExhausted, used>>20, max>>20)
 		}
 		if b.used.CompareAndSwap(used, used+int64(n)) {
 			return nil

@@ -110,7 +110,7 @@ func (p *Player) Clip(samples []int16, id json.RawMessage) error {
 		return err
 	}
 	if err := p.Budget.Take(2 * len(samples)); err != nil {
-		return fmt.Errorf("playAudio refused: %v", err)
+		return fmt.Errorf("playAudio refused: %w", err)
 	}
 	p.add(&segment{kind: clip, samples: samples, id: id})
 	return nil
@@ -192,7 +192,7 @@ func (p *Player) Stream(samples []int16, now time.Time) error {
 		return fmt.Errorf("streamed audio refused: %v", err)
 	}
 	if err := p.Budget.Take(2 * len(samples)); err != nil {
-		return fmt.Errorf("streamed audio refused: %v", err)
+		return fmt.Errorf("streamed audio refused: %w", err)
 	}
 	if p.Latency != nil {
 		p.arrivals = append(p.arrivals, arrival{pos: p.queued, at: now})

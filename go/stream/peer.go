@@ -1,9 +1,12 @@
 package stream
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/modlisten/mod_listen/go/budget"
 )
 
 // What a server that sends without reading can make a stream hold: text
@@ -44,12 +47,35 @@ func (c *refusalCount) add(now time.Time) int {
 // refuse tells the server and the host what was wrong with something the
 // server sent; the stream goes on, unless the server keeps at it.
 func (s *Stream) refuse(text string) {
+	s.tell(text)
+	s.count(text)
+}
+
+// refuseErr refuses for err. The engine-wide budget running out is not the
+// server's doing: it does not count towards maxRefusals, or one stream's
+// flood would end the others' listens.
+func (s *Stream) refuseErr(err error) {
+	if errors.Is(err, budget.ErrExhausted) {
+		s.tell(err.Error())
+		return
+	}
+	s.refuse(err.Error())
+}
+
+// tell sends the refusal to the server and, within maxEventsPerSecond, to
+// the host.
+func (s *Stream) tell(text string) {
 	s.out.Refuse(text)
 	s.signal()
 	if s.peer.Allow("error", text) {
 		s.log(4, "server message refused: "+text)
 		s.event("error", map[string]any{"error": text})
 	}
+}
+
+// count ends the listen once the server has sent more than maxRefusals
+// refused messages within a minute.
+func (s *Stream) count(text string) {
 	limit := s.o.Settings.MaxRefusals
 	if n := s.refusals.add(time.Now()); n == limit+1 {
 		text := fmt.Sprintf("the server sent %d messages that were refused within a minute, over the limit of %d (maxRefusals); the last: %s",

@@ -2,9 +2,11 @@ package stream
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/modlisten/mod_listen/go/budget"
 	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/outbox"
 )
@@ -58,5 +60,38 @@ func TestRefusalCountWindow(t *testing.T) {
 	}
 	if n := c.add(t0.Add(refusalWindow)); n != 1 {
 		t.Errorf("a minute later: %d, want 1", n)
+	}
+}
+
+// Refusals past maxRefusals end the listen with server_error; the budget
+// running out is the engine's condition and does not count.
+func TestMaxRefusals(t *testing.T) {
+	set := config.DefaultSettings()
+	set.MaxRefusals = 3
+	l, err := config.ParseListen([]byte(`{"url":"ws://127.0.0.1:1"}`), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Config: l, Settings: set, CodecRate: 8000}, &fakeMedia{}, &recorder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exhausted := budget.New(1 << 20).Take(2 << 20)
+	for i := 0; i < 10; i++ {
+		s.refuseErr(fmt.Errorf("playAudio refused: %w", exhausted))
+	}
+	for i := 0; i < 3; i++ {
+		s.refuse(fmt.Sprintf("bad %d", i))
+	}
+	if s.isEnded() {
+		t.Fatalf("ended after 3 refusals and 10 for the budget: %+v", s.outcome)
+	}
+	s.refuse("bad 3")
+	if !s.isEnded() || s.outcome.Reason != ReasonServerError {
+		t.Fatalf("after 4 refusals: ended %v, outcome %+v", s.isEnded(), s.outcome)
+	}
+	want := "the server sent 4 messages that were refused within a minute, over the limit of 3 (maxRefusals); the last: bad 3"
+	if s.outcome.Error != want {
+		t.Errorf("error %q, want %q", s.outcome.Error, want)
 	}
 }

@@ -34,8 +34,8 @@ func (s *Stream) read(conn *websocket.Conn, done chan struct{}, lost chan<- erro
 			return
 		}
 		switch {
-		case refusal != "":
-			s.refuse(refusal)
+		case refusal != nil:
+			s.refuseErr(refusal)
 		case kind == websocket.TextMessage:
 			s.onText(data)
 		default:
@@ -53,7 +53,7 @@ const freeFrameBytes = 16 << 10
 // readFrame reads one whole frame, within maxTextBytes and the engine's
 // budget, and returns what it holds of the budget (to give back once the
 // frame is dealt with). A frame over either is skipped and refusal says why.
-func (s *Stream) readFrame(r io.Reader, kind int) (data []byte, held int, refusal string, err error) {
+func (s *Stream) readFrame(r io.Reader, kind int) (data []byte, held int, refusal, err error) {
 	limit := s.o.Settings.MaxTextBytes
 	// A text frame's JSON is copied once more as it is parsed.
 	copies := 1
@@ -64,14 +64,14 @@ func (s *Stream) readFrame(r io.Reader, kind int) (data []byte, held int, refusa
 	for {
 		if len(buf) == cap(buf) {
 			if len(buf) > limit {
-				refusal = fmt.Sprintf("frame refused: larger than the limit of %d bytes", limit)
+				refusal = fmt.Errorf("frame refused: larger than the limit of %d bytes", limit)
 				break
 			}
 			grow := min(2*cap(buf), limit+1)
 			if grow > freeFrameBytes {
 				need := copies * (grow - max(cap(buf), freeFrameBytes))
 				if err := s.o.Budget.Take(need); err != nil {
-					refusal = "frame refused: " + err.Error()
+					refusal = fmt.Errorf("frame refused: %w", err)
 					break
 				}
 				held += need
@@ -81,15 +81,15 @@ func (s *Stream) readFrame(r io.Reader, kind int) (data []byte, held int, refusa
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
-			return buf, held, "", nil
+			return buf, held, nil, nil
 		}
 		if err != nil {
-			return nil, held, "", err
+			return nil, held, nil, err
 		}
 	}
 	// Refuse it and keep the stream: skip the rest of the frame.
 	if _, err := io.Copy(io.Discard, r); err != nil {
-		return nil, held, "", err
+		return nil, held, nil, err
 	}
 	return nil, held, refusal, nil
 }
@@ -189,7 +189,7 @@ func (s *Stream) onPlay(c *protocol.Clip) {
 	}
 	work := c.DecodeBytes() + 2*c.Frames + 2*out
 	if err := s.o.Budget.Take(work); err != nil {
-		s.refuse("playAudio refused: " + err.Error())
+		s.refuseErr(fmt.Errorf("playAudio refused: %w", err))
 		return
 	}
 	defer s.o.Budget.Give(work)
@@ -205,7 +205,7 @@ func (s *Stream) onPlay(c *protocol.Clip) {
 		return
 	}
 	if err := s.player.Clip(samples, c.ID); err != nil {
-		s.refuse(err.Error())
+		s.refuseErr(err)
 		return
 	}
 	s.signal()
@@ -241,6 +241,15 @@ func (s *Stream) onBinary(data []byte) {
 	if err := s.player.StreamFits(out); err != nil {
 		s.refuse(err.Error())
 		return
+	}
+	// Its samples and their resampled copy; small frames, the usual 20 ms
+	// ones, always get through.
+	if work := len(data) + 2*out; len(data) > freeFrameBytes {
+		if err := s.o.Budget.Take(work); err != nil {
+			s.refuseErr(fmt.Errorf("streamed audio refused: %w", err))
+			return
+		}
+		defer s.o.Budget.Give(work)
 	}
 	s.streamIn.frame(data)
 }

@@ -194,7 +194,7 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 	if s.cfg.Streaming && s.player != nil {
 		s.streamIn, err = newStreamInput(s.cfg.StreamingRate, o.CodecRate, func(samples []int16) {
 			if err := s.player.Stream(samples, time.Now()); err != nil {
-				s.refuse(err.Error())
+				s.refuseErr(err)
 				return
 			}
 			s.signal()
