@@ -322,7 +322,7 @@ func parsePlay(frame []byte) (*Clip, error) {
 	case "":
 		return nil, errors.New(`playAudio: "data.audioContentType" is missing ("raw", "wav" or "wave")`)
 	default:
-		return nil, fmt.Errorf(`playAudio: unknown "data.audioContentType" %q ("raw", "wav" or "wave")`, peertext.Show(d.AudioContentType))
+		return nil, fmt.Errorf(`playAudio: unknown "data.audioContentType" "%s" ("raw", "wav" or "wave")`, peertext.Show(d.AudioContentType))
 	}
 	return c, nil
 }

@@ -547,14 +547,15 @@ func TestHostileServerMemory(t *testing.T) {
 //     maxEventsPerSecond message events a second, "suppressed" summaries
 //     count the rest exactly;
 //   - a message with raw CR/LF between its JSON tokens: passed on compact;
-//   - a message that is not UTF-8, and one of 100 kB: refused with error
-//     frames;
+//   - a message that is not UTF-8, one of 100 kB, and a playAudio with 1 MB
+//     of audioContentType holding CR/LF: refused with error frames that show
+//     64 bytes of the value, escaped;
 //   - a close frame whose text holds CR/LF: the disconnect event and the
 //     stop error show it escaped;
 //   - an error message with CR/LF and 1 MB of text: the stop error shows 64
 //     bytes of it, escaped;
 //   - no engine log line (switchsim's stderr) starts with the server's
-//     "FORGED" text.
+//     "FORGED" text, and none is over 1 KiB.
 func TestHostileEventFlood(t *testing.T) {
 	t.Parallel()
 	const messages = 20000
@@ -565,6 +566,7 @@ func TestHostileEventFlood(t *testing.T) {
 		c.Send(websocket.TextMessage, []byte("{\"type\":\"transcription\",\r\n\"text\":\"FORGED line\"}"))
 		c.Send(websocket.TextMessage, []byte("{\"type\":\"transcription\",\"text\":\"\xff\xfe\"}"))
 		c.Send(websocket.TextMessage, []byte(`{"type":"transcription","text":"`+strings.Repeat("x", 100000)+`"}`))
+		c.SendJSON(hosPlay("c", "raw\r\nFORGED type"+strings.Repeat("x", 1<<20), 8000, "AAAA"))
 		time.Sleep(200 * time.Millisecond)
 		c.CloseWith(4000, "bye\r\nFORGED close")
 	}))
@@ -580,6 +582,10 @@ func TestHostileEventFlood(t *testing.T) {
 		for _, line := range strings.Split(r.Stderr, "\n") {
 			if strings.HasPrefix(strings.TrimLeft(line, "\r\" "), "FORGED") {
 				t.Errorf("a log line starts with the server's text: %q", line)
+			}
+			// Engine log lines and events echo at most 64 bytes of a value.
+			if len(line) > 1024 {
+				t.Errorf("a log line of %d bytes: %.200q…", len(line), line)
 			}
 		}
 	}
@@ -605,7 +611,10 @@ func TestHostileEventFlood(t *testing.T) {
 		}
 		c := flood.WaitDone(t, 1, 10*time.Second)[0]
 		want := []string{"message is not valid UTF-8",
-			"message refused: 100034 bytes, over the limit of 65536 for messages passed to the application"}
+			"message refused: 100034 bytes, over the limit of 65536 for messages passed to the application",
+			// 64 bytes shown: the escaped CR/LF count as the 4 bytes they are.
+			`playAudio: unknown "data.audioContentType" "raw\r\nFORGED type` + strings.Repeat("x", 64-len(`raw\r\nFORGED type`)) +
+				`…(1048592 bytes)" ("raw", "wav" or "wave")`}
 		if _, texts := hosRefusalsTold(t, c); strings.Join(texts, "\n") != strings.Join(want, "\n") {
 			t.Errorf("error frames %q, want %q", texts, want)
 		}
