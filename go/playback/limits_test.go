@@ -168,3 +168,25 @@ func TestBudgetFollowsQueuedAudio(t *testing.T) {
 		t.Fatalf("after close: used %d", b.Used())
 	}
 }
+
+// A server that keeps streaming one second ahead of the call for ten
+// minutes: the streamed segment never ends, and what it holds stays about
+// the second waiting, not the ten minutes played.
+func TestStreamingAheadStaysBounded(t *testing.T) {
+	r := newRing(2000)
+	p := New(r, 8000, 10, 0)
+	p.Stream(fill(8000, 1), t0)
+	for i := 0; i < 30000; i++ {
+		if err := p.Stream(fill(160, 1), t0); err != nil {
+			t.Fatal(err)
+		}
+		p.Service(t0.Add(time.Second), nil)
+		r.pull(160)
+	}
+	if len(p.segs) != 1 || p.segs[0].kind != streamed {
+		t.Fatalf("%d segments, want the one streamed segment still going", len(p.segs))
+	}
+	if c := cap(p.segs[0].samples); c > 4*8000 {
+		t.Errorf("the streamed segment holds %d samples (%.1f s) after 600 s streamed 1 s ahead", c, float64(c)/8000)
+	}
+}

@@ -199,6 +199,15 @@ func (p *Player) Stream(samples []int16, now time.Time) error {
 	}
 	if n := len(p.segs); n > 0 && p.segs[n-1].kind == streamed {
 		last := p.segs[n-1]
+		if last.off > 0 && last.off >= len(last.samples)/2 {
+			// Drop the played head: a server that keeps streaming ahead of
+			// the call never lets the segment end, and it would otherwise
+			// grow for as long as the call lasts.
+			k := copy(last.samples, last.samples[last.off:])
+			last.samples = last.samples[:k]
+			last.start += uint64(last.off)
+			last.off = 0
+		}
 		last.samples = append(last.samples, samples...)
 		last.end += uint64(len(samples))
 		p.queued += uint64(len(samples))

@@ -189,21 +189,46 @@ type Clip struct {
 func (c *Clip) Seconds() float64 { return float64(c.Frames) / float64(c.Rate) }
 
 // DecodeBytes is the memory Decode allocates.
-func (c *Clip) DecodeBytes() int {
-	return base64.StdEncoding.DecodedLen(len(c.content)) + 2*c.Frames*c.Channels
-}
+func (c *Clip) DecodeBytes() int { return 2*c.Frames*c.Channels + 2*decodeChunk }
+
+// decodeChunk: base64 characters decoded at a time, straight into the
+// clip's samples: the decoded bytes are never held whole.
+const decodeChunk = 4096
 
 // Decode returns the audio: 16-bit PCM, channels interleaved.
 func (c *Clip) Decode() ([]int16, error) {
-	b, err := base64.StdEncoding.DecodeString(c.content)
-	if err != nil {
-		return nil, fmt.Errorf(`playAudio: "data.audioContent" is not valid base64: %v`, err)
+	out := make([]int16, c.Frames*c.Channels)
+	content := c.content
+	if strings.ContainsAny(content, "\r\n") {
+		content = strings.NewReplacer("\r", "", "\n", "").Replace(content)
 	}
-	end := c.offset + 2*c.Frames*c.Channels
-	if end > len(b) {
+	src := make([]byte, decodeChunk)
+	dst := make([]byte, decodeChunk/4*3)
+	pos, k := 0, 0 // decoded bytes so far, samples written
+	for i := 0; i < len(content) && k < len(out); i += decodeChunk {
+		m := copy(src, content[i:])
+		n, err := base64.StdEncoding.Decode(dst, src[:m])
+		if err == nil && n < len(dst) && i+m < len(content) {
+			err = base64.CorruptInputError(m - 1) // padding before the end
+		}
+		if e, ok := err.(base64.CorruptInputError); ok {
+			err = base64.CorruptInputError(int64(e) + int64(i))
+		}
+		if err != nil {
+			return nil, fmt.Errorf(`playAudio: "data.audioContent" is not valid base64: %v`, err)
+		}
+		// The audio starts at an even offset and chunks decode to an even
+		// length, so samples never straddle two chunks.
+		for j := max(c.offset-pos, 0); j+1 < n && k < len(out); j += 2 {
+			out[k] = int16(uint16(dst[j]) | uint16(dst[j+1])<<8)
+			k++
+		}
+		pos += n
+	}
+	if k < len(out) {
 		return nil, errors.New(`playAudio: "data.audioContent" is shorter than its length says`)
 	}
-	return wav.Samples(b[c.offset:end]), nil
+	return out, nil
 }
 
 // Parse reads a server text frame. Errors are meant for the server: they name

@@ -359,6 +359,32 @@ func TestClipLengthBeforeDecoding(t *testing.T) {
 	}
 }
 
+// Decoding goes chunk by chunk into the samples: every length, across
+// chunk boundaries, gives the samples a whole decode gives; padding before
+// the end is refused as a whole decode would.
+func TestDecodeInChunks(t *testing.T) {
+	for _, n := range []int{0, 2, 3070, 3072, 3074, 6144, 10001, 1 << 16} {
+		pcm := make([]byte, n)
+		for i := range pcm {
+			pcm[i] = byte(i*31 + 7)
+		}
+		m := mustParse(t, playFrame(`{"audioContent":"`+b64(pcm)+`","audioContentType":"raw","sampleRate":8000}`))
+		if got, want := mustDecode(t, m.Clip), wav.Samples(pcm); !reflect.DeepEqual(got, want) {
+			t.Errorf("%d bytes: decoded differently", n)
+		}
+		file := wav.Encode(16000, 2, wav.Samples(pcm[:n/4*4]))
+		m = mustParse(t, playFrame(`{"audioContent":"`+b64(file)+`","audioContentType":"wav"}`))
+		if got, want := mustDecode(t, m.Clip), wav.Samples(pcm[:n/4*4]); !reflect.DeepEqual(got, want) {
+			t.Errorf("%d bytes of WAV: decoded differently", n)
+		}
+	}
+	early := b64(make([]byte, 3070)) + "AAAA" // "==" ends the first chunk
+	m := mustParse(t, playFrame(`{"audioContent":"`+early+`","audioContentType":"raw","sampleRate":8000}`))
+	if _, err := m.Clip.Decode(); err == nil || !strings.Contains(err.Error(), "not valid base64") {
+		t.Errorf("padding before the end: %v", err)
+	}
+}
+
 func TestNamesAreLimited(t *testing.T) {
 	long := strings.Repeat("n", MaxNameBytes+1)
 	if got := parseErr(t, []byte(`{"type":"mark","data":{"name":"`+long+`"}}`)); got != `mark: "data.name" is longer than 256 bytes` {
