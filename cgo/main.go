@@ -34,6 +34,7 @@ import (
 	"github.com/modlisten/mod_listen/go/budget"
 	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/engine"
+	"github.com/modlisten/mod_listen/go/outbox"
 	"github.com/modlisten/mod_listen/go/pcm"
 	"github.com/modlisten/mod_listen/go/protocol"
 	"github.com/modlisten/mod_listen/go/stream"
@@ -306,6 +307,9 @@ func listenGoSendText(h C.uint64_t, text *C.char, cerr *C.char, errlen C.size_t)
 	}
 	if err := e.s.SendText(b); err != nil {
 		setErr(cerr, errlen, "listen: send_text refused: "+err.Error())
+		if errors.Is(err, outbox.ErrTooLarge) {
+			return C.LISTEN_EINVAL
+		}
 		return C.LISTEN_ELIMIT
 	}
 	return C.LISTEN_OK

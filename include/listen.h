@@ -191,10 +191,10 @@ int listen_stream_stop(listen_stream_t s, const char *reason);
 
 /* Sends a text frame (JSON, borrowed) to the stream's server, after any audio
  * already pushed. Control thread; returns at once.
- * LISTEN_OK; LISTEN_EINVAL (not valid UTF-8, or not a JSON object; err says
- * which); LISTEN_ELIMIT (the server is not reading and the frames waiting for
- * it fill their 64 KiB queue: this one is not sent, err says so);
- * LISTEN_EBADHANDLE. */
+ * LISTEN_OK; LISTEN_EINVAL (not valid UTF-8, not a JSON object, or over
+ * 64 KiB; err says which); LISTEN_ELIMIT (the server is not reading and the
+ * frames waiting for it fill their 64 KiB queue: this one is not sent, err
+ * says so); LISTEN_EBADHANDLE. */
 int listen_stream_send_text(listen_stream_t s, const char *json, char *err, size_t errlen);
 
 /* Writes the stream's status as a JSON object into buf (owned by the caller,

@@ -221,6 +221,13 @@ static void check_stream_lifetime(struct rec *r, int destroy_first)
 	check(strstr(err, "UTF-8") != NULL, "send_text(invalid UTF-8) says why: %s", err);
 	check_rc(api.stream_send_text(h, "{\"text\":\"caf\xc3\xa9\"}", err, sizeof err), LISTEN_OK,
 	         "send_text(valid UTF-8)");
+	static char big[70 * 1024];
+	memset(big, 'x', sizeof big - 1);
+	memcpy(big, "{\"text\":\"", 9);
+	memcpy(big + sizeof big - 3, "\"}", 3);
+	err[0] = 0;
+	check_rc(api.stream_send_text(h, big, err, sizeof err), LISTEN_EINVAL, "send_text(70 KiB)");
+	check(strstr(err, "larger") != NULL, "send_text(70 KiB) says why: %s", err);
 
 	if (destroy_first) {
 		check_rc(api.stream_destroy(h), LISTEN_OK, "destroy");

@@ -15,6 +15,9 @@ import (
 // ErrFull refuses a frame the host asked to send while the outbox is full.
 var ErrFull = errors.New("the server is not reading: its queue of text frames is full")
 
+// ErrTooLarge refuses a frame that could never fit.
+var ErrTooLarge = errors.New("the text frame is larger than the queue of text frames for the server")
+
 // Outbox is safe for use by any goroutine.
 type Outbox struct {
 	mu        sync.Mutex
@@ -43,10 +46,13 @@ func (o *Outbox) add(frame []byte) {
 }
 
 // Put queues a frame from the host; ErrFull, and nothing queued, when it
-// does not fit.
+// does not fit now, ErrTooLarge when it never would.
 func (o *Outbox) Put(frame []byte) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if len(frame) > o.maxBytes {
+		return ErrTooLarge
+	}
 	if !o.fits(len(frame)) {
 		return ErrFull
 	}

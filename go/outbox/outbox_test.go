@@ -59,6 +59,9 @@ func TestPutRefusesWhenFull(t *testing.T) {
 	if err := o.Put(frame); err != nil {
 		t.Errorf("Put after a drain: %v", err)
 	}
+	if err := o.Put(make([]byte, 101)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("a frame over the whole outbox: %v, want ErrTooLarge", err)
+	}
 }
 
 func TestAnswersDroppedAreCounted(t *testing.T) {
