@@ -60,12 +60,28 @@ type Sim struct {
 	QuietLog bool    // --quiet-log
 	Extra    []string
 
+	// Expect is --expect: the stop reasons that make switchsim exit 0.
+	// Empty: "any", so the exit code tells only switchsim's and the
+	// engine's own failures (tests check the reasons themselves).
+	Expect string
+	// Readable asks for the timeline for people instead of --json --stats;
+	// the Result then has Stdout and no Calls or Summary.
+	Readable bool
+
 	Timeout time.Duration // kill switchsim after this long (0: 60 s)
 }
 
 // Args is the command line the Sim stands for.
 func (s Sim) Args() []string {
 	var a []string
+	if !s.Readable {
+		a = append(a, "--json", "--stats")
+	}
+	expect := s.Expect
+	if expect == "" {
+		expect = "any"
+	}
+	a = append(a, "--expect", expect)
 	add := func(name, v string) {
 		if v != "" {
 			a = append(a, "--"+name, v)
@@ -258,7 +274,7 @@ func RunSim(t testing.TB, s Sim) *Result {
 	}
 	for _, line := range strings.Split(r.Stdout, "\n") {
 		line = strings.TrimSpace(line)
-		if line == "" {
+		if line == "" || s.Readable {
 			continue
 		}
 		if strings.HasPrefix(line, `{"summary"`) {
