@@ -152,8 +152,10 @@ type CallResult struct {
 	Reason        *string `json:"reason"`
 	DurationMs    *int64  `json:"durationMs"`
 	FramesIn      int64   `json:"framesIn"`
+	FramesSent    *int64  `json:"framesSent"`
 	FramesDropped *int64  `json:"framesDropped"`
-	SamplesPlayed int64   `json:"samplesPlayed"`
+	FramesPlayed  int64   `json:"framesPlayed"`  // frames where pull_play supplied audio
+	SamplesPlayed int64   `json:"samplesPlayed"` // samples of the server's audio played (the stop event's)
 	Digits        *string `json:"digits"`
 	Error         string  `json:"error"` // listen_stream_create's error
 	Events        []Event `json:"events"`

@@ -139,9 +139,11 @@ struct call {
 	/* The media clock, read by the callbacks to time events: the media time
 	 * of the frame being pushed, and when (wall clock) the loop reached it.
 	 * In real time the clock runs on between frames and after the loop; in
-	 * --fast runs it moves only with the frames. */
+	 * --fast runs it moves only with the frames, and the engine may be up to
+	 * FAST_MAX_PENDING frames behind it. */
 	_Atomic int64_t clock_ms, clock_wall_ns;
 	atomic_int clock_free; /* the media loop is over: no frame bounds the clock */
+	int64_t frame_ms;      /* the media loop's frame, for the call's thread */
 };
 
 static struct listen_api api;
@@ -222,7 +224,9 @@ static void usage(FILE *f)
 	        "  --calls N           concurrent calls (default 1), started spread over 20 ms --calls 100\n"
 	        "  --ramp SECONDS      spread the call starts over this long instead  --ramp 10\n"
 	        "  --fast              no real-time pacing: push as fast as the engine takes frames\n"
-	        "                      (waits while listen_stream_pending > %d, so nothing is dropped)\n"
+	        "                      (waits while listen_stream_pending > %d, so nothing is dropped);\n"
+	        "                      events are timed by the audio pushed, which may be that many\n"
+	        "                      frames, and the engine's slice of 16, ahead of what it sent\n"
 	        "  --repeat K          K rounds: each call thread runs K calls one after the other; the\n"
 	        "                      process's RSS and listen_stats are sampled between rounds\n"
 	        "                      (after rounds 1, every K/10 and K) for leak checks --repeat 50\n"
@@ -835,9 +839,9 @@ static int cut_server_connections(void)
 	return cut;
 }
 
-/* Records what the host did to the stream, as a "host" event in the
- * timeline, on the media clock like the engine's events. */
-static void host_did(struct call *c, const char *what, const char *detail)
+/* Records what the host did to the stream at media time t_ms, as a "host"
+ * event in the timeline. */
+static void host_did(struct call *c, int64_t t_ms, const char *what, const char *detail)
 {
 	char *json = NULL;
 	size_t len = 0;
@@ -850,7 +854,6 @@ static void host_did(struct call *c, const char *what, const char *detail)
 	}
 	fputc('}', m);
 	fclose(m);
-	int64_t t_ms = media_now(c);
 	pthread_mutex_lock(&c->mu);
 	append_event(c, t_ms, "host", json);
 	pthread_mutex_unlock(&c->mu);
@@ -868,11 +871,11 @@ static int run_actions(struct call *c, listen_stream_t h, size_t *next, int64_t 
 		switch (a->kind) {
 		case A_PAUSE:
 		case A_RESUME:
-			host_did(c, a->kind == A_PAUSE ? "pause" : "resume", NULL);
+			host_did(c, media_ms, a->kind == A_PAUSE ? "pause" : "resume", NULL);
 			rc = api.stream_pause(h, a->kind == A_PAUSE);
 			break;
 		case A_SEND_TEXT:
-			host_did(c, "send_text", a->arg);
+			host_did(c, media_ms, "send_text", a->arg);
 			rc = api.stream_send_text(h, a->arg, err, sizeof err);
 			if (rc == LISTEN_EINVAL) {
 				snprintf(c->fail, sizeof c->fail, "--send-text refused: %s", err);
@@ -880,14 +883,14 @@ static int run_actions(struct call *c, listen_stream_t h, size_t *next, int64_t 
 			}
 			break;
 		case A_STOP:
-			host_did(c, "stop", a->arg);
+			host_did(c, media_ms, "stop", a->arg);
 			if ((rc = api.stream_stop(h, a->arg)) == LISTEN_OK)
 				return 2;
 			break;
 		case A_KILL_SERVER: {
 			char n[32];
 			snprintf(n, sizeof n, "%d connection(s) cut", cut_server_connections());
-			host_did(c, "kill_server", n);
+			host_did(c, media_ms, "kill_server", n);
 			break;
 		}
 		}
@@ -911,6 +914,7 @@ static int media_loop(struct call *c, listen_stream_t h)
 
 	for (; k < hangup_frames && !atomic_load(&c->stopped); k++) {
 		int64_t media_ms = (int64_t)k * FRAME_MS;
+		c->frame_ms = media_ms;
 		set_clock(c, media_ms);
 		if ((rc = run_actions(c, h, &next_action, media_ms)) != 0)
 			return rc;
@@ -996,6 +1000,7 @@ static int run_call(struct call *c)
 
 	char err[ERRLEN] = "";
 	atomic_store(&c->clock_free, 0);
+	c->frame_ms = 0;
 	set_clock(c, 0);
 	listen_stream_t h =
 		api.stream_create(opt.config, c->call_json, opt.rate, opt.flags, c, err, sizeof err);
@@ -1011,7 +1016,7 @@ static int run_call(struct call *c)
 	/* After a hook failure (noted in c->fail) the call still ends properly. */
 	int r = media_loop(c, h);
 	int ended = r == 1 || r == 2;
-	set_clock(c, atomic_load(&c->clock_ms) + (r == 0 ? FRAME_MS : 0));
+	set_clock(c, c->frame_ms + (r == 0 ? FRAME_MS : 0));
 	atomic_store(&c->clock_free, 1);
 
 	int rc;
