@@ -238,8 +238,9 @@ static void usage(FILE *f)
 	        "                      through its rpath)\n"
 	        "  --help              this text\n"
 	        "\n"
-	        "The timeline: one line per moment, \"0.020 -> first frame {...}\", \"1.520 <- playAudio\n"
-	        "id=a 1.00 s raw@16000\", \"2.500 > play_done a\", then a summary line per call.\n"
+	        "The timeline: one line per moment, \"0.000 → first frame {...}\" (→ sent, ← received),\n"
+	        "\"1.520 ← playAudio id=a 1.00 s raw@16000\", \"2.500 ▶ play_done a\", \"3.000 host pause\"\n"
+	        "(what switchsim did), then a summary line per call.\n"
 	        "\n"
 	        "--json: one line per call, in call order:\n"
 	        "  {\"call\":i,\"reason\":..,\"durationMs\":..,\"framesIn\":..,\"framesSent\":..,\n"
@@ -295,10 +296,10 @@ static void fail_usage(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("switchsim: ", stderr);
+	fprintf(stderr, "%s: ", program_invocation_short_name);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fputs("\n(switchsim --help for usage)\n", stderr);
+	fprintf(stderr, "\n(%s --help for usage)\n", program_invocation_short_name);
 	exit(2);
 }
 
@@ -369,7 +370,7 @@ static void add_action(double at_s, enum action_kind kind, char *arg)
 	struct action a = {.at_ms = llround(at_s * 1000), .kind = kind, .arg = arg};
 	opt.actions = realloc(opt.actions, (opt.nactions + 1) * sizeof *opt.actions);
 	if (!opt.actions) {
-		perror("switchsim");
+		perror(program_invocation_short_name);
 		exit(1);
 	}
 	size_t i = opt.nactions++;
@@ -677,7 +678,7 @@ static void append_event(struct call *c, int64_t t_ms, const char *name, const c
 		c->cap_ev = c->cap_ev ? 2 * c->cap_ev : 16;
 		c->ev = realloc(c->ev, c->cap_ev * sizeof *c->ev);
 		if (!c->ev) {
-			perror("switchsim");
+			perror(program_invocation_short_name);
 			exit(1);
 		}
 	}
@@ -1008,7 +1009,7 @@ static int run_call(struct call *c)
 		c->create_failures++;
 		if (!c->create_err) {
 			c->create_err = strdup(err[0] ? err : "listen_stream_create returned 0 without a message");
-			fprintf(stderr, "switchsim: call %d: listen_stream_create: %s\n", c->index, c->create_err);
+			fprintf(stderr, "%s: call %d: listen_stream_create: %s\n", program_invocation_short_name, c->index, c->create_err);
 		}
 		return 1;
 	}
@@ -1147,7 +1148,7 @@ static void take_sample(int round)
 		sleep_until(now_ns() + 100000000);
 	samples = realloc(samples, (size_t)(nsamples + 1) * sizeof *samples);
 	if (!samples) {
-		perror("switchsim");
+		perror(program_invocation_short_name);
 		exit(1);
 	}
 	samples[nsamples++] = (struct sample){.round = round, .rss_kib = vm_rss_kib(), .engine = fetch_stats()};
@@ -1220,7 +1221,7 @@ static char *generated_call_json(int i)
 	             "\",\"from\":\"+15550100\",\"to\":\"+15550199\",\"direction\":\"inbound\","
 	             "\"callId\":\"%d\"}",
 	             hi >> 32, (hi >> 16) & 0xffff, hi & 0xffff, lo >> 48, lo & (uint64_t)0xffffffffffff, i) < 0) {
-		perror("switchsim");
+		perror(program_invocation_short_name);
 		exit(1);
 	}
 	return s;
@@ -1237,7 +1238,7 @@ static char *numbered_path(const char *path, const char *ext, int i)
 		len -= elen;
 	char *s;
 	if (asprintf(&s, "%.*s-%d%s", (int)len, path, i, ext) < 0) {
-		perror("switchsim");
+		perror(program_invocation_short_name);
 		exit(1);
 	}
 	return s;
@@ -1260,7 +1261,7 @@ static void setup_call(struct call *c, int i)
 	if (opt.played_map) {
 		char *path = numbered_path(opt.played_map, ".txt", i);
 		if (!(c->played_map = fopen(path, "w"))) {
-			fprintf(stderr, "switchsim: --played-map: %s: %s\n", path, strerror(errno));
+			fprintf(stderr, "%s: --played-map: %s: %s\n", program_invocation_short_name, path, strerror(errno));
 			exit(1);
 		}
 		free(path);
@@ -1268,7 +1269,7 @@ static void setup_call(struct call *c, int i)
 	if (opt.played) {
 		char err[ERRLEN], *path = numbered_path(opt.played, ".wav", i);
 		if (wav_create(path, opt.rate, &c->played, err, sizeof err) != 0) {
-			fprintf(stderr, "switchsim: --played: %s\n", err);
+			fprintf(stderr, "%s: --played: %s\n", program_invocation_short_name, err);
 			exit(1);
 		}
 		free(path);
@@ -1284,30 +1285,30 @@ static int check_call(struct call *c)
 {
 	int bad = 0;
 	if (c->has_played && wav_close(&c->played) != 0) {
-		fprintf(stderr, "switchsim: call %d: writing --played failed\n", c->index);
+		fprintf(stderr, "%s: call %d: writing --played failed\n", program_invocation_short_name, c->index);
 		bad = 1;
 	}
 	if (c->played_map && fclose(c->played_map) != 0) {
-		fprintf(stderr, "switchsim: call %d: writing --played-map failed\n", c->index);
+		fprintf(stderr, "%s: call %d: writing --played-map failed\n", program_invocation_short_name, c->index);
 		bad = 1;
 	}
 	if (c->fail[0]) {
-		fprintf(stderr, "switchsim: call %d: %s\n", c->index, c->fail);
+		fprintf(stderr, "%s: call %d: %s\n", program_invocation_short_name, c->index, c->fail);
 		bad = 1;
 	}
 	for (int i = 0; opt.repeat > 1 && i < MAX_REASONS && c->reasons[i]; i++)
 		if (strcmp(c->reasons[i], "\"(no stop)\"") == 0) {
-			fprintf(stderr, "switchsim: call %d: %d rounds without a \"stop\" event within %g s (--wait)\n",
+			fprintf(stderr, "%s: call %d: %d rounds without a \"stop\" event within %g s (--wait)\n", program_invocation_short_name,
 			        c->index, c->reason_n[i], opt.wait_s);
 			bad = 1;
 		}
 	if (!c->create_err && c->nstop == 0 && !opt.no_stream) {
-		fprintf(stderr, "switchsim: call %d: no \"stop\" event within %g s of destroy (--wait)\n",
+		fprintf(stderr, "%s: call %d: no \"stop\" event within %g s of destroy (--wait)\n", program_invocation_short_name,
 		        c->index, opt.wait_s);
 		bad = 1;
 	}
 	if (c->nstop > 1 || c->after_stop) {
-		fprintf(stderr, "switchsim: call %d: %d \"stop\" events, %d callbacks after the first\n",
+		fprintf(stderr, "%s: call %d: %d \"stop\" events, %d callbacks after the first\n", program_invocation_short_name,
 		        c->index, c->nstop, c->after_stop);
 		bad = 1;
 	}
@@ -1425,7 +1426,7 @@ static void make_tone(struct wav_in *w)
 	w->channels = 1;
 	w->samples = malloc((w->n ? w->n : 1) * sizeof *w->samples);
 	if (!w->samples) {
-		perror("switchsim");
+		perror(program_invocation_short_name);
 		exit(1);
 	}
 	double amp = 32767 * pow(10, opt.tone_dbfs / 20), step = 2 * M_PI * opt.tone_hz / opt.rate;
@@ -1451,7 +1452,7 @@ int main(int argc, char **argv)
 
 	const char *lib = opt.lib ? opt.lib : default_lib();
 	if (listen_api_load(lib, &api, err, sizeof err) != 0) {
-		fprintf(stderr, "switchsim: %s\n", err);
+		fprintf(stderr, "%s: %s\n", program_invocation_short_name, err);
 		return 1;
 	}
 	listen_host_t host = {.abi_version = LISTEN_ABI_VERSION, .log = on_log, .event = on_event};
@@ -1464,7 +1465,7 @@ int main(int argc, char **argv)
 	}
 	int rc = api.init(&host, opt.settings, err, sizeof err);
 	if (rc != LISTEN_OK) {
-		fprintf(stderr, "switchsim: listen_init returned %d: %s\n", rc, err);
+		fprintf(stderr, "%s: listen_init returned %d: %s\n", program_invocation_short_name, rc, err);
 		return rc == LISTEN_EINVAL ? 2 : 1;
 	}
 	if (opt.caller)
@@ -1484,7 +1485,7 @@ int main(int argc, char **argv)
 	struct call *calls = calloc((size_t)opt.calls, sizeof *calls);
 	pthread_t *threads = calloc((size_t)opt.calls, sizeof *threads);
 	if (!calls || !threads) {
-		perror("switchsim");
+		perror(program_invocation_short_name);
 		return 1;
 	}
 	pthread_attr_t attr;
@@ -1494,7 +1495,7 @@ int main(int argc, char **argv)
 	for (; started < opt.calls; started++) {
 		setup_call(&calls[started], started);
 		if ((rc = pthread_create(&threads[started], &attr, call_thread, &calls[started])) != 0) {
-			fprintf(stderr, "switchsim: starting call %d: %s; running %d calls\n", started,
+			fprintf(stderr, "%s: starting call %d: %s; running %d calls\n", program_invocation_short_name, started,
 			        strerror(rc), started);
 			status = 1;
 			break;
@@ -1502,7 +1503,7 @@ int main(int argc, char **argv)
 	}
 	pthread_attr_destroy(&attr);
 	if (started > 0 && (rc = pthread_barrier_init(&round_barrier, NULL, (unsigned)started)) != 0) {
-		fprintf(stderr, "switchsim: pthread_barrier_init: %s\n", strerror(rc));
+		fprintf(stderr, "%s: pthread_barrier_init: %s\n", program_invocation_short_name, strerror(rc));
 		return 1;
 	}
 
@@ -1532,7 +1533,7 @@ int main(int argc, char **argv)
 	/* No callback comes after listen_shutdown returns, so the events are
 	 * final when printed below. */
 	if ((rc = api.shutdown(5000)) != LISTEN_OK) {
-		fprintf(stderr, "switchsim: listen_shutdown(5000) returned %d\n", rc);
+		fprintf(stderr, "%s: listen_shutdown(5000) returned %d\n", program_invocation_short_name, rc);
 		status = 1;
 	}
 
