@@ -1071,7 +1071,7 @@ static void tally_round(struct call *c, int create_failed)
 	int i = 0;
 	while (i < MAX_REASONS && c->reasons[i] && strcmp(c->reasons[i], r) != 0)
 		i++;
-	if (!create_failed && !reason_expected(c))
+	if (!create_failed && !opt.no_stream && !reason_expected(c))
 		c->unexpected++;
 	if (i == MAX_REASONS)
 		c->other_reasons++;
