@@ -1375,6 +1375,10 @@ static void report_timeline(struct call *c)
 		printf("refused: %s\n", c->create_err);
 		return;
 	}
+	if (opt.no_stream) {
+		printf("%" PRIu64 " frames, no stream (--no-stream)\n", c->frames_in);
+		return;
+	}
 	if (!c->reason) {
 		printf("no stop event\n");
 		return;
