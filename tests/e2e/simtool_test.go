@@ -458,3 +458,91 @@ func TestSimToolKillServer(t *testing.T) {
 		t.Errorf("the server saw %d connections, want 2", len(conns))
 	}
 }
+
+// The engine's "wire" events (LISTEN_FLAG_WIRE_EVENTS, switchsim --wire
+// --json) are the frames exactly as they went: every text frame in order and
+// in full both ways, every binary frame's size.
+func TestSimToolWireEvents(t *testing.T) {
+	srv := NewWSServer(t, func(c *WSConn) {
+		done := c.ReadInBackground()
+		c.WaitFor(10*time.Second, func(Frame) bool { return len(c.BinaryFrames()) >= 10 })
+		c.Send(websocket.TextMessage, []byte(`{"type":"one"}`))
+		c.Send(websocket.BinaryMessage, make([]byte, 7))
+		c.Send(websocket.TextMessage, []byte(`{"type":"two","secret":"s3cr3t-pw"}`))
+		<-done
+	})
+	r := RunSim(t, Sim{Config: fmt.Sprintf(`{"url":%q,"passDtmf":true,"wsAuth":{"username":"u","password":"s3cr3t-pw"}}`, srv.URL),
+		Hangup: 1, QuietLog: true, DTMF: "5@0.5", Extra: []string{"--wire", "--send-text", `0.7:{"type":"x"}`}})
+	r.MustSucceed(t, 1)
+	conn := srv.WaitDone(t, 1, 10*time.Second)[0]
+	var outText, inText []string
+	var outBytes []int
+	for _, e := range r.Call(t, 0).EventsNamed("wire") {
+		var text string
+		var n int
+		switch {
+		case e.String("dir") == "out" && e.Field("text", &text):
+			outText = append(outText, text)
+		case e.String("dir") == "out" && e.Field("bytes", &n):
+			outBytes = append(outBytes, n)
+		case e.String("dir") == "in" && e.Field("text", &text):
+			inText = append(inText, text)
+		case e.String("dir") == "in" && e.Field("bytes", &n):
+			if n != 7 {
+				t.Errorf("a binary frame of %d bytes in, the server sent 7", n)
+			}
+		default:
+			t.Errorf("a wire event that is neither text nor binary: %s", e.JSON)
+		}
+	}
+	if got, want := outText, conn.TextFrames(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("wire text out:\n%q\nthe server got:\n%q", got, want)
+	}
+	var sizes []int
+	for _, b := range conn.BinaryFrames() {
+		sizes = append(sizes, len(b))
+	}
+	if fmt.Sprint(outBytes) != fmt.Sprint(sizes) {
+		t.Errorf("wire binary out %v, the server got %v", outBytes, sizes)
+	}
+	if want := []string{`{"type":"one"}`, `{"type":"two","secret":"…"}`}; fmt.Sprint(inText) != fmt.Sprint(want) {
+		t.Errorf("wire text in %q, want %q (the password hidden)", inText, want)
+	}
+	// Out: the first frame, the refusal of the binary frame, the digit, the sent text.
+	if len(outText) != 4 || !strings.Contains(outText[1], "binary audio refused") ||
+		!strings.Contains(outText[2], `"dtmf":"5"`) || outText[3] != `{"type":"x"}` {
+		t.Errorf("text out %q, want the first frame, the refusal, the digit, the sent text", outText)
+	}
+}
+
+// Without --wire there are no wire events, and the figures come only with
+// --stats or several calls.
+func TestSimToolOutputModes(t *testing.T) {
+	srv := NewWSServer(t, nil)
+	cfg := fmt.Sprintf(`{"url":%q}`, srv.URL)
+	code, out, _ := simtoolRun(t, "--config", cfg, "--hangup", "0.5", "--fast", "--json")
+	if code != 0 || strings.Contains(out, `"summary"`) || strings.Contains(out, `"wire"`) ||
+		strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, `{"call":0,"reason":"hangup"`) {
+		t.Errorf("--json, one call: exit %d, want one call line and nothing else:\n%s", code, out)
+	}
+	code, out, _ = simtoolRun(t, "--config", cfg, "--hangup", "0.5", "--fast", "--json", "--stats")
+	if code != 0 || !strings.Contains(out, "\n{\"summary\":{\"calls\":1,") {
+		t.Errorf("--json --stats: exit %d, want the summary line:\n%s", code, out)
+	}
+	code, out, _ = simtoolRun(t, "--config", cfg, "--hangup", "0.5", "--fast")
+	if code != 0 || strings.Contains(out, "stats:") {
+		t.Errorf("one call: exit %d, want no figures:\n%s", code, out)
+	}
+	code, out, _ = simtoolRun(t, "--config", cfg, "--hangup", "0.5", "--fast", "--calls", "2")
+	if code != 0 || !regexp.MustCompile(`(?m)^stats: 2 calls; hook calls \d+: p50 `).MatchString(out) ||
+		!strings.Contains(out, "call 1: hangup (as expected)") {
+		t.Errorf("two calls: exit %d, want both summaries and the figures:\n%s", code, out)
+	}
+	code, out, _ = simtoolRun(t, "--help")
+	for _, opt := range []string{"--json", "--stats", "--wire", "--pause", "--resume", "--send-text", "--stop",
+		"--kill-server-at", "--caller-tone", "--caller-silence", "--played-map", "--expect", "Examples"} {
+		if !strings.Contains(out, opt) {
+			t.Errorf("--help does not mention %s", opt)
+		}
+	}
+}
