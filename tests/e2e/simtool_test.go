@@ -116,6 +116,8 @@ func TestSimToolTimelineAndWire(t *testing.T) {
 		playAt = time.Now()
 		c.SendJSON(map[string]any{"type": "playAudio", "data": map[string]any{"id": "a",
 			"audioContent": base64.StdEncoding.EncodeToString(clip), "audioContentType": "raw", "sampleRate": 16000}})
+		c.SendJSON(map[string]any{"type": "playAudio", "data": map[string]any{"id": "b",
+			"audioContent": base64.StdEncoding.EncodeToString(wav.Encode(8000, 1, make([]int16, 4000))), "audioContentType": "wav"}})
 		c.Send(websocket.TextMessage, []byte(`{"type":"echo","heard":"urlpw and tk-123"}`))
 		<-done
 	})
@@ -150,6 +152,7 @@ func TestSimToolTimelineAndWire(t *testing.T) {
 	if play < 1.480 || play > 1.560 {
 		t.Errorf("playAudio at %.3f s, want after the 75th frame (1.5 s)", play)
 	}
+	timelineLine(t, out, `← playAudio id=b 0\.50 s wav@8000$`)
 	timelineLine(t, out, `← \{"type":"echo","heard":"… and …"\}$`)
 	hello, _ := timelineLine(t, out, `→ \{"type":"hello","n":1\}$`)
 	if hello < 2.0 || hello > 2.020 {
@@ -161,7 +164,7 @@ func TestSimToolTimelineAndWire(t *testing.T) {
 	}
 	timelineLine(t, out, `→ binary frame of 320 bytes \(the first\)$`)
 	timelineLine(t, out, `→ audio 50 frames, 16000 bytes in 1-2 s$`)
-	hasLine(t, out, `^call 0: hangup \(as expected\), 3\.00 s, 150 frames sent, 0 dropped, 1\.00 s of audio played$`)
+	hasLine(t, out, `^call 0: hangup \(as expected\), 3\.00 s, 150 frames sent, 0 dropped, 1\.50 s of audio played$`)
 }
 
 // jambonz's pause/resume case: nothing of the caller between 1 and 2 s.

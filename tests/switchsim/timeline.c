@@ -55,6 +55,36 @@ static void binary_frame(FILE *f, struct binary_run *r, int64_t t, long bytes)
 	r->bytes += bytes;
 }
 
+static int b64_value(char c)
+{
+	const char *digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *p = c ? strchr(digits, c) : NULL;
+	return p ? (int)(p - digits) : -1;
+}
+
+/* The seconds of a base64 WAV clip, from its header (a plain 44-byte one:
+ * "fmt " then "data"); 0 when it is not one. */
+static double wav_seconds(const char *b64, size_t len, int *rate)
+{
+	unsigned char h[45];
+	size_t n = 0;
+	for (size_t i = 0; i + 3 < len && n + 3 <= sizeof h; i += 4) {
+		int a = b64_value(b64[i]), b = b64_value(b64[i + 1]), c = b64_value(b64[i + 2]), d = b64_value(b64[i + 3]);
+		if (a < 0 || b < 0 || c < 0 || d < 0)
+			break;
+		uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+		h[n++] = (unsigned char)(v >> 16);
+		h[n++] = (unsigned char)(v >> 8);
+		h[n++] = (unsigned char)v;
+	}
+	if (n < 44 || memcmp(h, "RIFF", 4) || memcmp(h + 8, "WAVEfmt ", 8) || memcmp(h + 36, "data", 4))
+		return 0;
+	uint32_t byte_rate = (uint32_t)h[28] | (uint32_t)h[29] << 8 | (uint32_t)h[30] << 16 | (uint32_t)h[31] << 24;
+	uint32_t size = (uint32_t)h[40] | (uint32_t)h[41] << 8 | (uint32_t)h[42] << 16 | (uint32_t)h[43] << 24;
+	*rate = (int)((uint32_t)h[24] | (uint32_t)h[25] << 8 | (uint32_t)h[26] << 16 | (uint32_t)h[27] << 24);
+	return byte_rate ? (double)size / byte_rate : 0;
+}
+
 /* The server's playAudio, without its audio: "playAudio id=a 1.00 s raw@16000". */
 static void play_audio(FILE *f, const char *text)
 {
@@ -65,13 +95,18 @@ static void play_audio(FILE *f, const char *text)
 	json_text(data, "id", id, sizeof id);
 	json_text(data, "audioContentType", type, sizeof type);
 	json_text(data, "sampleRate", rate, sizeof rate);
-	long b64 = data && json_member(data, "audioContent", &v, &n) && n >= 2 ? (long)n - 2 : 0;
+	const char *content = data && json_member(data, "audioContent", &v, &n) && n >= 2 ? v + 1 : "";
+	long b64 = content[0] ? (long)n - 2 : 0;
 	long bytes = b64 / 4 * 3;
+	int wav_rate = 0;
+	double wav_s = strncmp(type, "wav", 3) == 0 ? wav_seconds(content, (size_t)b64, &wav_rate) : 0;
 	fprintf(f, "playAudio");
 	if (id[0])
 		fprintf(f, " id=%s", id);
 	if (strcmp(type, "raw") == 0 && atoi(rate) > 0)
 		fprintf(f, " %.2f s raw@%s", (double)bytes / 2 / atoi(rate), rate);
+	else if (wav_s > 0)
+		fprintf(f, " %.2f s %s@%d", wav_s, type, wav_rate);
 	else
 		fprintf(f, " %s, %ld bytes", type[0] ? type : "(no type)", bytes);
 	fputc('\n', f);
@@ -118,6 +153,10 @@ void timeline_print(FILE *f, const struct event *ev, size_t nev)
 		if (strcmp(e->name, "wire") == 0) {
 			wire(f, e, &out, &in, &first_out);
 			continue;
+		}
+		if (strcmp(e->name, "stop") == 0) { /* the last line of the call */
+			flush_run(f, &out);
+			flush_run(f, &in);
 		}
 		stamp(f, e->t);
 		if (strcmp(e->name, "host") == 0) {
