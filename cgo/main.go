@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -37,6 +38,7 @@ import (
 	"github.com/modlisten/mod_listen/go/outbox"
 	"github.com/modlisten/mod_listen/go/pcm"
 	"github.com/modlisten/mod_listen/go/protocol"
+	"github.com/modlisten/mod_listen/go/resample"
 	"github.com/modlisten/mod_listen/go/stream"
 )
 
@@ -191,6 +193,9 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 	if err != nil {
 		return 0, fmt.Errorf("listen: call attributes: %v", err)
 	}
+	if unknown := flags &^ (C.LISTEN_FLAG_NO_PLAYBACK | C.LISTEN_FLAG_PLAYBACK_OPT_IN | C.LISTEN_FLAG_WIRE_EVENTS); unknown != 0 {
+		return 0, fmt.Errorf("listen: unknown stream flags 0x%x (this engine is LISTEN_ABI_VERSION %d)", unknown, C.LISTEN_ABI_VERSION)
+	}
 	playback := cfg.Playback && flags&C.LISTEN_FLAG_NO_PLAYBACK == 0 &&
 		(flags&C.LISTEN_FLAG_PLAYBACK_OPT_IN == 0 || cfg.PlaybackAsked)
 	frame := rate / 50
@@ -212,7 +217,8 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 	h := uint64(c.handle)
 	e := &entry{c: c}
 	s, err := stream.New(stream.Options{Config: cfg, Settings: set, Call: call, CodecRate: rate,
-		Stats: &stats, Budget: serverBytes, Finished: func() { reap(h, e) }}, &rings{c: c}, hst)
+		Stats: &stats, Budget: serverBytes, Finished: func() { reap(h, e) }, Wire: flags&C.LISTEN_FLAG_WIRE_EVENTS != 0},
+		&rings{c: c}, hst)
 	if err != nil {
 		C.lr_stream_unregister(c)
 		C.lr_stream_free(c)
@@ -313,6 +319,26 @@ func listenGoSendText(h C.uint64_t, text *C.char, cerr *C.char, errlen C.size_t)
 		return C.LISTEN_ELIMIT
 	}
 	return C.LISTEN_OK
+}
+
+//export listenGoResample
+func listenGoResample(in *C.int16_t, n C.size_t, from C.int, out *C.int16_t, outLen C.size_t, to C.int,
+	cerr *C.char, errlen C.size_t) (rc C.int) {
+	defer recoverTo(&rc, cerr, errlen)
+	src := unsafe.Slice((*int16)(unsafe.Pointer(in)), int(n))
+	res, err := resample.Clip(src, int(from), int(to))
+	if err != nil {
+		setErr(cerr, errlen, err.Error())
+		return C.LISTEN_EINVAL
+	}
+	if len(res) > math.MaxInt32 {
+		setErr(cerr, errlen, "listen_resample: the result is too long")
+		return C.LISTEN_EINVAL
+	}
+	if len(res) <= int(outLen) {
+		copy(unsafe.Slice((*int16)(unsafe.Pointer(out)), int(outLen)), res)
+	}
+	return C.int(len(res))
 }
 
 //export listenGoResolve

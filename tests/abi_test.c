@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -314,6 +315,28 @@ static void check_racing_threads(void)
 	close(fd);
 }
 
+/* listen_resample: the length it needs, a 44.1 kHz tone at 8 kHz, bad rates. */
+static void check_resample(void)
+{
+	enum { IN = 4410, OUT = 800 };
+	static int16_t in[IN], out[OUT + 1];
+	char err[256] = "";
+	for (int i = 0; i < IN; i++)
+		in[i] = (int16_t)lrint(10000 * sin(2 * M_PI * 1000 * i / 44100.0));
+	int n = api.resample(in, IN, 44100, NULL, 0, 8000, err, sizeof err);
+	check(n == OUT, "resample(44100 -> 8000, no room) needs %d samples (want %d) %s", n, OUT, err);
+	out[OUT] = 12345;
+	n = api.resample(in, IN, 44100, out, OUT, 8000, err, sizeof err);
+	double peak = 0;
+	for (int i = 100; i < OUT - 100; i++)
+		peak = fmax(peak, fabs((double)out[i]));
+	check(n == OUT && out[OUT] == 12345 && fabs(peak - 10000) < 150,
+	      "resample(44100 -> 8000) -> %d, peak %.0f (want %d, 10000, nothing past the end)", n, peak, OUT);
+	err[0] = 0;
+	n = api.resample(in, IN, 4000, out, OUT, 8000, err, sizeof err);
+	check(n == LISTEN_EINVAL && strstr(err, "4000"), "resample(4000 -> 8000) -> %d: %s", n, err);
+}
+
 int main(int argc, char **argv)
 {
 	char err[1024];
@@ -358,6 +381,11 @@ int main(int argc, char **argv)
 	check_create_refused("{\"url\":\"ws://127.0.0.1:1\"}", 11025, (const char *const[]){"11025", NULL});
 	check(api.stream_create("{}", NULL, 8000, 0, &refused_tag, NULL, 0) == 0,
 	      "create(bad config, err NULL) refused");
+	err[0] = 0;
+	check(api.stream_create("{\"url\":\"ws://127.0.0.1:1\"}", NULL, 8000, 0x80000000u, &refused_tag, err,
+	                        sizeof err) == 0 && strstr(err, "0x80000000"),
+	      "create(unknown flag) refused, naming it: %s", err);
+	check_resample();
 
 	check_stream_lifetime(&rec_stop_first, 0);
 	check_stream_lifetime(&rec_destroy_first, 1);

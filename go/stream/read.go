@@ -33,6 +33,9 @@ func (s *Stream) read(conn *websocket.Conn, done chan struct{}, lost chan<- erro
 			s.readFailed(lost, err)
 			return
 		}
+		if refusal == nil {
+			s.wire("in", kind, data)
+		}
 		switch {
 		case refusal != nil:
 			s.refuseErr(refusal)
@@ -199,7 +202,7 @@ func (s *Stream) onPlay(c *protocol.Clip) {
 		return
 	}
 	mono := wav.Audio{Rate: c.Rate, Channels: c.Channels, Samples: decoded}.Mono()
-	samples, err := convert(mono, c.Rate, s.o.CodecRate)
+	samples, err := resample.Clip(mono, c.Rate, s.o.CodecRate)
 	if err != nil {
 		s.refuse("playAudio refused: " + err.Error())
 		return
@@ -252,24 +255,4 @@ func (s *Stream) onBinary(data []byte) {
 		defer s.o.Budget.Give(work)
 	}
 	s.streamIn.frame(data)
-}
-
-// convert resamples a whole clip, tail included.
-func convert(in []int16, from, to int) ([]int16, error) {
-	r, err := resample.New(from, to)
-	if err != nil {
-		return nil, err
-	}
-	out := r.Process(make([]int16, 0, r.MaxOut(len(in))+r.Delay()+64), in)
-	// The filter's delay would shift the clip late and cut its end: drop the
-	// leading delay and flush the tail instead.
-	out = r.Flush(out)
-	if d := r.Delay(); d < len(out) {
-		out = out[d:]
-	}
-	want := int(int64(len(in)) * int64(to) / int64(from))
-	if len(out) > want {
-		out = out[:want]
-	}
-	return out, nil
 }

@@ -98,6 +98,9 @@ type Options struct {
 	// Finished, if set, is called last, once the stream is done with the
 	// host's memory (a callback, not a goroutine waiting on Done).
 	Finished func()
+	// Wire reports every frame sent and received as a "wire" event (see
+	// wire.go): a debugging aid, off in production.
+	Wire bool
 }
 
 // Stats are figures shared by all streams, for benchmarks and status.
@@ -129,6 +132,8 @@ type Stream struct {
 	ended   chan struct{}
 	outcome Outcome // written once, under endOnce
 	done    chan struct{}
+
+	secrets []string // hidden in "wire" events (Options.Wire)
 
 	connMu   sync.Mutex
 	conn     *websocket.Conn
@@ -182,6 +187,9 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 	}
 	s.peer = throttle.New(max(o.Settings.MaxEventsPerSecond, 1), time.Second, s.suppressed)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if o.Wire {
+		s.secrets = listenSecrets(o.Config.URL, o.Config.Password, o.Config.Headers)
+	}
 	if ring := media.Play(); ring != nil {
 		s.player = playback.New(ring, o.CodecRate, o.Settings.MaxQueuedClips, o.Config.JitterMs)
 		if o.Stats != nil {
@@ -263,7 +271,11 @@ func (s *Stream) send(conn *websocket.Conn, kind int, data []byte) error {
 	}
 	s.writing.Store(time.Now().UnixNano())
 	defer s.writing.Store(0)
-	return conn.WriteMessage(kind, data)
+	err := conn.WriteMessage(kind, data)
+	if err == nil {
+		s.wire("out", kind, data)
+	}
+	return err
 }
 
 // SendText queues a text frame for the server, behind the audio already
