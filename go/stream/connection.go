@@ -30,8 +30,8 @@ func (s *Stream) stream() {
 		s.player.Beep(Beep(s.o.CodecRate))
 		s.servicePlayback()
 	}
-	var resume *protocol.Object
-	redials := 0 // since the last stable connection
+	var lost *outage // the drop being redialled, if any
+	redials := 0     // since the last stable connection
 	for {
 		conn, err := s.dial()
 		if err != nil {
@@ -40,7 +40,7 @@ func (s *Stream) stream() {
 			}
 			s.log(3, "connect failed: "+err.Error())
 			s.event("connect_failed", map[string]any{"url": redact.URL(s.cfg.URL), "error": err.Error()})
-			if resume == nil {
+			if lost == nil {
 				s.end(ReasonConnectFailed, err.Error())
 				return
 			}
@@ -51,24 +51,29 @@ func (s *Stream) stream() {
 			continue
 		}
 		connected := time.Now()
-		lost := s.session(conn, resume)
+		err = s.session(conn, lost)
 		conn.Close()
-		if lost == nil {
+		if err == nil {
 			return
 		}
-		lostAt, dropped := time.Now(), s.media.Dropped()
+		lost = &outage{at: time.Now(), dropped: s.media.Dropped()}
 		// A connection that failed soon after the upgrade is one more
 		// failure: a server that accepts and drops is not redialled forever.
-		if lostAt.Sub(connected) >= s.cfg.Reconnect.Stable {
+		if lost.at.Sub(connected) >= s.cfg.Reconnect.Stable {
 			redials = 0
 		}
 		if s.isEnded() || !s.redial(&redials) {
-			s.end(ReasonConnectionLost, lost.Error())
+			s.end(ReasonConnectionLost, err.Error())
 			return
 		}
-		s.event("reconnecting", map[string]any{"error": lost.Error(), "attempt": redials})
-		resume = s.resumption(lostAt, dropped)
+		s.event("reconnecting", map[string]any{"error": err.Error(), "attempt": redials})
 	}
+}
+
+// outage is where a dropped connection left the stream.
+type outage struct {
+	at      time.Time
+	dropped uint64 // the rings' drop count then
 }
 
 func (s *Stream) dial() (*websocket.Conn, error) {
@@ -123,27 +128,33 @@ func (s *Stream) sleep(d time.Duration) bool {
 
 // resumption describes, in the first frame of a new connection, what the
 // server missed: where the audio that follows starts in the stream, and how
-// much of the outage was kept or lost.
-func (s *Stream) resumption(lostAt time.Time, dropped uint64) *protocol.Object {
+// much of the outage was kept or lost. It is taken once the new connection
+// is up, so audio dropped while redialling is counted too.
+func (s *Stream) resumption(out *outage) *protocol.Object {
 	o, _ := protocol.ParseObject(nil)
 	set := func(k string, v any) {
 		b, _ := json.Marshal(v)
 		o.Set(k, b)
 	}
-	lostFrames := s.media.Dropped() - dropped
-	outage := time.Since(lostAt).Milliseconds()
+	lostFrames := s.media.Dropped() - out.dropped
+	outageMs := time.Since(out.at).Milliseconds()
 	s.reconnects++
 	set("resumed", true)
 	set("reconnects", s.reconnects)
 	set("startMs", s.replayStart()*20)
 	set("lostMs", lostFrames*20)
-	set("bufferedMs", max(outage-int64(lostFrames)*20, 0))
+	set("bufferedMs", max(outageMs-int64(lostFrames)*20, 0))
 	return o
 }
 
 // session streams on one connection until the listen ends (nil) or the
-// socket is lost while redialling is allowed (the error).
-func (s *Stream) session(conn *websocket.Conn, resume *protocol.Object) error {
+// socket is lost while redialling is allowed (the error). After an outage
+// the first frame says what the server missed.
+func (s *Stream) session(conn *websocket.Conn, after *outage) error {
+	var resume *protocol.Object
+	if after != nil {
+		resume = s.resumption(after)
+	}
 	s.connMu.Lock()
 	s.conn = conn
 	if d := s.deadline.Load(); d != 0 {
