@@ -213,6 +213,8 @@ func parseFirst(kind int, data []byte) (first, int, error) {
 // serve records one connection.
 func (r *Recorder) serve(conn *websocket.Conn) {
 	id := r.connSeq.Add(1)
+	done := make(chan struct{})
+	defer close(done)
 	conn.SetReadLimit(maxFrameBytes)
 	conn.SetReadDeadline(time.Now().Add(firstFrameWait))
 	kind, data, err := conn.ReadMessage()
@@ -226,7 +228,7 @@ func (r *Recorder) serve(conn *websocket.Conn) {
 		closeWith(conn, CodeUnsupported, err.Error())
 		return
 	}
-	rec, err := r.recordingFor(id, f, channels, data)
+	rec, err := r.recordingFor(id, conn, done, f, channels, data)
 	if err != nil {
 		r.opts.Log.Printf("refused a stream (callSid %q): %v", f.CallSid, err)
 		code := CodeInternal
@@ -291,20 +293,27 @@ var errMismatch = errors.New("the resumed stream's format differs from its recor
 
 // recordingFor finds the recording a resumed stream continues, or starts a
 // new one, and makes connection id its writer.
-func (r *Recorder) recordingFor(id int64, f first, channels int, raw []byte) (*recording, error) {
+func (r *Recorder) recordingFor(id int64, conn *websocket.Conn, done chan struct{}, f first, channels int, raw []byte) (*recording, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if rec := r.open[f.CallSid]; rec != nil && f.CallSid != "" && f.Resumed {
+	rec := r.open[f.CallSid]
+	r.mu.Unlock()
+	if rec != nil && f.CallSid != "" && f.Resumed {
 		if rec.side.SampleRate != int(must(f.SampleRate.Int64())) || rec.side.Channels != channels {
 			return nil, errMismatch
 		}
 		res := &Resumption{At: time.Now().UTC(), Reconnects: f.Reconnects, StartMs: f.StartMs,
 			LostMs: f.LostMs, BufferedMs: f.BufferedMs}
-		if err := rec.attach(id, res); err != nil && !errors.Is(err, errSizeLimit) {
+		err := rec.attach(id, conn, done, res)
+		if err == nil || errors.Is(err, errSizeLimit) {
+			return rec, nil
+		}
+		if !errors.Is(err, errFinished) {
 			return nil, err
 		}
-		return rec, nil
+		// Its recording was finished meanwhile: a new one follows.
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	side := Sidecar{First: json.RawMessage(raw), CallSid: f.CallSid, From: f.From, To: f.To,
 		SampleRate: int(must(f.SampleRate.Int64())), MixType: f.MixType, Channels: channels}
 	rec, err := createRecording(r.opts.Dir, time.Now(), side, r.opts.MaxStreamBytes, r.opts.SyncEvery)
@@ -317,7 +326,7 @@ func (r *Recorder) recordingFor(id int64, f first, channels int, raw []byte) (*r
 		rec.side.Resumptions = []Resumption{{At: rec.side.Start, Reconnects: f.Reconnects,
 			StartMs: f.StartMs, LostMs: f.LostMs, BufferedMs: f.BufferedMs}}
 	}
-	rec.attach(id, nil)
+	rec.attach(id, conn, done, nil)
 	r.all[rec] = struct{}{}
 	if f.CallSid != "" {
 		if old := r.open[f.CallSid]; old != nil {

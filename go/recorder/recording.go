@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/modlisten/mod_listen/go/wavfile"
 )
 
@@ -15,7 +17,14 @@ import (
 // lost during the outage sits right after those.
 const replayMs = 100
 
-var errSizeLimit = errors.New("recording size limit reached")
+// handOverWait bounds how long a resumption waits for the dropped
+// connection's reader to finish the audio the socket still holds.
+const handOverWait = 2 * time.Second
+
+var (
+	errSizeLimit = errors.New("recording size limit reached")
+	errFinished  = errors.New("the recording is finished")
+)
 
 // recording is one call's file, written by one connection at a time. Audio
 // is placed by the stream's wire position (in sample frames): what a
@@ -29,7 +38,9 @@ type recording struct {
 	syncGap  time.Duration
 	lastSync time.Time
 
-	owner int64 // the connection writing; audio from any other is ignored
+	owner     int64           // the connection writing; audio from any other is ignored
+	ownerConn *websocket.Conn // and its socket
+	ownerDone chan struct{}   // closed when its reader has returned
 	wire  int64 // wire position of the next sample frame expected
 	skip  int64 // sample frames the owner will send again, to drop
 	lost  []pendingLoss
@@ -71,14 +82,20 @@ func (r *recording) framesToMs(n int64) int64  { return n * 1000 / int64(r.side.
 // as it comes again, audio between what it has and startMs never arrived
 // (silence, a "missing" gap), and lostMs of silence goes after the replayed
 // 100 ms.
-func (r *recording) attach(conn int64, res *Resumption) error {
+func (r *recording) attach(conn int64, ws *websocket.Conn, done chan struct{}, res *Resumption) error {
+	if res != nil {
+		r.handOver()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.done {
+		return errFinished
+	}
 	if r.resumeTimer != nil {
 		r.resumeTimer.Stop()
 		r.resumeTimer = nil
 	}
-	r.owner = conn
+	r.owner, r.ownerConn, r.ownerDone = conn, ws, done
 	r.skip = 0
 	r.side.Connections++
 	if res == nil {
@@ -102,6 +119,25 @@ func (r *recording) attach(conn int64, res *Resumption) error {
 	r.side.LostMs += res.LostMs
 	r.side.Resumptions = append(r.side.Resumptions, *res)
 	return r.checkpoint()
+}
+
+// handOver waits until the previous connection's reader has written what
+// its socket still held (the recorder may notice a drop after the listen
+// has redialled). A socket that stays half-open is closed.
+func (r *recording) handOver() {
+	r.mu.Lock()
+	ws, done := r.ownerConn, r.ownerDone
+	r.mu.Unlock()
+	if done == nil {
+		return
+	}
+	select {
+	case <-done:
+		return
+	case <-time.After(handOverWait):
+	}
+	ws.UnderlyingConn().Close()
+	<-done
 }
 
 // advance fills the wire up to position to with silence, placing pending
