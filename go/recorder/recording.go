@@ -41,10 +41,10 @@ type recording struct {
 	owner     int64           // the connection writing; audio from any other is ignored
 	ownerConn *websocket.Conn // and its socket
 	ownerDone chan struct{}   // closed when its reader has returned
-	wire  int64 // wire position of the next sample frame expected
-	skip  int64 // sample frames the owner will send again, to drop
-	lost  []pendingLoss
-	full  bool // the size limit was reached
+	wire      int64           // wire position of the next sample frame expected
+	skip      int64           // sample frames the owner will send again, to drop
+	lost      []pendingLoss
+	full      bool // the size limit was reached
 
 	// resumeTimer finalises a dropped stream that does not come back.
 	resumeTimer *time.Timer
