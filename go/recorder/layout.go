@@ -60,12 +60,14 @@ func List(dir string, match func(*Sidecar) bool, limit int) ([]*Sidecar, error) 
 		if err != nil {
 			return nil, err
 		}
-		sort.Sort(sort.Reverse(sort.StringSlice(names)))
+		var sides []*Sidecar
 		for _, name := range names {
-			s, err := ReadSidecar(name)
-			if err != nil || !ValidID(s.ID) {
-				continue
+			if s, err := ReadSidecar(name); err == nil && ValidID(s.ID) {
+				sides = append(sides, s)
 			}
+		}
+		sort.SliceStable(sides, func(i, j int) bool { return sides[i].Start.After(sides[j].Start) })
+		for _, s := range sides {
 			if match == nil || match(s) {
 				out = append(out, s)
 				if limit > 0 && len(out) == limit {
