@@ -307,4 +307,3 @@ func TestAuthLimitsDisk(t *testing.T) {
 		}
 	}
 }
-
