@@ -285,7 +285,7 @@ func (r *Recorder) serve(conn *websocket.Conn) {
 	}
 	// A drop the listen may redial: keep the file open for its resumption.
 	rec.suspend(id, r.opts.ResumeWait, code, reason, func() {
-		r.end(rec, 0, "connection_lost", 0, "")
+		r.end(rec, unowned, "connection_lost", 0, "")
 	})
 }
 
@@ -332,7 +332,7 @@ func (r *Recorder) recordingFor(id int64, conn *websocket.Conn, done chan struct
 		if old := r.open[f.CallSid]; old != nil {
 			// A new stream of a call whose last one is still waiting: that
 			// one will not be resumed.
-			go r.end(old, 0, "connection_lost", 0, "")
+			go r.end(old, anyone, "connection_lost", 0, "")
 		}
 		r.open[f.CallSid] = rec
 	}
@@ -341,7 +341,7 @@ func (r *Recorder) recordingFor(id int64, conn *websocket.Conn, done chan struct
 
 func must(v int64, _ error) int64 { return v }
 
-// end finishes rec if conn still owns it (conn 0: whoever does).
+// end finishes rec if conn may (see recording.finish).
 func (r *Recorder) end(rec *recording, conn int64, ended string, code int, reason string) {
 	if err := rec.finish(conn, ended, code, reason); err != nil {
 		r.opts.Log.Printf("recording %s: %v", rec.side.ID, err)
@@ -408,6 +408,6 @@ func (r *Recorder) Shutdown() {
 	}
 	r.mu.Unlock()
 	for _, rec := range recs {
-		r.end(rec, 0, "shutdown", 0, "")
+		r.end(rec, anyone, "shutdown", 0, "")
 	}
 }

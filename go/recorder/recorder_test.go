@@ -447,3 +447,28 @@ func TestRepairAfterCrash(t *testing.T) {
 		t.Errorf("after Repair, %d unfinished", n)
 	}
 }
+
+// TestResumeWaitRunsOutAsResumed: the resume wait running out just as a
+// resumption took the recording over does not finish it: the resumed
+// stream goes on into the same file.
+func TestResumeWaitRunsOutAsResumed(t *testing.T) {
+	dir := t.TempDir()
+	rec, err := createRecording(dir, time.Now(), Sidecar{SampleRate: rate, Channels: 1, MixType: "mono"}, 1<<20, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.attach(1, nil, nil, nil)
+	rec.audio(1, frame(0))
+	waitEnded := func() { rec.finish(unowned, "connection_lost", 0, "") }
+	rec.suspend(1, time.Hour, 1006, "", waitEnded)
+	rec.attach(2, nil, nil, &Resumption{StartMs: 0})
+	waitEnded() // as if the wait ran out while attach ran
+	if rec.done {
+		t.Fatalf("the resume wait finished a recording a resumption had taken over")
+	}
+	rec.audio(2, frame(0))
+	rec.audio(2, frame(rate/50))
+	if err := rec.finish(2, "closed", 1000, ""); err != nil || !rec.done || rec.side.Bytes != 2*rate/50*2 {
+		t.Errorf("finish: %v, done %v, %d bytes; want 2 frames", err, rec.done, rec.side.Bytes)
+	}
+}

@@ -53,6 +53,15 @@ type recording struct {
 
 type pendingLoss struct{ at, frames int64 }
 
+// Who may finish a recording besides its writer (see finish).
+const (
+	anyone  int64 = 0
+	unowned int64 = -1
+)
+
+// maxDigits bounds the DTMF digits kept for the sidecar.
+const maxDigits = 256
+
 func createRecording(dir string, start time.Time, side Sidecar, maxBytes int64, syncGap time.Duration) (*recording, error) {
 	id := newID(start)
 	base := filepath.Join(dir, filepath.FromSlash(id))
@@ -246,7 +255,9 @@ func (r *recording) text(conn int64, digit string) {
 		return
 	}
 	r.side.TextFrames++
-	r.side.Digits += digit
+	if len(r.side.Digits) < maxDigits {
+		r.side.Digits += digit
+	}
 }
 
 // checkpoint puts the audio on disk and the sidecar so far beside it, for
@@ -274,11 +285,13 @@ func (r *recording) suspend(conn int64, wait time.Duration, code int, reason str
 }
 
 // finish closes the WAV and moves it and its sidecar into place. Only the
-// owning connection (or, with conn 0, the resume wait or shutdown) may.
+// owning connection may, or anyone with conn anyone (shutdown), or with
+// conn unowned only while no connection writes (the resume wait, which
+// must not end a recording a resumption took over as the wait ran out).
 func (r *recording) finish(conn int64, ended string, code int, reason string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.done || (conn != 0 && conn != r.owner) {
+	if r.done || (conn == unowned && r.owner != 0) || (conn > 0 && conn != r.owner) {
 		return nil
 	}
 	r.done = true
