@@ -391,7 +391,7 @@ func TestRefusals(t *testing.T) {
 // into a finished recording with the audio synced so far and the sidecar's
 // first frame.
 func TestRepairAfterCrash(t *testing.T) {
-	_, dir, url := newRecorder(t, Options{SyncEvery: time.Nanosecond})
+	_, dir, url := newRecorder(t, Options{SyncEvery: 20 * time.Millisecond})
 	c := dial(t, url)
 	send(t, c, websocket.TextMessage, []byte(`{"sampleRate":8000,"mixType":"mono","callSid":"crash","team":"x"}`))
 	for f := range 25 {
@@ -453,7 +453,7 @@ func TestRepairAfterCrash(t *testing.T) {
 // stream goes on into the same file.
 func TestResumeWaitRunsOutAsResumed(t *testing.T) {
 	dir := t.TempDir()
-	rec, err := createRecording(dir, time.Now(), Sidecar{SampleRate: rate, Channels: 1, MixType: "mono"}, 1<<20, time.Second)
+	rec, err := createRecording(dir, time.Now(), Sidecar{SampleRate: rate, Channels: 1, MixType: "mono"}, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}

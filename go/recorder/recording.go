@@ -35,8 +35,6 @@ type recording struct {
 	w        *wavfile.Writer
 	side     Sidecar
 	maxBytes int64
-	syncGap  time.Duration
-	lastSync time.Time
 
 	owner     int64           // the connection writing; audio from any other is ignored
 	ownerConn *websocket.Conn // and its socket
@@ -62,7 +60,7 @@ const (
 // maxDigits bounds the DTMF digits kept for the sidecar.
 const maxDigits = 256
 
-func createRecording(dir string, start time.Time, side Sidecar, maxBytes int64, syncGap time.Duration) (*recording, error) {
+func createRecording(dir string, start time.Time, side Sidecar, maxBytes int64) (*recording, error) {
 	id := newID(start)
 	base := filepath.Join(dir, filepath.FromSlash(id))
 	if err := os.MkdirAll(filepath.Dir(base), 0o750); err != nil {
@@ -73,7 +71,7 @@ func createRecording(dir string, start time.Time, side Sidecar, maxBytes int64, 
 		return nil, err
 	}
 	side.ID, side.File, side.Start = id, filepath.Base(base)+doneWAV, start.UTC()
-	rec := &recording{base: base, w: w, side: side, maxBytes: maxBytes, syncGap: syncGap, lastSync: start}
+	rec := &recording{base: base, w: w, side: side, maxBytes: maxBytes}
 	if err := writeJSON(base+partJSON, &rec.side); err != nil {
 		w.Close()
 		os.Remove(base + partWAV)
@@ -234,11 +232,18 @@ func (r *recording) audio(conn int64, pcm []byte) error {
 		r.wire += n
 		pcm = pcm[n*fb:]
 	}
-	if time.Since(r.lastSync) >= r.syncGap {
-		r.lastSync = time.Now()
-		return r.w.Sync()
-	}
 	return nil
+}
+
+// flush hands what is buffered to the file, for the recorder's periodic
+// sync of the filesystem.
+func (r *recording) flush() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return nil
+	}
+	return r.w.Flush()
 }
 
 func (r *recording) limit(err error) error {
@@ -263,7 +268,6 @@ func (r *recording) text(conn int64, digit string) {
 // checkpoint puts the audio on disk and the sidecar so far beside it, for
 // repair after a crash.
 func (r *recording) checkpoint() error {
-	r.lastSync = time.Now()
 	if err := r.w.Sync(); err != nil {
 		return err
 	}

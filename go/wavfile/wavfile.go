@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 
 	"github.com/modlisten/mod_listen/go/wav"
 )
@@ -21,7 +22,7 @@ const HeaderBytes = 44
 const MaxDataBytes = 0xFFFFFFFF - 36
 
 // Writer appends 16-bit PCM to a WAV file. The header's sizes are rewritten
-// at every Sync, so the file on disk is a valid WAV as of the last Sync even
+// at every Flush and Sync, so the file is a valid WAV as of the last one even
 // without Repair.
 type Writer struct {
 	f        *os.File
@@ -86,16 +87,25 @@ func (w *Writer) DataBytes() int64 { return w.data }
 // Frames is the sample frames (samples per channel) written so far.
 func (w *Writer) Frames() int64 { return w.data / int64(2*w.channels) }
 
-// Sync writes out what is buffered, sets the header's sizes to it, and
-// fsyncs the file.
-func (w *Writer) Sync() error {
+// Flush writes out what is buffered and sets the header's sizes to it: a
+// process killed after Flush leaves a valid WAV of everything written (an
+// operating system crash needs Sync, or a sync of the filesystem).
+func (w *Writer) Flush() error {
 	if err := w.buf.Flush(); err != nil {
 		return err
 	}
-	if err := setSizes(w.f, w.data); err != nil {
+	_, err := w.f.WriteAt(wav.Header(w.rate, w.channels, int(w.data)), 0)
+	return err
+}
+
+// Sync flushes and puts the file's data on the disk.
+func (w *Writer) Sync() error {
+	if err := w.Flush(); err != nil {
 		return err
 	}
-	return w.f.Sync()
+	// fdatasync: the file's times need not reach the disk, its data and
+	// size must.
+	return syscall.Fdatasync(int(w.f.Fd()))
 }
 
 // Close syncs and closes the file.
