@@ -391,9 +391,10 @@ func (r *Recorder) recordingFor(id int64, conn *websocket.Conn, done chan struct
 	r.all[rec] = struct{}{}
 	if f.CallSid != "" {
 		if old := r.open[f.CallSid]; old != nil {
-			// A new stream of a call whose last one is still waiting: that
-			// one will not be resumed.
-			go r.end(old, anyone, "connection_lost", 0, "")
+			// A new stream of a call whose last one is waiting for its
+			// resumption: that one will not come. (One still streaming
+			// goes on to its end.)
+			go r.end(old, unowned, "connection_lost", 0, "")
 		}
 		r.open[f.CallSid] = rec
 	}
@@ -404,11 +405,12 @@ func must(v int64, _ error) int64 { return v }
 
 // end finishes rec if conn may (see recording.finish).
 func (r *Recorder) end(rec *recording, conn int64, ended string, code int, reason string) {
-	if err := rec.finish(conn, ended, code, reason); err != nil {
+	finished, err := rec.finish(conn, ended, code, reason)
+	if err != nil {
 		r.opts.Log.Printf("recording %s: %v", rec.side.ID, err)
 	}
 	r.mu.Lock()
-	if rec.done {
+	if finished {
 		delete(r.all, rec)
 		if r.open[rec.side.CallSid] == rec {
 			delete(r.open, rec.side.CallSid)

@@ -468,7 +468,35 @@ func TestResumeWaitRunsOutAsResumed(t *testing.T) {
 	}
 	rec.audio(2, frame(0))
 	rec.audio(2, frame(rate/50))
-	if err := rec.finish(2, "closed", 1000, ""); err != nil || !rec.done || rec.side.Bytes != 2*rate/50*2 {
-		t.Errorf("finish: %v, done %v, %d bytes; want 2 frames", err, rec.done, rec.side.Bytes)
+	if ok, err := rec.finish(2, "closed", 1000, ""); err != nil || !ok || rec.side.Bytes != 2*rate/50*2 {
+		t.Errorf("finish: %v %v, %d bytes; want 2 frames", ok, err, rec.side.Bytes)
+	}
+}
+
+// TestSameCallSidTwice: a second stream (not a resumption) with the
+// callSid of one still streaming gets its own recording, and the first
+// goes on to its end with all its audio.
+func TestSameCallSidTwice(t *testing.T) {
+	_, dir, url := newRecorder(t, Options{})
+	first := []byte(`{"sampleRate":8000,"mixType":"mono","callSid":"dup"}`)
+	c1 := dial(t, url)
+	send(t, c1, websocket.TextMessage, first)
+	for f := range 10 {
+		send(t, c1, websocket.BinaryMessage, frame(f*rate/50))
+	}
+	waitParts(t, dir, 1)
+	c2 := dial(t, url)
+	send(t, c2, websocket.TextMessage, first)
+	send(t, c2, websocket.BinaryMessage, frame(0))
+	waitParts(t, dir, 2)
+	for f := 10; f < 20; f++ {
+		send(t, c1, websocket.BinaryMessage, frame(f*rate/50))
+	}
+	closeNormal(c1)
+	closeNormal(c2)
+	sides := waitRecordings(t, dir, 2)
+	got := map[int64]bool{sides[0].Bytes: true, sides[1].Bytes: true}
+	if !got[20*rate/50*2] || !got[rate/50*2] {
+		t.Errorf("recordings of %d and %d bytes, want %d and %d", sides[0].Bytes, sides[1].Bytes, 20*rate/50*2, rate/50*2)
 	}
 }

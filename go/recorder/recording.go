@@ -292,11 +292,11 @@ func (r *recording) suspend(conn int64, wait time.Duration, code int, reason str
 // owning connection may, or anyone with conn anyone (shutdown), or with
 // conn unowned only while no connection writes (the resume wait, which
 // must not end a recording a resumption took over as the wait ran out).
-func (r *recording) finish(conn int64, ended string, code int, reason string) error {
+func (r *recording) finish(conn int64, ended string, code int, reason string) (finished bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.done || (conn == unowned && r.owner != 0) || (conn > 0 && conn != r.owner) {
-		return nil
+		return false, nil
 	}
 	r.done = true
 	if r.resumeTimer != nil {
@@ -310,7 +310,7 @@ func (r *recording) finish(conn int64, ended string, code int, reason string) er
 	r.side.End = &end
 	r.side.Bytes = r.w.DataBytes()
 	r.side.DurationMs = r.framesToMs(r.w.Frames())
-	err := r.w.Close()
+	err = r.w.Close()
 	if rerr := os.Rename(r.base+partWAV, r.base+doneWAV); err == nil {
 		err = rerr
 	}
@@ -319,5 +319,5 @@ func (r *recording) finish(conn int64, ended string, code int, reason string) er
 	}
 	os.Remove(r.base + partJSON)
 	syncDir(filepath.Dir(r.base))
-	return err
+	return true, err
 }
