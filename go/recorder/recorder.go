@@ -56,7 +56,7 @@ const (
 
 const (
 	firstFrameWait = 10 * time.Second
-	maxFrameBytes  = 256 << 10 // 20 ms at 384 kHz stereo is 30 KiB; the first frame's JSON is small
+	maxFrameBytes  = 64 << 10 // 20 ms at 384 kHz stereo is 30 KiB; the first frame's JSON is small
 )
 
 // Recorder is an http.Handler that records the listen streams it is given.
