@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"io"
@@ -498,5 +499,65 @@ func TestSameCallSidTwice(t *testing.T) {
 	got := map[int64]bool{sides[0].Bytes: true, sides[1].Bytes: true}
 	if !got[20*rate/50*2] || !got[rate/50*2] {
 		t.Errorf("recordings of %d and %d bytes, want %d and %d", sides[0].Bytes, sides[1].Bytes, 20*rate/50*2, rate/50*2)
+	}
+}
+
+// TestPrompt: the prompt is sent as a playAudio WAV clip when the stream
+// starts and when it passes a DTMF digit, as configured; the digits go to
+// the sidecar.
+func TestPrompt(t *testing.T) {
+	clip := wav.Encode(8000, 1, []int16{1, 2, 3, 4})
+	_, dir, url := newRecorder(t, Options{Prompt: clip, PromptOn: PromptOn{Start: true, DTMF: true}})
+	c := dial(t, url)
+	send(t, c, websocket.TextMessage, []byte(`{"sampleRate":8000,"callSid":"p"}`))
+	want := `{"data":{"audioContent":"` + base64.StdEncoding.EncodeToString(clip) + `","audioContentType":"wav"},"type":"playAudio"}`
+	read := func(when string) {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		kind, data, err := c.ReadMessage()
+		if err != nil || kind != websocket.TextMessage || string(data) != want {
+			t.Fatalf("%s: got %q (%v), want the prompt", when, data, err)
+		}
+	}
+	read("at the start")
+	send(t, c, websocket.TextMessage, []byte(`{"event":"dtmf","dtmf":"5","duration":"1600"}`))
+	read("after a digit")
+	send(t, c, websocket.TextMessage, []byte(`{"type":"playDone"}`)) // not a digit: no prompt
+	send(t, c, websocket.TextMessage, []byte(`{"event":"dtmf","dtmf":"#","duration":"1600"}`))
+	read("after the second digit")
+	closeNormal(c)
+	s := waitRecordings(t, dir, 1)[0]
+	if s.Digits != "5#" || s.TextFrames != 3 {
+		t.Errorf("sidecar digits %q, text frames %d; want 5#, 3", s.Digits, s.TextFrames)
+	}
+}
+
+// TestShutdown: shutting down closes the streams with 1001 and finishes
+// their recordings, and those waiting for a resumption, with their audio.
+func TestShutdown(t *testing.T) {
+	r, dir, url := newRecorder(t, Options{})
+	live := dial(t, url)
+	send(t, live, websocket.TextMessage, []byte(`{"sampleRate":8000,"callSid":"live"}`))
+	dropped := dial(t, url)
+	send(t, dropped, websocket.TextMessage, []byte(`{"sampleRate":8000,"callSid":"dropped"}`))
+	for f := range 5 {
+		send(t, live, websocket.BinaryMessage, frame(f*rate/50))
+		send(t, dropped, websocket.BinaryMessage, frame(f*rate/50))
+	}
+	waitParts(t, dir, 2)
+	dropped.UnderlyingConn().Close()
+	time.Sleep(100 * time.Millisecond) // noticed, waiting for a resumption
+	r.Shutdown()
+	live.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := live.ReadMessage()
+	if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != websocket.CloseGoingAway {
+		t.Errorf("live stream: %v, want close 1001", err)
+	}
+	for _, s := range waitRecordings(t, dir, 2) {
+		if s.Ended != "shutdown" || s.Bytes != 5*rate/50*2 {
+			t.Errorf("%s: ended %q with %d bytes, want shutdown with %d", s.CallSid, s.Ended, s.Bytes, 5*rate/50*2)
+		}
+	}
+	if n := Unfinished(dir); n != 0 {
+		t.Errorf("%d unfinished after Shutdown", n)
 	}
 }
