@@ -230,6 +230,9 @@ func power(x []int16, rate int, freq float64) float64 {
 // call under 8 s at 8 kHz every recorded sample says where it came from.
 func counter(i int) int16 { return int16(uint16(3*i + 1)) }
 
+// counterIndex is the i of a counter sample (43691 is 3's inverse mod 2^16).
+func counterIndex(v int16) int { return int(uint16((uint16(v) - 1) * 43691)) }
+
 func counterWAV(t *testing.T, rate, n int) string {
 	s := make([]int16, n)
 	for i := range s {

@@ -1,6 +1,8 @@
 package recorder
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -74,12 +76,27 @@ func TestStereoRecording(t *testing.T) {
 }
 
 // dropProxy forwards TCP connections to target; the first one is cut
-// (both sockets closed, no close frame) after cutAfter.
+// (both sockets closed, no close frame) after cutAfter. It keeps the start
+// of what each connection's client sent, to read its first frame.
 type dropProxy struct {
 	ln     net.Listener
-	target string
 	mu     sync.Mutex
-	n      int
+	starts []*capped
+}
+
+// capped keeps the first 64 KiB written to it.
+type capped struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (c *capped) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if room := 64<<10 - len(c.buf); room > 0 {
+		c.buf = append(c.buf, b[:min(room, len(b))]...)
+	}
+	return len(b), nil
 }
 
 func newDropProxy(t *testing.T, target string, cutAfter time.Duration) *dropProxy {
@@ -87,7 +104,7 @@ func newDropProxy(t *testing.T, target string, cutAfter time.Duration) *dropProx
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &dropProxy{ln: ln, target: target}
+	p := &dropProxy{ln: ln}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -95,16 +112,17 @@ func newDropProxy(t *testing.T, target string, cutAfter time.Duration) *dropProx
 			if err != nil {
 				return
 			}
+			start := &capped{}
 			p.mu.Lock()
-			p.n++
-			first := p.n == 1
+			p.starts = append(p.starts, start)
+			first := len(p.starts) == 1
 			p.mu.Unlock()
 			up, err := net.Dial("tcp", target)
 			if err != nil {
 				c.Close()
 				continue
 			}
-			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(io.MultiWriter(up, start), c); up.Close() }()
 			go func() { io.Copy(c, up); c.Close() }()
 			if first {
 				time.AfterFunc(cutAfter, func() { c.Close(); up.Close() })
@@ -114,12 +132,48 @@ func newDropProxy(t *testing.T, target string, cutAfter time.Duration) *dropProx
 	return p
 }
 
+// firstFrame is the payload of the first WebSocket frame connection i's
+// client sent, after its upgrade request (RFC 6455 5.2: client frames are
+// masked).
+func (p *dropProxy) firstFrame(t *testing.T, i int) []byte {
+	t.Helper()
+	p.mu.Lock()
+	start := p.starts[i]
+	p.mu.Unlock()
+	start.mu.Lock()
+	b := append([]byte(nil), start.buf...)
+	start.mu.Unlock()
+	h := bytes.Index(b, []byte("\r\n\r\n"))
+	if h < 0 || len(b) < h+4+6 {
+		t.Fatalf("connection %d: no upgrade request and frame in %q", i, b)
+	}
+	b = b[h+4:]
+	n, off := int(b[1]&0x7f), 2
+	switch n {
+	case 126:
+		n, off = int(binary.BigEndian.Uint16(b[2:])), 4
+	case 127:
+		n, off = int(binary.BigEndian.Uint64(b[2:])), 10
+	}
+	if b[1]&0x80 == 0 || len(b) < off+4+n {
+		t.Fatalf("connection %d: first frame is not a whole masked frame", i)
+	}
+	mask, payload := b[off:off+4], append([]byte(nil), b[off+4:off+4+n]...)
+	for j := range payload {
+		payload[j] ^= mask[j%4]
+	}
+	return payload
+}
+
 // TestReconnectStitched: the connection is cut 2 s into a 6 s call with
 // reconnect on and a 1.5 s backoff, longer than the 1 s capture buffer, so
-// the listen loses audio and says how much. The recording is one file on
-// the call's media time: every sample is the caller's sample of that
-// moment, except exactly lostMs of silence where the audio was lost, and
-// nothing repeated; it lasts the call's media time within 20 ms.
+// the listen loses audio and says how much (lostMs in its resumption
+// frame, read off the wire). The recording is one file on the call's media
+// time: nothing repeated, exactly lostMs of silence where the audio was
+// lost, every other sample at its moment (audio the listen dropped outside
+// the outage, which it counts in framesDropped, is all that may be
+// missing), lasting the call's media time within 20 ms; the sidecar repeats
+// lostMs.
 func TestReconnectStitched(t *testing.T) {
 	t.Parallel()
 	const rate = 8000
@@ -134,42 +188,69 @@ func TestReconnectStitched(t *testing.T) {
 	if n := len(c.events("reconnecting")); n != 1 {
 		t.Fatalf("%d reconnecting events, want 1", n)
 	}
+	var said struct {
+		Resumed bool  `json:"resumed"`
+		LostMs  int64 `json:"lostMs"`
+	}
+	resumption := proxy.firstFrame(t, 1)
+	if err := json.Unmarshal(resumption, &said); err != nil || !said.Resumed {
+		t.Fatalf("the second connection's first frame %q is not a resumption (%v)", resumption, err)
+	}
+	t.Logf("resumption frame %s; framesDropped %d", resumption, *c.FramesDropped)
+	if said.LostMs == 0 {
+		t.Fatalf("the listen lost no audio: the outage did not outlast the capture buffer")
+	}
 	side := srv.waitRecordings(t, 1)[0]
 	a := audio(t, srv.Dir, side)
 	t.Logf("sidecar: connections %d, lostMs %d, resumptions %+v, gaps %+v", side.Connections, side.LostMs, side.Resumptions, side.Gaps)
 	if side.Connections != 2 || len(side.Resumptions) != 1 {
 		t.Fatalf("%d connections, %d resumptions; want 2, 1", side.Connections, len(side.Resumptions))
 	}
-	// The module dropped framesDropped frames, all in the outage; its
-	// resumption frame said lostMs, which the sidecar must repeat.
-	lost := *c.FramesDropped * 20
-	if lost == 0 {
-		t.Fatalf("the call lost no audio: the outage did not outlast the capture buffer")
+	if side.LostMs != said.LostMs || side.Resumptions[0].LostMs != said.LostMs {
+		t.Errorf("sidecar lostMs %d (resumption %d), the listen said %d", side.LostMs, side.Resumptions[0].LostMs, said.LostMs)
 	}
-	if side.LostMs != lost || side.Resumptions[0].LostMs != lost {
-		t.Errorf("sidecar lostMs %d (resumption %d), the module dropped %d ms", side.LostMs, side.Resumptions[0].LostMs, lost)
-	}
-	if len(side.Gaps) != 1 || side.Gaps[0].Ms != lost || side.Gaps[0].Cause != "lost" {
-		t.Fatalf("gaps %+v, want one of %d ms (lost)", side.Gaps, lost)
+	if len(side.Gaps) != 1 || side.Gaps[0].Ms != said.LostMs || side.Gaps[0].Cause != "lost" {
+		t.Fatalf("gaps %+v, want one of %d ms (lost)", side.Gaps, said.LostMs)
 	}
 	gotMs := float64(len(a.Samples)) * 1000 / rate
 	if d := gotMs - float64(*c.DurationMs); d < -20 || d > 20 {
 		t.Errorf("recording lasts %.1f ms, the call's media time is %d ms", gotMs, *c.DurationMs)
 	}
+	// Walk the recording: the gap is silence; every other sample is the
+	// caller's sample of that moment, each following the one before, the
+	// gap standing for lostMs of media.
 	lo := int(side.Gaps[0].AtMs) * rate / 1000
-	hi := lo + int(lost)*rate/1000
+	hi := lo + int(said.LostMs)*rate/1000
+	total := 6 * rate
+	prev, skipped := -1, 0
 	for i, v := range a.Samples {
-		want := counter(i)
 		if i >= lo && i < hi {
-			want = 0
+			if v != 0 {
+				t.Fatalf("sample %d (%.3f s) in the lost gap is %d, want silence", i, float64(i)/rate, v)
+			}
+			prev++
+			continue
 		}
-		if i >= 6*rate {
-			want = 0 // switchsim sends silence after the caller's WAV
+		if prev == total-1 {
+			if v != 0 {
+				t.Fatalf("sample %d after the caller's audio is %d, want silence", i, v)
+			}
+			continue
 		}
-		if v != want {
-			t.Fatalf("sample %d (%.3f s) is %d, want %d: the recording is not the call's audio on its media time (gap %d-%d)",
-				i, float64(i)/rate, v, want, lo, hi)
+		idx := counterIndex(v)
+		if idx <= prev {
+			t.Fatalf("sample %d (%.3f s) is the caller's sample %d, after %d: audio repeated", i, float64(i)/rate, idx, prev)
 		}
+		skipped += idx - prev - 1
+		prev = idx
+	}
+	if prev != total-1 {
+		t.Errorf("the recording ends at the caller's sample %d, want %d", prev, total-1)
+	}
+	// Audio dropped outside the outage is what framesDropped counts beyond lostMs.
+	if want := int(*c.FramesDropped*20-said.LostMs) * rate / 1000; skipped != want {
+		t.Errorf("%d samples missing outside the lost gap; the listen dropped %d ms more than lostMs (%d samples)",
+			skipped, *c.FramesDropped*20-said.LostMs, want)
 	}
 	if side.Resumptions[0].DuplicateMs == 0 {
 		t.Errorf("no audio sent again was dropped: the resumption repeats the last 100 ms")
