@@ -212,9 +212,16 @@ func TestReconnectStitched(t *testing.T) {
 	if len(side.Gaps) != 1 || side.Gaps[0].Ms != said.LostMs || side.Gaps[0].Cause != "lost" {
 		t.Fatalf("gaps %+v, want one of %d ms (lost)", side.Gaps, said.LostMs)
 	}
+	// Audio the listen dropped beyond lostMs (on a starved machine, while
+	// its full capture ring drains after the resumption) never reaches any
+	// server: only that may be missing from the media time.
+	unsaid := *c.FramesDropped*20 - said.LostMs
+	if unsaid != 0 {
+		t.Logf("the listen dropped %d ms beyond the lostMs it sent (load average %s)", unsaid, loadAverage())
+	}
 	gotMs := float64(len(a.Samples)) * 1000 / rate
-	if d := gotMs - float64(*c.DurationMs); d < -20 || d > 20 {
-		t.Errorf("recording lasts %.1f ms, the call's media time is %d ms", gotMs, *c.DurationMs)
+	if d := gotMs - float64(*c.DurationMs-unsaid); d < -20 || d > 20 {
+		t.Errorf("recording lasts %.1f ms, the call's media time is %d ms (%d ms of it dropped unsaid)", gotMs, *c.DurationMs, unsaid)
 	}
 	// Walk the recording: the gap is silence; every other sample is the
 	// caller's sample of that moment, each following the one before, the
@@ -248,9 +255,9 @@ func TestReconnectStitched(t *testing.T) {
 		t.Errorf("the recording ends at the caller's sample %d, want %d", prev, total-1)
 	}
 	// Audio dropped outside the outage is what framesDropped counts beyond lostMs.
-	if want := int(*c.FramesDropped*20-said.LostMs) * rate / 1000; skipped != want {
+	if want := int(unsaid) * rate / 1000; skipped != want {
 		t.Errorf("%d samples missing outside the lost gap; the listen dropped %d ms more than lostMs (%d samples)",
-			skipped, *c.FramesDropped*20-said.LostMs, want)
+			skipped, unsaid, want)
 	}
 	if side.Resumptions[0].DuplicateMs == 0 {
 		t.Errorf("no audio sent again was dropped: the resumption repeats the last 100 ms")
