@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -394,4 +395,31 @@ func TestAuthLimitsDisk(t *testing.T) {
 			t.Fatalf("sample %d is %d, want %d", i, v, counter(i))
 		}
 	}
+}
+
+// TestHostileCallSid: a call whose callSid and metadata are paths is
+// recorded under a name the recorder made, inside its directory; nothing
+// is written anywhere else.
+func TestHostileCallSid(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	srv := startRecorder(t, "-dir", filepath.Join(root, "rec"))
+	escape := filepath.Join(root, "escaped")
+	cfg := mustJSON(map[string]any{"url": srv.URL, "metadata": map[string]any{
+		"callSid": "../../../../" + escape, "file": "../escaped.wav", "id": "/" + escape, "from": "..", "to": "/"}})
+	if c := runSim(t, "--config", cfg, "--hangup", "0.5"); c.reason() != "hangup" {
+		t.Fatalf("call ended with %s", c.reason())
+	}
+	side := srv.waitRecordings(t, 1)[0]
+	if side.CallSid != "../../../../"+escape {
+		t.Errorf("sidecar callSid %q, want the hostile one as a value", side.CallSid)
+	}
+	name := regexp.MustCompile(`^rec/[0-9]{4}/[0-9]{2}/[0-9]{2}/[0-9]{6}-[0-9a-f]{12}\.(wav|json)$`)
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		rel, _ := filepath.Rel(root, p)
+		if err == nil && !d.IsDir() && rel != "rec/.listen-recorder.lock" && !name.MatchString(filepath.ToSlash(rel)) {
+			t.Errorf("the recorder wrote %s", rel)
+		}
+		return nil
+	})
 }
