@@ -42,6 +42,7 @@ type result struct {
 	// How far the load generator fell behind its schedule: far behind,
 	// frames came in bursts and the figure is not a real-time one.
 	LateMaxMs float64 `json:"senderLateMaxMs"`
+	RealTime  bool    `json:"realTime"` // the generator kept within 3 frames of its schedule
 }
 
 func main() {
@@ -154,8 +155,13 @@ func main() {
 		PerStreamPercent: round(100*cores/float64(*streams), 4), StreamsPerCore: math.Round(float64(*streams) / cores),
 		RSSKiB: rss, FramesSent: sent.Load(), FramesRecorded: recorded,
 		SyncEvery: syncEvery.String(), LateMaxMs: round(float64(lateMax.Load())/1e6, 1)}
+	r.RealTime = r.LateMaxMs <= 60
 	b, _ := json.Marshal(r)
 	fmt.Println(string(b))
+	if !r.RealTime {
+		log.Printf("the load generator fell %.0f ms behind (the machine is busy): the streams came in bursts, "+
+			"so the figure is not a real-time one", r.LateMaxMs)
+	}
 	if recorded != sent.Load() {
 		cmd.Process.Kill()
 		log.Fatalf("lost audio: %d frames sent, %d recorded", sent.Load(), recorded)
