@@ -36,6 +36,9 @@ typedef struct ctl {
 	listen_stream_t h;
 	char *buf, *err;
 	size_t len, errlen;
+	const int16_t *in; /* listen_resample */
+	int16_t *out;
+	size_t n;
 	uint64_t rc;
 	int done;
 	struct ctl *next;
@@ -131,6 +134,11 @@ static void run_create(ctl_t *c)
 {
 	c->rc = listenGoCreate((char *)c->s1, (char *)c->s2, c->i, c->u, c->user, c->err, c->errlen);
 }
+static void run_resample(ctl_t *c)
+{
+	c->rc = (uint64_t)(int64_t)listenGoResample((int16_t *)c->in, c->n, c->i, c->out, c->len, (int)c->u,
+	                                             c->err, c->errlen);
+}
 static void run_resolve(ctl_t *c)
 {
 	c->rc = (uint64_t)(int64_t)listenGoResolve((char *)c->s1, c->buf, c->len, c->err, c->errlen);
@@ -198,6 +206,18 @@ int listen_config_resolve(const char *arg, char *buf, size_t len, char *err, siz
 		return LISTEN_EINVAL;
 	}
 	ctl_t c = { .run = run_resolve, .s1 = arg, .buf = buf, .len = len, .err = err, .errlen = errlen };
+	return control(&c) ? (int)c.rc : LISTEN_ESTATE;
+}
+
+int listen_resample(const int16_t *in, size_t n, int from_rate, int16_t *out, size_t len, int to_rate,
+                    char *err, size_t errlen)
+{
+	if ((!in && n) || (!out && len)) {
+		set_err(err, errlen, "listen_resample: argument is NULL");
+		return LISTEN_EINVAL;
+	}
+	ctl_t c = { .run = run_resample, .in = in, .n = n, .i = from_rate, .out = out, .len = len,
+	            .u = (uint32_t)to_rate, .err = err, .errlen = errlen };
 	return control(&c) ? (int)c.rc : LISTEN_ESTATE;
 }
 

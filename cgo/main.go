@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -28,12 +29,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
+	"github.com/modlisten/mod_listen/go/budget"
 	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/engine"
+	"github.com/modlisten/mod_listen/go/outbox"
 	"github.com/modlisten/mod_listen/go/pcm"
 	"github.com/modlisten/mod_listen/go/protocol"
+	"github.com/modlisten/mod_listen/go/resample"
 	"github.com/modlisten/mod_listen/go/stream"
 )
 
@@ -58,6 +63,8 @@ var (
 	streams  = map[uint64]*entry{}
 	stats    stream.Stats
 	logLevel atomic.Int32 // read by engine-wide logging from any goroutine, without mu
+
+	serverBytes = budget.New(config.DefaultSettings().MaxServerBytes) // shared by every stream
 )
 
 func setErr(err *C.char, errlen C.size_t, msg string) {
@@ -103,6 +110,7 @@ func listenGoInit(h *C.listen_host_t, settingsJSON *C.char, cerr *C.char, errlen
 	defer mu.Unlock()
 	settings = set
 	logLevel.Store(int32(set.LogLevel))
+	serverBytes.SetMax(set.MaxServerBytes)
 	if !running {
 		// A library inside a switch must not let its heap grow unchecked.
 		// The engine allocates little per frame, so collecting at half the
@@ -185,6 +193,9 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 	if err != nil {
 		return 0, fmt.Errorf("listen: call attributes: %v", err)
 	}
+	if unknown := flags &^ (C.LISTEN_FLAG_NO_PLAYBACK | C.LISTEN_FLAG_PLAYBACK_OPT_IN | C.LISTEN_FLAG_WIRE_EVENTS); unknown != 0 {
+		return 0, fmt.Errorf("listen: unknown stream flags 0x%x (this engine is LISTEN_ABI_VERSION %d)", unknown, C.LISTEN_ABI_VERSION)
+	}
 	playback := cfg.Playback && flags&C.LISTEN_FLAG_NO_PLAYBACK == 0 &&
 		(flags&C.LISTEN_FLAG_PLAYBACK_OPT_IN == 0 || cfg.PlaybackAsked)
 	frame := rate / 50
@@ -206,7 +217,8 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 	h := uint64(c.handle)
 	e := &entry{c: c}
 	s, err := stream.New(stream.Options{Config: cfg, Settings: set, Call: call, CodecRate: rate,
-		Stats: &stats, Finished: func() { reap(h, e) }}, &rings{c: c}, hst)
+		Stats: &stats, Budget: serverBytes, Finished: func() { reap(h, e) }, Wire: flags&C.LISTEN_FLAG_WIRE_EVENTS != 0},
+		&rings{c: c}, hst)
 	if err != nil {
 		C.lr_stream_unregister(c)
 		C.lr_stream_free(c)
@@ -289,13 +301,44 @@ func listenGoSendText(h C.uint64_t, text *C.char, cerr *C.char, errlen C.size_t)
 		return C.LISTEN_EBADHANDLE
 	}
 	b := goString(text)
+	// The JSON decoder would let invalid UTF-8 through, replaced: refuse it.
+	if !utf8.Valid(b) {
+		setErr(cerr, errlen, "listen: send_text needs valid UTF-8")
+		return C.LISTEN_EINVAL
+	}
 	var probe map[string]json.RawMessage
 	if json.Unmarshal(b, &probe) != nil || probe == nil {
 		setErr(cerr, errlen, "listen: send_text needs a JSON object")
 		return C.LISTEN_EINVAL
 	}
-	e.s.SendText(b)
+	if err := e.s.SendText(b); err != nil {
+		setErr(cerr, errlen, "listen: send_text refused: "+err.Error())
+		if errors.Is(err, outbox.ErrTooLarge) {
+			return C.LISTEN_EINVAL
+		}
+		return C.LISTEN_ELIMIT
+	}
 	return C.LISTEN_OK
+}
+
+//export listenGoResample
+func listenGoResample(in *C.int16_t, n C.size_t, from C.int, out *C.int16_t, outLen C.size_t, to C.int,
+	cerr *C.char, errlen C.size_t) (rc C.int) {
+	defer recoverTo(&rc, cerr, errlen)
+	src := unsafe.Slice((*int16)(unsafe.Pointer(in)), int(n))
+	res, err := resample.Clip(src, int(from), int(to))
+	if err != nil {
+		setErr(cerr, errlen, err.Error())
+		return C.LISTEN_EINVAL
+	}
+	if len(res) > math.MaxInt32 {
+		setErr(cerr, errlen, "listen_resample: the result is too long")
+		return C.LISTEN_EINVAL
+	}
+	if len(res) <= int(outLen) {
+		copy(unsafe.Slice((*int16)(unsafe.Pointer(out)), int(outLen)), res)
+	}
+	return C.int(len(res))
 }
 
 //export listenGoResolve
@@ -376,6 +419,7 @@ func listenGoStats(buf *C.char, size C.size_t) (rc C.int) {
 		"playbackLatencyCount": stats.Play.Count(),
 		"playbackLatencyP50Ms": ms(stats.Play.Quantile(0.5)),
 		"playbackLatencyP99Ms": ms(stats.Play.Quantile(0.99)),
+		"serverBytes":          serverBytes.Used(),
 	})
 	return putString(buf, size, b)
 }

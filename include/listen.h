@@ -58,8 +58,12 @@ extern "C" {
 #endif
 
 /* Bumped on every incompatible change of this header. A host compares it with
- * listen_abi_version() before calling anything else. */
-#define LISTEN_ABI_VERSION 1
+ * listen_abi_version() before calling anything else.
+ *   1  the first version.
+ *   2  LISTEN_FLAG_WIRE_EVENTS and listen_resample; listen_stream_create
+ *      refuses flags it does not know (version 1 ignored them), so a host
+ *      never believes a flag was honoured when it was not. */
+#define LISTEN_ABI_VERSION 2
 
 #define LISTEN_OK 0
 #define LISTEN_ENDED 1       /* per-frame calls: the listen has ended, the frame was
@@ -81,6 +85,14 @@ extern "C" {
 #define LISTEN_FLAG_NO_PLAYBACK 0x1u /* refuse audio from the server (listen nested in a dial) */
 #define LISTEN_FLAG_PLAYBACK_OPT_IN 0x2u /* play the server's audio only if the config enables
                                           * it in so many words (bidirectionalAudio.enabled) */
+/* A debugging aid: report every WebSocket frame the stream sends or receives
+ * as a "wire" event, {"dir":"out"|"in","text":"..."} for a text frame (in
+ * full, the listen's passwords, tokens and header values replaced by "…") or
+ * {"dir":..,"bytes":N} for a binary one. One event per frame (50 a second of
+ * audio each way), delivered on the stream's socket goroutines: a slow event
+ * callback slows that stream's socket. Off unless a host asks; mod_listen
+ * never does. */
+#define LISTEN_FLAG_WIRE_EVENTS 0x4u
 
 /* What a stream needs from the host's media path (listen_stream_media). */
 #define LISTEN_MEDIA_WRITE 0x1u    /* the other party's audio: call listen_stream_push_write */
@@ -128,7 +140,7 @@ int listen_config_resolve(const char *arg, char *buf, size_t len, char *err, siz
  * call_json:   a JSON object of call attributes sent in the first frame, or NULL.
  * codec_rate:  the call's sample rate in Hz: 8000, 16000, 24000, 32000 or 48000;
  *              every pushed and pulled frame is mono 16-bit PCM at this rate.
- * flags:       LISTEN_FLAG_*.
+ * flags:       LISTEN_FLAG_*; an unknown bit is refused (0, err names it).
  * user:        the host's pointer for this stream, handed back in callbacks.
  * Control thread. Returns a handle, or 0 with err filled (the message names
  * the offending key or value). Connection failures are reported later, by
@@ -191,7 +203,10 @@ int listen_stream_stop(listen_stream_t s, const char *reason);
 
 /* Sends a text frame (JSON, borrowed) to the stream's server, after any audio
  * already pushed. Control thread; returns at once.
- * LISTEN_OK, LISTEN_EINVAL (not a JSON object), LISTEN_EBADHANDLE. */
+ * LISTEN_OK; LISTEN_EINVAL (not valid UTF-8, not a JSON object, or over
+ * 64 KiB; err says which); LISTEN_ELIMIT (the server is not reading and the
+ * frames waiting for it fill their 64 KiB queue: this one is not sent, err
+ * says so); LISTEN_EBADHANDLE. */
 int listen_stream_send_text(listen_stream_t s, const char *json, char *err, size_t errlen);
 
 /* Writes the stream's status as a JSON object into buf (owned by the caller,
@@ -214,9 +229,23 @@ int listen_status_all(char *buf, size_t len);
  * listen_stream_status): live streams, and the latency from a captured frame's
  * push to its write on the socket and from streamed playback audio's arrival
  * to its first sample played (counts, p50 and p99 in ms, since the engine
- * started), the engine's goroutine count and its memory by use (KiB).
+ * started), the engine's goroutine count, its memory by use (KiB), and the
+ * bytes of maxServerBytes in use (serverBytes).
  * Control thread. */
 int listen_stats(char *buf, size_t len);
+
+/* Converts a whole clip of mono 16-bit PCM from from_rate to to_rate (any
+ * whole rates from 8000 to 192000 Hz) with the engine's resampler, aligned
+ * with the input and its tail included: n*to_rate/from_rate samples. in
+ * (n samples) and out (len samples) are owned by the caller. A tool's
+ * helper, for files at rates such as 44100 Hz: it costs thousands of
+ * multiplies a sample for such rates; never call it per frame.
+ * Control thread; does not block on the network.
+ * Returns the number of samples the result needs (written to out only when
+ * it is <= len), LISTEN_EINVAL with err filled (a rate out of range), or
+ * LISTEN_ESTATE before listen_init. */
+int listen_resample(const int16_t *in, size_t n, int from_rate, int16_t *out, size_t len, int to_rate,
+                    char *err, size_t errlen);
 
 /* Stops every stream (reason "shutdown"), waits up to timeout_ms for their
  * sockets and hooks to finish, and stops the engine's goroutines. No callback

@@ -27,6 +27,7 @@ SWITCH_MODULE_DEFINITION(mod_listen, mod_listen_load, mod_listen_shutdown, mod_l
 static const char *const engine_events[] = {
 	"connect", "connect_failed", "disconnect", "dtmf", "play_start", "play_done", "kill_audio",
 	"buffer_overrun", "message", "error", "stop", "hook_response", "hook_failed", "mark", "reconnecting",
+	"suppressed",
 };
 #define START_SUBCLASS "listen::start"
 

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -160,7 +161,9 @@ static int wait_for_stop(struct rec *r)
 }
 
 /* Prints what arrived and checks it; the stop event's reason (raw JSON, ""
- * if none) goes to reason for the caller to judge. */
+ * if none) goes to reason for the caller to judge. A listen that failed to
+ * connect says so in a "connect_failed" event; one the host ended while it
+ * was still dialling must not. */
 static void check_events(struct rec *r, char *reason, size_t len)
 {
 	pthread_mutex_lock(&ev_mu);
@@ -169,13 +172,15 @@ static void check_events(struct rec *r, char *reason, size_t len)
 		printf("     event %s %s\n", r->name[i], r->json[i]);
 		saw_connect_failed |= strcmp(r->name[i], "connect_failed") == 0;
 	}
-	check(saw_connect_failed, "\"connect_failed\" event");
 	reason[0] = 0;
 	if (r->n > 0 && strcmp(r->name[r->n - 1], "stop") == 0) {
 		const char *stop = r->json[r->n - 1], *v;
 		size_t n;
 		if (json_member(stop, "reason", &v, &n))
 			snprintf(reason, len, "%.*s", (int)n, v);
+		int failed = strcmp(reason, "\"connect_failed\"") == 0;
+		check(saw_connect_failed == failed, "\"connect_failed\" event %s (reason %s)",
+		      failed ? "present" : "absent", reason);
 		check(json_member(stop, "durationMs", &v, &n), "stop has durationMs");
 		check(json_member(stop, "framesDropped", &v, &n), "stop has framesDropped");
 	}
@@ -211,6 +216,19 @@ static void check_stream_lifetime(struct rec *r, int destroy_first)
 	check(pending >= 0, "pending -> %d (want >= 0)", pending);
 	int n = api.stream_status(h, buf, sizeof buf);
 	check(n > 0 && buf[0] == '{', "status -> %d: %s", n, n > 0 ? buf : "");
+	err[0] = 0;
+	check_rc(api.stream_send_text(h, "{\"text\":\"\xff\xfe\"}", err, sizeof err), LISTEN_EINVAL,
+	         "send_text(invalid UTF-8)");
+	check(strstr(err, "UTF-8") != NULL, "send_text(invalid UTF-8) says why: %s", err);
+	check_rc(api.stream_send_text(h, "{\"text\":\"caf\xc3\xa9\"}", err, sizeof err), LISTEN_OK,
+	         "send_text(valid UTF-8)");
+	static char big[70 * 1024];
+	memset(big, 'x', sizeof big - 1);
+	memcpy(big, "{\"text\":\"", 9);
+	memcpy(big + sizeof big - 3, "\"}", 3);
+	err[0] = 0;
+	check_rc(api.stream_send_text(h, big, err, sizeof err), LISTEN_EINVAL, "send_text(70 KiB)");
+	check(strstr(err, "larger") != NULL, "send_text(70 KiB) says why: %s", err);
 
 	if (destroy_first) {
 		check_rc(api.stream_destroy(h), LISTEN_OK, "destroy");
@@ -297,6 +315,28 @@ static void check_racing_threads(void)
 	close(fd);
 }
 
+/* listen_resample: the length it needs, a 44.1 kHz tone at 8 kHz, bad rates. */
+static void check_resample(void)
+{
+	enum { IN = 4410, OUT = 800 };
+	static int16_t in[IN], out[OUT + 1];
+	char err[256] = "";
+	for (int i = 0; i < IN; i++)
+		in[i] = (int16_t)lrint(10000 * sin(2 * M_PI * 1000 * i / 44100.0));
+	int n = api.resample(in, IN, 44100, NULL, 0, 8000, err, sizeof err);
+	check(n == OUT, "resample(44100 -> 8000, no room) needs %d samples (want %d) %s", n, OUT, err);
+	out[OUT] = 12345;
+	n = api.resample(in, IN, 44100, out, OUT, 8000, err, sizeof err);
+	double peak = 0;
+	for (int i = 100; i < OUT - 100; i++)
+		peak = fmax(peak, fabs((double)out[i]));
+	check(n == OUT && out[OUT] == 12345 && fabs(peak - 10000) < 150,
+	      "resample(44100 -> 8000) -> %d, peak %.0f (want %d, 10000, nothing past the end)", n, peak, OUT);
+	err[0] = 0;
+	n = api.resample(in, IN, 4000, out, OUT, 8000, err, sizeof err);
+	check(n == LISTEN_EINVAL && strstr(err, "4000"), "resample(4000 -> 8000) -> %d: %s", n, err);
+}
+
 int main(int argc, char **argv)
 {
 	char err[1024];
@@ -341,6 +381,11 @@ int main(int argc, char **argv)
 	check_create_refused("{\"url\":\"ws://127.0.0.1:1\"}", 11025, (const char *const[]){"11025", NULL});
 	check(api.stream_create("{}", NULL, 8000, 0, &refused_tag, NULL, 0) == 0,
 	      "create(bad config, err NULL) refused");
+	err[0] = 0;
+	check(api.stream_create("{\"url\":\"ws://127.0.0.1:1\"}", NULL, 8000, 0x80000000u, &refused_tag, err,
+	                        sizeof err) == 0 && strstr(err, "0x80000000"),
+	      "create(unknown flag) refused, naming it: %s", err);
+	check_resample();
 
 	check_stream_lifetime(&rec_stop_first, 0);
 	check_stream_lifetime(&rec_destroy_first, 1);

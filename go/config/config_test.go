@@ -40,7 +40,8 @@ func TestDefaults(t *testing.T) {
 		JitterMs:      40,
 		SilenceDb:     -45,
 		TLS:           TLS{Verify: true},
-		Reconnect:     Reconnect{Attempts: 0, Backoff: 500 * time.Millisecond},
+		Reconnect:     Reconnect{Attempts: 0, Backoff: 500 * time.Millisecond, Stable: 5 * time.Second},
+		PingInterval:  10 * time.Second,
 	}
 	if !reflect.DeepEqual(l, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", l, want)
@@ -80,7 +81,8 @@ func TestEveryKey(t *testing.T) {
 		"actionHook": "https://app.example.com/hook",
 		"bidirectionalAudio": {"enabled": true, "streaming": true, "sampleRate": 32000, "jitterMs": 60},
 		"transcribe": {"recognizer": {}},
-		"eventHook": "/x"
+		"eventHook": "/x",
+		"pingIntervalMs": 2500
 	}`)
 	want := &Listen{
 		URL:           "ws://10.0.0.1:8080/x?y=1",
@@ -103,7 +105,8 @@ func TestEveryKey(t *testing.T) {
 		JitterMs:      60,
 		SilenceDb:     -50,
 		TLS:           TLS{Verify: true},
-		Reconnect:     Reconnect{Backoff: 500 * time.Millisecond},
+		Reconnect:     Reconnect{Backoff: 500 * time.Millisecond, Stable: 5 * time.Second},
+		PingInterval:  2500 * time.Millisecond,
 	}
 	ign := l.IgnoredKeys
 	l.IgnoredKeys = nil
@@ -356,11 +359,13 @@ func TestParseSettingsDefaults(t *testing.T) {
 	d := DefaultSettings()
 	want := Settings{
 		SampleRate: 8000, Subprotocols: []string{"audio.jambonz.org", "audio.drachtio.org"},
-		BufferSeconds: 1, JitterMs: 40, MaxTextBytes: 16 << 20, MaxQueuedClips: 10,
+		BufferSeconds: 1, JitterMs: 40, MaxTextBytes: 4 << 20, MaxQueuedClips: 10,
 		HookTimeout: 5 * time.Second, HookRetries: 2, ConnectTimeout: 5 * time.Second,
 		FlushTimeout: 2 * time.Second, MaxStreams: 4096, TLS: TLS{Verify: true},
-		MaxClipSeconds: 300, MaxQueuedSeconds: 600,
+		MaxClipSeconds: 120, MaxQueuedSeconds: 120,
 		SilenceThreshold: -45, LogLevel: 6,
+
+		MaxRefusals: 100, MaxQueuedMarks: 100, MaxServerBytes: 256 << 20, MaxEventsPerSecond: 20,
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Fatalf("DefaultSettings\n got %+v\nwant %+v", d, want)
@@ -371,7 +376,8 @@ func TestParseSettingsEveryKey(t *testing.T) {
 	s, err := ParseSettings([]byte(`{"sampleRate":"16000","subprotocols":"a,b","bufferSeconds":2.5,
 		"jitterMs":"80","maxTextBytes":2048,"maxQueuedClips":3,"hookTimeoutMs":1500,"hookRetries":0,
 		"connectTimeoutMs":"250","flushTimeoutMs":0,"maxStreams":100,"caFile":"/etc/ca.pem",
-		"tlsVerify":"false","silenceThresholdDb":-30.5,"logLevel":7}`))
+		"tlsVerify":"false","silenceThresholdDb":-30.5,"logLevel":7,
+		"maxRefusals":5,"maxQueuedMarks":"7","maxServerBytes":2097152,"maxEventsPerSecond":3}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +385,9 @@ func TestParseSettingsEveryKey(t *testing.T) {
 		SampleRate: 16000, Subprotocols: []string{"a", "b"}, BufferSeconds: 2.5, JitterMs: 80,
 		MaxTextBytes: 2048, MaxQueuedClips: 3, HookTimeout: 1500 * time.Millisecond, HookRetries: 0,
 		ConnectTimeout: 250 * time.Millisecond, FlushTimeout: 0, MaxStreams: 100,
-		TLS: TLS{CAFile: "/etc/ca.pem", Verify: false}, MaxClipSeconds: 300, MaxQueuedSeconds: 600, SilenceThreshold: -30.5, LogLevel: 7,
+		TLS: TLS{CAFile: "/etc/ca.pem", Verify: false}, MaxClipSeconds: 120, MaxQueuedSeconds: 120, SilenceThreshold: -30.5, LogLevel: 7,
+
+		MaxRefusals: 5, MaxQueuedMarks: 7, MaxServerBytes: 2 << 20, MaxEventsPerSecond: 3,
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("\n got %+v\nwant %+v", s, want)
@@ -403,6 +411,11 @@ func TestParseSettingsErrors(t *testing.T) {
 		{`{"caFile":1}`, `listen: "caFile" must be a string`},
 		{`{"tlsVerify":"nope"}`, `listen: "tlsVerify" must be true or false`},
 		{`{"logLevel":8}`, `listen: "logLevel" must be between 0 and 7 (got 8)`},
+
+		{`{"maxRefusals":0}`, `listen: "maxRefusals" must be between 1 and 1e+06 (got 0)`},
+		{`{"maxQueuedMarks":0}`, `listen: "maxQueuedMarks" must be between 1 and 10000 (got 0)`},
+		{`{"maxServerBytes":1000}`, `listen: "maxServerBytes" must be between 1.048576e+06 and 1.099511627776e+12 (got 1000)`},
+		{`{"maxEventsPerSecond":0}`, `listen: "maxEventsPerSecond" must be between 1 and 10000 (got 0)`},
 	}
 	for _, c := range cases {
 		_, err := ParseSettings([]byte(c.in))

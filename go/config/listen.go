@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -65,13 +66,27 @@ type Listen struct {
 	TLS       TLS
 	Headers   map[string]string
 	Reconnect Reconnect
+	// PingInterval is how often the server is pinged; a server heard from
+	// neither in pongs nor in anything else for two intervals is gone. 0: off.
+	PingInterval time.Duration
 }
 
 // Reconnect says whether and how a dropped socket is redialled.
 type Reconnect struct {
-	Attempts int // 0: never
+	Attempts int // redials allowed since the last stable connection; 0: never
 	Backoff  time.Duration
+	// Stable is how long a connection must last for its loss not to count
+	// as a failure: a server that accepts and drops at once is not retried
+	// forever.
+	Stable time.Duration
 }
+
+// Defaults of a listen's own keys (not taken from the settings).
+const (
+	DefaultBackoff      = 500 * time.Millisecond
+	DefaultStable       = 5 * time.Second
+	DefaultPingInterval = 10 * time.Second
+)
 
 // ParseListen validates a listen verb's JSON.
 func ParseListen(data []byte, s Settings) (*Listen, error) {
@@ -89,7 +104,8 @@ func ParseListen(data []byte, s Settings) (*Listen, error) {
 		SilenceDb:     s.SilenceThreshold,
 		TLS:           s.TLS,
 		Headers:       s.Headers,
-		Reconnect:     Reconnect{Backoff: 500 * time.Millisecond},
+		Reconnect:     Reconnect{Backoff: DefaultBackoff, Stable: DefaultStable},
+		PingInterval:  DefaultPingInterval,
 	}
 	for _, key := range sortedKeys(obj) {
 		if err := l.set(key, obj[key]); err != nil {
@@ -172,6 +188,8 @@ func (l *Listen) set(key string, raw json.RawMessage) error {
 		err = l.setTLS(raw)
 	case "reconnect":
 		err = l.setReconnect(raw)
+	case "pingIntervalMs":
+		l.PingInterval, err = pingInterval(raw, key)
 	case "transcribe", "eventHook":
 		// Handled by the application around the listen, not by the stream.
 		l.IgnoredKeys = append(l.IgnoredKeys, key)
@@ -264,7 +282,7 @@ func (l *Listen) setTLS(raw json.RawMessage) error {
 func (l *Listen) setReconnect(raw json.RawMessage) error {
 	var o map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &o); err != nil || o == nil {
-		return fmt.Errorf(`listen: "reconnect" must be an object {"attempts", "backoffMs"}`)
+		return fmt.Errorf(`listen: "reconnect" must be an object {"attempts", "backoffMs", "stableMs"}`)
 	}
 	for _, k := range sortedKeys(o) {
 		key := "reconnect." + k
@@ -276,6 +294,8 @@ func (l *Listen) setReconnect(raw json.RawMessage) error {
 			var ms int
 			ms, err = integer(o[k], key, 0, 60000)
 			l.Reconnect.Backoff = time.Duration(ms) * time.Millisecond
+		case "stableMs":
+			l.Reconnect.Stable, err = millis(o[k], key, 100, 3600000)
 		default:
 			err = fmt.Errorf("listen: unknown key %q", key)
 		}
@@ -287,6 +307,8 @@ func (l *Listen) setReconnect(raw json.RawMessage) error {
 }
 
 // headers reads extra upgrade headers over base (which is not modified).
+// Names are kept canonical, so a listen's "x-token" replaces the settings'
+// "X-Token" instead of both being sent.
 func headers(raw json.RawMessage, key string, base map[string]string) (map[string]string, error) {
 	var h map[string]string
 	if err := json.Unmarshal(raw, &h); err != nil {
@@ -296,16 +318,54 @@ func headers(raw json.RawMessage, key string, base map[string]string) (map[strin
 	for k, v := range base {
 		out[k] = v
 	}
-	for k, v := range h {
-		if k == "" || strings.ContainsAny(k, " :\r\n") || strings.ContainsAny(v, "\r\n") {
-			return nil, fmt.Errorf("listen: %q: %q is not a valid header", key, k)
+	seen := make(map[string]string, len(h))
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if err := checkHeader(k, h[k]); err != nil {
+			return nil, fmt.Errorf("listen: %q: %v", key, err)
 		}
-		if handshakeHeaders[http.CanonicalHeaderKey(k)] {
+		c := http.CanonicalHeaderKey(k)
+		if handshakeHeaders[c] {
 			return nil, fmt.Errorf("listen: %q: %q is set by the WebSocket handshake itself (subprotocols go in \"subprotocols\")", key, k)
 		}
-		out[k] = v
+		if other, dup := seen[c]; dup {
+			return nil, fmt.Errorf("listen: %q: %q and %q are the same header", key, other, k)
+		}
+		seen[c] = k
+		out[c] = h[k]
 	}
 	return out, nil
+}
+
+// checkHeader refuses what HTTP cannot carry as given: a name that is not a
+// token (RFC 9110 5.1; Go's HTTP writer drops such a header without a word)
+// and a value with control characters (5.5; CR and LF would split the
+// request, a NUL reaches the server raw). The value is never quoted: it may
+// be a secret.
+func checkHeader(name, value string) error {
+	if name == "" {
+		return fmt.Errorf(`"" is not a valid header name`)
+	}
+	for i := 0; i < len(name); i++ {
+		if !isTokenByte(name[i]) {
+			return fmt.Errorf("%q is not a valid header name: only letters, digits and !#$%%&'*+-.^_`|~ are allowed", name)
+		}
+	}
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return fmt.Errorf("the value of %q holds a control character (byte 0x%02x at %d): CR, LF, NUL and the like cannot be sent", name, c, i)
+		}
+	}
+	return nil
+}
+
+func isTokenByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 var handshakeHeaders = map[string]bool{
@@ -370,7 +430,23 @@ func wsURL(raw json.RawMessage, key string) (string, error) {
 	if perr != nil || (p.Scheme != "ws" && p.Scheme != "wss") || p.Host == "" {
 		return "", fmt.Errorf(`listen: %q must be a ws:// or wss:// URL (got %q)`, key, redact.URL(s))
 	}
+	// RFC 6455 3: a WebSocket URI has no fragment; "#" must be sent as %23.
+	if strings.Contains(s, "#") {
+		return "", fmt.Errorf(`listen: %q must not have a fragment ("#"; write %%23 for a "#" in the path or query)`, key)
+	}
 	return s, nil
+}
+
+// pingInterval is 0 (no pings) or an interval from 100 ms to an hour.
+func pingInterval(raw json.RawMessage, key string) (time.Duration, error) {
+	if ms, err := integer(raw, key, 0, 0); err == nil && ms == 0 {
+		return 0, nil
+	}
+	d, err := millis(raw, key, 100, 3600000)
+	if err != nil {
+		return 0, fmt.Errorf("%v; 0 turns pings off", err)
+	}
+	return d, nil
 }
 
 func isNull(raw json.RawMessage) bool { return string(raw) == "null" }

@@ -31,6 +31,12 @@ type Settings struct {
 	SilenceThreshold float64                               // dBFS at or below which caller audio counts as silence
 	LogLevel         int                                   // syslog order: lines above it are not passed to the host
 	Profiles         map[string]map[string]json.RawMessage // named listen configs
+
+	// What a hostile or broken server can make the engine hold or do.
+	MaxRefusals        int   // refused server messages within a minute that end the listen
+	MaxQueuedMarks     int   // marks waiting to be played out, per stream
+	MaxServerBytes     int64 // engine-wide memory for server data being read, decoded or queued
+	MaxEventsPerSecond int   // events of each kind a server can cause per stream and second
 }
 
 // TLS says how wss:// servers are trusted and how we prove who we are.
@@ -51,7 +57,7 @@ func DefaultSettings() Settings {
 		Subprotocols:     DefaultSubprotocols,
 		BufferSeconds:    1,
 		JitterMs:         40,
-		MaxTextBytes:     16 << 20,
+		MaxTextBytes:     4 << 20,
 		MaxQueuedClips:   10,
 		HookTimeout:      5 * time.Second,
 		HookRetries:      2,
@@ -59,10 +65,15 @@ func DefaultSettings() Settings {
 		FlushTimeout:     2 * time.Second,
 		MaxStreams:       4096,
 		TLS:              TLS{Verify: true},
-		MaxClipSeconds:   300,
-		MaxQueuedSeconds: 600,
+		MaxClipSeconds:   120,
+		MaxQueuedSeconds: 120,
 		SilenceThreshold: -45,
 		LogLevel:         6,
+
+		MaxRefusals:        100,
+		MaxQueuedMarks:     100,
+		MaxServerBytes:     256 << 20,
+		MaxEventsPerSecond: 20,
 	}
 }
 
@@ -123,6 +134,17 @@ func ParseSettings(data []byte) (Settings, error) {
 			s.LogLevel, err = integer(raw, key, 0, 7)
 		case "profiles":
 			s.Profiles, err = parseProfiles(raw)
+
+		case "maxRefusals":
+			s.MaxRefusals, err = integer(raw, key, 1, 1000000)
+		case "maxQueuedMarks":
+			s.MaxQueuedMarks, err = integer(raw, key, 1, 10000)
+		case "maxServerBytes":
+			var n int
+			n, err = integer(raw, key, 1<<20, 1<<40)
+			s.MaxServerBytes = int64(n)
+		case "maxEventsPerSecond":
+			s.MaxEventsPerSecond, err = integer(raw, key, 1, 10000)
 		default:
 			err = fmt.Errorf("listen settings: unknown key %q", key)
 		}

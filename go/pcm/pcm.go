@@ -54,8 +54,8 @@ func FromLE(dst []int16, b []byte) []int16 {
 
 // SilenceLimit is the largest sum of squares of n samples whose mean square,
 // relative to full scale, is at or below db dBFS (a full-scale square wave is
-// 0 dBFS). The host's C side sums each caller frame and compares: an integer
-// test per frame, with no logarithm on the media thread.
+// 0 dBFS). The engine's C rings sum each caller frame as it is pushed and
+// compare: an integer test per frame, with no logarithm on the media thread.
 func SilenceLimit(n int, db float64) uint64 {
 	return uint64(math.Floor(float64(n) * 32768 * 32768 * math.Pow(10, db/10)))
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modlisten/mod_listen/go/budget"
 	"github.com/modlisten/mod_listen/go/histogram"
 )
 
@@ -99,5 +100,93 @@ func TestLatencyOfStreamedAudio(t *testing.T) {
 	p.Service(t0.Add(2*time.Second), nil)
 	if h.Count() != 2 {
 		t.Fatalf("killed audio was counted: %d", h.Count())
+	}
+}
+
+// Marks behind a playing clip count against MaxQueuedMarks; played-out and
+// cleared marks free their place.
+func TestMaxQueuedMarks(t *testing.T) {
+	r := newRing(160)
+	p := New(r, 8000, 10, 0)
+	p.MaxQueuedMarks = 3
+	p.Clip(fill(8000, 1), id("long"))
+	for i := 0; i < 3; i++ {
+		if err := p.Mark(id("m")); err != nil {
+			t.Fatalf("mark %d: %v", i, err)
+		}
+	}
+	err := p.Mark(id("over"))
+	if err == nil || err.Error() != "mark refused: 3 marks are already waiting to be played out (the limit, maxQueuedMarks)" {
+		t.Fatalf("fourth mark: %v", err)
+	}
+	for i := 0; i < 1000 && p.Busy(); i++ {
+		p.Service(t0, nil)
+		r.pullAll()
+	}
+	if err := p.Mark(id("after playout")); err != nil {
+		t.Fatalf("after the marks played out: %v", err)
+	}
+	p.Clip(fill(8000, 1), nil)
+	p.Mark(id("a"))
+	p.Mark(id("b"))
+	if cleared, _ := p.Kill(); len(cleared) != 3 {
+		t.Fatalf("kill cleared %d marks, want 3", len(cleared))
+	}
+	for i := 0; i < 3; i++ {
+		if err := p.Mark(id("m")); err != nil {
+			t.Fatalf("after kill, mark %d: %v", i, err)
+		}
+	}
+}
+
+// The budget holds 2 bytes for every sample waiting, and gets all of it back
+// as audio is played, killed, or the player closes.
+func TestBudgetFollowsQueuedAudio(t *testing.T) {
+	b := budget.New(1 << 20)
+	r := newRing(1000)
+	p := New(r, 8000, 10, 0)
+	p.Budget = b
+	p.Clip(fill(4000, 1), id("a"))
+	p.Stream(fill(2000, 1), t0)
+	if b.Used() != 12000 {
+		t.Fatalf("used %d, want 12000", b.Used())
+	}
+	p.Service(t0.Add(time.Second), nil)
+	if b.Used() != 10000 {
+		t.Fatalf("after 1000 samples went into the ring: used %d, want 10000", b.Used())
+	}
+	p.Kill()
+	if b.Used() != 0 {
+		t.Fatalf("after kill: used %d", b.Used())
+	}
+	if err := p.Clip(fill(600_000, 1), nil); err == nil || err.Error() != "playAudio refused: the engine's memory for server data is in use (0 of 1 MiB, maxServerBytes)" {
+		t.Fatalf("clip over the budget: %v", err)
+	}
+	p.Clip(fill(1000, 1), nil)
+	p.Close()
+	if b.Used() != 0 {
+		t.Fatalf("after close: used %d", b.Used())
+	}
+}
+
+// A server that keeps streaming one second ahead of the call for ten
+// minutes: the streamed segment never ends, and what it holds stays about
+// the second waiting, not the ten minutes played.
+func TestStreamingAheadStaysBounded(t *testing.T) {
+	r := newRing(2000)
+	p := New(r, 8000, 10, 0)
+	p.Stream(fill(8000, 1), t0)
+	for i := 0; i < 30000; i++ {
+		if err := p.Stream(fill(160, 1), t0); err != nil {
+			t.Fatal(err)
+		}
+		p.Service(t0.Add(time.Second), nil)
+		r.pull(160)
+	}
+	if len(p.segs) != 1 || p.segs[0].kind != streamed {
+		t.Fatalf("%d segments, want the one streamed segment still going", len(p.segs))
+	}
+	if c := cap(p.segs[0].samples); c > 4*8000 {
+		t.Errorf("the streamed segment holds %d samples (%.1f s) after 600 s streamed 1 s ahead", c, float64(c)/8000)
 	}
 }

@@ -6,10 +6,12 @@ package playback
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/modlisten/mod_listen/go/budget"
 	"github.com/modlisten/mod_listen/go/histogram"
 	"github.com/modlisten/mod_listen/go/protocol"
 )
@@ -69,6 +71,12 @@ type Player struct {
 
 	// MaxQueuedSamples bounds the audio waiting to be written (0: no bound).
 	MaxQueuedSamples int
+	// MaxQueuedMarks bounds the marks waiting to be played out (0: no bound).
+	MaxQueuedMarks int
+	// Budget, when set, holds 2 bytes for every sample waiting to be written.
+	Budget *budget.Budget
+	marks  int  // marks queued and not yet played out or cleared
+	closed bool // the stream is over: nothing more is queued
 
 	// Latency, when set, gets the time from the arrival of each piece of
 	// streamed audio to the playing of its first sample.
@@ -98,6 +106,31 @@ func (e ErrQueueFull) Error() string {
 func (p *Player) Clip(samples []int16, id json.RawMessage) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.clipFits(len(samples)); err != nil {
+		return err
+	}
+	if err := p.Budget.Take(2 * len(samples)); err != nil {
+		return fmt.Errorf("playAudio refused: %w", err)
+	}
+	p.add(&segment{kind: clip, samples: samples, id: id})
+	return nil
+}
+
+// ClipFits tells whether a clip of n samples (at the call's rate) would be
+// queued now, so a clip can be refused before it is decoded.
+func (p *Player) ClipFits(n int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.clipFits(n)
+}
+
+// ErrClosed refuses audio that comes after the stream's end.
+var ErrClosed = errors.New("audio refused: the listen is over")
+
+func (p *Player) clipFits(n int) error {
+	if p.closed {
+		return ErrClosed
+	}
 	waiting := 0
 	for _, s := range p.segs {
 		if s.kind == clip && !s.started {
@@ -107,15 +140,28 @@ func (p *Player) Clip(samples []int16, id json.RawMessage) error {
 	if waiting >= p.maxQueued {
 		return ErrQueueFull{p.maxQueued}
 	}
-	if err := p.fits(len(samples)); err != nil {
+	if err := p.fits(n); err != nil {
 		return fmt.Errorf("playAudio refused: %v", err)
 	}
-	p.add(&segment{kind: clip, samples: samples, id: id})
+	return nil
+}
+
+// StreamFits tells whether n samples of streamed audio (at the call's rate)
+// would be queued now, so they can be refused before they are resampled.
+func (p *Player) StreamFits(n int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.fits(n); err != nil {
+		return fmt.Errorf("streamed audio refused: %v", err)
+	}
 	return nil
 }
 
 // fits checks the limits on queued audio; the caller holds p.mu.
 func (p *Player) fits(n int) error {
+	if p.closed {
+		return ErrClosed
+	}
 	if p.MaxQueuedSamples == 0 {
 		return nil
 	}
@@ -131,6 +177,10 @@ func (p *Player) fits(n int) error {
 func (p *Player) Beep(samples []int16) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.Budget.Force(2 * len(samples))
 	p.add(&segment{kind: beep, samples: samples})
 }
 
@@ -141,11 +191,23 @@ func (p *Player) Stream(samples []int16, now time.Time) error {
 	if err := p.fits(len(samples)); err != nil {
 		return fmt.Errorf("streamed audio refused: %v", err)
 	}
+	if err := p.Budget.Take(2 * len(samples)); err != nil {
+		return fmt.Errorf("streamed audio refused: %w", err)
+	}
 	if p.Latency != nil {
 		p.arrivals = append(p.arrivals, arrival{pos: p.queued, at: now})
 	}
 	if n := len(p.segs); n > 0 && p.segs[n-1].kind == streamed {
 		last := p.segs[n-1]
+		if last.off > 0 && last.off >= len(last.samples)/2 {
+			// Drop the played head: a server that keeps streaming ahead of
+			// the call never lets the segment end, and it would otherwise
+			// grow for as long as the call lasts.
+			k := copy(last.samples, last.samples[last.off:])
+			last.samples = last.samples[:k]
+			last.start += uint64(last.off)
+			last.off = 0
+		}
 		last.samples = append(last.samples, samples...)
 		last.end += uint64(len(samples))
 		p.queued += uint64(len(samples))
@@ -156,10 +218,15 @@ func (p *Player) Stream(samples []int16, now time.Time) error {
 }
 
 // Mark queues a mark after the audio queued so far.
-func (p *Player) Mark(name json.RawMessage) {
+func (p *Player) Mark(name json.RawMessage) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.MaxQueuedMarks > 0 && p.marks >= p.MaxQueuedMarks {
+		return fmt.Errorf("mark refused: %d marks are already waiting to be played out (the limit, maxQueuedMarks)", p.marks)
+	}
+	p.marks++
 	p.add(&segment{kind: mark, id: name})
+	return nil
 }
 
 func (p *Player) add(s *segment) {
@@ -192,9 +259,22 @@ func (p *Player) Kill() (cleared []json.RawMessage, clips int) {
 	}
 	p.ring.Discard()
 	p.segs, p.inRing, p.arrivals = nil, nil, nil
+	p.marks = 0
+	p.Budget.Give(2 * int(p.queued-p.written))
 	p.written = p.queued
 	p.delta = p.ring.Written() - p.queued
 	return cleared, clips
+}
+
+// Close gives back the budget of everything still waiting (the stream is
+// over).
+func (p *Player) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.Budget.Give(2 * int(p.queued-p.written))
+	p.written = p.queued
+	p.segs = nil
+	p.closed = true
 }
 
 // Busy tells whether anything is queued or still playing.
@@ -230,6 +310,7 @@ func (p *Player) Service(now time.Time, out []Notice) []Notice {
 		case clip:
 			out = append(out, Notice{Event: "play_done", ID: s.id, Frame: protocol.PlayDone(s.id)})
 		case mark:
+			p.marks--
 			out = append(out, Notice{Event: "mark", ID: s.id, Frame: protocol.MarkEvent(s.id, "playout")})
 		}
 	}
@@ -250,6 +331,7 @@ func (p *Player) Service(now time.Time, out []Notice) []Notice {
 		n := p.ring.Write(s.samples[s.off:])
 		s.off += n
 		p.written += uint64(n)
+		p.Budget.Give(2 * n)
 		if s.off < len(s.samples) {
 			break // ring full
 		}

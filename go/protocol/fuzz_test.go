@@ -29,8 +29,12 @@ func FuzzParse(f *testing.F) {
 		if !slices.Contains(config.PlayRates, m.Clip.Rate) {
 			t.Fatalf("accepted a clip at %d Hz", m.Clip.Rate)
 		}
-		if m.Clip.Channels != 1 && m.Clip.Channels != 2 || len(m.Clip.Samples)%m.Clip.Channels != 0 {
-			t.Fatalf("accepted a clip of %d channels, %d samples", m.Clip.Channels, len(m.Clip.Samples))
+		samples, err := m.Clip.Decode()
+		if err != nil {
+			return
+		}
+		if m.Clip.Channels != 1 && m.Clip.Channels != 2 || len(samples) != m.Clip.Frames*m.Clip.Channels {
+			t.Fatalf("accepted a clip of %d channels, %d samples, %d frames", m.Clip.Channels, len(samples), m.Clip.Frames)
 		}
 	})
 }
@@ -51,8 +55,12 @@ func FuzzClip(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if raw && len(m.Clip.Samples) != len(content)/2 {
-			t.Fatalf("%d bytes of raw PCM gave %d samples", len(content), len(m.Clip.Samples))
+		samples, err := m.Clip.Decode()
+		if err != nil {
+			t.Fatalf("%d bytes of valid base64: %v", len(content), err)
+		}
+		if raw && len(samples) != len(content)/2 || len(samples) != m.Clip.Frames*m.Clip.Channels {
+			t.Fatalf("%d bytes of PCM gave %d samples, %d frames", len(content), len(samples), m.Clip.Frames)
 		}
 	})
 }

@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/modlisten/mod_listen/go/config"
+	"github.com/modlisten/mod_listen/go/peertext"
 	"github.com/modlisten/mod_listen/go/wav"
 )
 
@@ -165,21 +168,81 @@ type Message struct {
 	Name json.RawMessage // mark
 }
 
-// Clip is decoded playAudio audio: 16-bit PCM, channels interleaved.
+// MaxNameBytes bounds a mark's name and a clip's id: both are echoed back
+// to the server and to the host.
+const MaxNameBytes = 256
+
+// Clip is playAudio audio as received: its format and length are known from
+// the header and the lengths, before anything is decoded, so limits are
+// checked before the work.
 type Clip struct {
 	ID       json.RawMessage // the server's id, echoed in playDone
 	Rate     int
 	Channels int
-	Samples  []int16
+	Frames   int // samples per channel
+
+	content string // base64
+	offset  int    // of the first sample in the decoded bytes
+}
+
+// Seconds is the clip's length.
+func (c *Clip) Seconds() float64 { return float64(c.Frames) / float64(c.Rate) }
+
+// DecodeBytes is the memory Decode allocates.
+func (c *Clip) DecodeBytes() int { return 2*c.Frames*c.Channels + 2*decodeChunk }
+
+// decodeChunk: base64 characters decoded at a time, straight into the
+// clip's samples: the decoded bytes are never held whole.
+const decodeChunk = 4096
+
+// Decode returns the audio: 16-bit PCM, channels interleaved.
+func (c *Clip) Decode() ([]int16, error) {
+	out := make([]int16, c.Frames*c.Channels)
+	content := c.content
+	if strings.ContainsAny(content, "\r\n") {
+		content = strings.NewReplacer("\r", "", "\n", "").Replace(content)
+	}
+	src := make([]byte, decodeChunk)
+	dst := make([]byte, decodeChunk/4*3)
+	pos, k := 0, 0 // decoded bytes so far, samples written
+	for i := 0; i < len(content) && k < len(out); i += decodeChunk {
+		m := copy(src, content[i:])
+		n, err := base64.StdEncoding.Decode(dst, src[:m])
+		if err == nil && n < len(dst) && i+m < len(content) {
+			err = base64.CorruptInputError(m - 1) // padding before the end
+		}
+		if e, ok := err.(base64.CorruptInputError); ok {
+			err = base64.CorruptInputError(int64(e) + int64(i))
+		}
+		if err != nil {
+			return nil, fmt.Errorf(`playAudio: "data.audioContent" is not valid base64: %v`, err)
+		}
+		// The audio starts at an even offset and chunks decode to an even
+		// length, so samples never straddle two chunks.
+		for j := max(c.offset-pos, 0); j+1 < n && k < len(out); j += 2 {
+			out[k] = int16(uint16(dst[j]) | uint16(dst[j+1])<<8)
+			k++
+		}
+		pos += n
+	}
+	if k < len(out) {
+		return nil, errors.New(`playAudio: "data.audioContent" is shorter than its length says`)
+	}
+	return out, nil
 }
 
 // Parse reads a server text frame. Errors are meant for the server: they name
-// what is wrong in its message.
+// what is wrong in its message, and show its values only shortened and
+// escaped (they also reach the switch's log).
 func Parse(frame []byte) (Message, error) {
 	m := Message{Raw: frame}
+	if !utf8.Valid(frame) {
+		return m, errors.New("message is not valid UTF-8")
+	}
+	// The type first, alone: a playAudio's data is read once, into its
+	// fields, not copied whole beforehand.
 	var env struct {
 		Type json.RawMessage `json:"type"`
-		Data json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(frame, &env); err != nil {
 		return m, fmt.Errorf("invalid JSON: %v", err)
@@ -188,45 +251,72 @@ func Parse(frame []byte) (Message, error) {
 		return m, errors.New(`message has no "type"`)
 	}
 	if json.Unmarshal(env.Type, &m.Type) != nil {
-		return m, fmt.Errorf(`"type" must be a string (got %s)`, env.Type)
+		return m, fmt.Errorf(`"type" must be a string (got %s)`, peertext.Show(string(env.Type)))
 	}
-	m.Data = env.Data
+	if m.Type == PlayAudio {
+		var err error
+		m.Clip, err = parsePlay(frame)
+		return m, err
+	}
+	var body struct {
+		Data json.RawMessage `json:"data"`
+	}
+	json.Unmarshal(frame, &body)
+	m.Data = body.Data
 	var err error
-	switch m.Type {
-	case PlayAudio:
-		m.Clip, err = parsePlay(env.Data)
-	case Mark:
+	if m.Type == Mark {
 		var d struct {
 			Name json.RawMessage `json:"name"`
 		}
-		if json.Unmarshal(env.Data, &d) != nil || len(d.Name) == 0 || string(d.Name) == "null" {
+		switch {
+		case json.Unmarshal(m.Data, &d) != nil || len(d.Name) == 0 || string(d.Name) == "null":
 			err = errors.New(`mark: "data.name" is missing`)
+		case nameBytes(d.Name) > MaxNameBytes:
+			err = fmt.Errorf(`mark: "data.name" is longer than %d bytes`, MaxNameBytes)
 		}
 		m.Name = d.Name
 	}
 	return m, err
 }
 
-func parsePlay(data json.RawMessage) (*Clip, error) {
-	var d struct {
-		AudioContent     *string         `json:"audioContent"`
-		AudioContentType string          `json:"audioContentType"`
-		SampleRate       json.RawMessage `json:"sampleRate"`
-		ID               json.RawMessage `json:"id"`
+// nameBytes is the length of a name: a string's own bytes, or the JSON's.
+func nameBytes(v json.RawMessage) int {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return len(s)
 	}
-	if len(data) == 0 || json.Unmarshal(data, &d) != nil {
+	return len(v)
+}
+
+// wavPrefix: how much of a WAV clip is decoded to read its header.
+const wavPrefix = 4096
+
+func parsePlay(frame []byte) (*Clip, error) {
+	var msg struct {
+		Data *struct {
+			AudioContent     *string         `json:"audioContent"`
+			AudioContentType string          `json:"audioContentType"`
+			SampleRate       json.RawMessage `json:"sampleRate"`
+			ID               json.RawMessage `json:"id"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(frame, &msg) != nil || msg.Data == nil {
 		return nil, errors.New(`playAudio: "data" must be an object`)
 	}
+	d := msg.Data
 	if d.AudioContent == nil {
 		return nil, errors.New(`playAudio: "data.audioContent" is missing`)
 	}
-	pcm, err := base64.StdEncoding.DecodeString(*d.AudioContent)
-	if err != nil {
-		return nil, fmt.Errorf(`playAudio: "data.audioContent" is not valid base64: %v`, err)
-	}
-	c := &Clip{ID: d.ID, Channels: 1}
+	c := &Clip{ID: d.ID, Channels: 1, content: *d.AudioContent}
 	if string(c.ID) == "null" {
 		c.ID = nil
+	}
+	if nameBytes(c.ID) > MaxNameBytes {
+		return nil, fmt.Errorf(`playAudio: "data.id" is longer than %d bytes`, MaxNameBytes)
+	}
+	total, err := decodedLen(c.content)
+	if err != nil {
+		return nil, err
 	}
 	switch d.AudioContentType {
 	case "raw":
@@ -237,31 +327,47 @@ func parsePlay(data json.RawMessage) (*Clip, error) {
 		if err != nil {
 			return nil, fmt.Errorf(`playAudio: "data.sampleRate" %v`, err)
 		}
-		c.Rate = rate
-		c.Samples = pcmSamples(pcm)
+		c.Rate, c.Frames = rate, total/2
 	case "wav", "wave":
-		a, err := wav.Parse(pcm)
+		// Only the header is decoded here; the length comes from the
+		// content's length.
+		head := c.content[:min(len(c.content), wavPrefix)]
+		prefix, err := base64.StdEncoding.DecodeString(head[:len(head)&^3])
+		if err != nil {
+			return nil, fmt.Errorf(`playAudio: "data.audioContent" is not valid base64: %v`, err)
+		}
+		h, err := wav.ParseHeader(prefix, total)
 		if err != nil {
 			return nil, fmt.Errorf("playAudio: %v", err)
 		}
-		if _, err := Rate(raw(a.Rate)); err != nil {
+		if _, err := Rate(raw(h.Rate)); err != nil {
 			return nil, fmt.Errorf("playAudio: WAV sample rate %v", err)
 		}
-		c.Rate, c.Channels, c.Samples = a.Rate, a.Channels, a.Samples
+		c.Rate, c.Channels, c.Frames, c.offset = h.Rate, h.Channels, h.Frames(), h.DataOffset
 	case "":
 		return nil, errors.New(`playAudio: "data.audioContentType" is missing ("raw", "wav" or "wave")`)
 	default:
-		return nil, fmt.Errorf(`playAudio: unknown "data.audioContentType" %q ("raw", "wav" or "wave")`, d.AudioContentType)
+		return nil, fmt.Errorf(`playAudio: unknown "data.audioContentType" "%s" ("raw", "wav" or "wave")`, peertext.Show(d.AudioContentType))
 	}
 	return c, nil
 }
 
-func pcmSamples(b []byte) []int16 {
-	out := make([]int16, len(b)/2)
-	for i := range out {
-		out[i] = int16(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
+// decodedLen is the length base64 text decodes to, from its length alone
+// (line breaks are skipped by the decoder, and here).
+func decodedLen(s string) (int, error) {
+	n := len(s) - strings.Count(s, "\n") - strings.Count(s, "\r")
+	if n%4 != 0 {
+		return 0, fmt.Errorf(`playAudio: "data.audioContent" is not valid base64: its length (%d) is not a multiple of 4`, n)
 	}
-	return out
+	pad := 0
+	for i := len(s) - 1; i >= 0 && pad < 2; i-- {
+		if s[i] == '=' {
+			pad++
+		} else if s[i] != '\n' && s[i] != '\r' {
+			break
+		}
+	}
+	return n/4*3 - pad, nil
 }
 
 // Rate reads a playback sample rate given as a number or a string.
@@ -270,10 +376,10 @@ func Rate(v json.RawMessage) (int, error) {
 	if err := json.Unmarshal(v, &f); err != nil {
 		var s string
 		if json.Unmarshal(v, &s) != nil {
-			return 0, fmt.Errorf("must be a number, got %s", v)
+			return 0, fmt.Errorf("must be a number, got %s", peertext.Show(string(v)))
 		}
 		if f, err = strconv.ParseFloat(s, 64); err != nil {
-			return 0, fmt.Errorf("must be a number, got %s", v)
+			return 0, fmt.Errorf("must be a number, got %s", peertext.Show(string(v)))
 		}
 	}
 	for _, r := range config.PlayRates {
@@ -281,5 +387,5 @@ func Rate(v json.RawMessage) (int, error) {
 			return r, nil
 		}
 	}
-	return 0, fmt.Errorf("must be one of 8000, 16000, 24000, 32000, 48000, 64000 (got %s)", v)
+	return 0, fmt.Errorf("must be one of 8000, 16000, 24000, 32000, 48000, 64000 (got %s)", peertext.Show(string(v)))
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -169,6 +170,18 @@ func mustParse(t *testing.T, frame []byte) Message {
 	return m
 }
 
+func mustDecode(t *testing.T, c *Clip) []int16 {
+	t.Helper()
+	samples, err := c.Decode()
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if len(samples) != c.Frames*c.Channels {
+		t.Fatalf("decoded %d samples, the lengths said %d frames of %d channels", len(samples), c.Frames, c.Channels)
+	}
+	return samples
+}
+
 func TestPlayAudioRaw(t *testing.T) {
 	pcm := []byte{0x01, 0x00, 0xff, 0xff, 0x00, 0x80, 0xff, 0x7f}
 	want := []int16{1, -1, -32768, 32767}
@@ -179,7 +192,7 @@ func TestPlayAudioRaw(t *testing.T) {
 			t.Fatalf("sampleRate %s: %+v", rate, m)
 		}
 		c := m.Clip
-		if c.Rate != 16000 || c.Channels != 1 || !reflect.DeepEqual(c.Samples, want) || string(c.ID) != `"c1"` {
+		if c.Rate != 16000 || c.Channels != 1 || !reflect.DeepEqual(mustDecode(t, c), want) || string(c.ID) != `"c1"` {
 			t.Fatalf("sampleRate %s: clip %+v", rate, c)
 		}
 		if string(m.Raw) != string(f) {
@@ -215,7 +228,7 @@ func TestPlayAudioWav(t *testing.T) {
 	for _, typ := range []string{"wav", "wave"} {
 		m := mustParse(t, playFrame(`{"audioContent":"`+b64(file)+`","audioContentType":"`+typ+`","id":5}`))
 		c := m.Clip
-		if c.Rate != 24000 || c.Channels != 1 || !reflect.DeepEqual(c.Samples, samples) || string(c.ID) != "5" {
+		if c.Rate != 24000 || c.Channels != 1 || !reflect.DeepEqual(mustDecode(t, c), samples) || string(c.ID) != "5" {
 			t.Fatalf("%s: %+v", typ, c)
 		}
 	}
@@ -224,7 +237,7 @@ func TestPlayAudioWav(t *testing.T) {
 func TestPlayAudioStereoWav(t *testing.T) {
 	samples := []int16{1, -1, 2, -2, 3, -3}
 	m := mustParse(t, playFrame(`{"audioContent":"`+b64(wav.Encode(8000, 2, samples))+`","audioContentType":"wav"}`))
-	if c := m.Clip; c.Rate != 8000 || c.Channels != 2 || !reflect.DeepEqual(c.Samples, samples) {
+	if c := m.Clip; c.Rate != 8000 || c.Channels != 2 || !reflect.DeepEqual(mustDecode(t, c), samples) {
 		t.Fatalf("%+v", c)
 	}
 }
@@ -280,9 +293,12 @@ func TestPlayAudioRefusals(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"A", "!!!!", "AAA=AAA="} {
-		got := parseErr(t, playFrame(`{"audioContent":"`+bad+`","audioContentType":"raw","sampleRate":8000}`))
-		if !strings.HasPrefix(got, `playAudio: "data.audioContent" is not valid base64: `) {
-			t.Errorf("base64 %q: %s", bad, got)
+		m, err := Parse(playFrame(`{"audioContent":"` + bad + `","audioContentType":"raw","sampleRate":8000}`))
+		if err == nil {
+			_, err = m.Clip.Decode()
+		}
+		if err == nil || !strings.HasPrefix(err.Error(), `playAudio: "data.audioContent" is not valid base64: `) {
+			t.Errorf("base64 %q: %v", bad, err)
 		}
 	}
 	for _, f := range [][]byte{eight, float} {
@@ -307,6 +323,90 @@ func TestParseEnvelope(t *testing.T) {
 		if got := parseErr(t, []byte(f)); got != `mark: "data.name" is missing` {
 			t.Errorf("%s: %s", f, got)
 		}
+	}
+}
+
+// Lengths and durations are known from the header and the base64 length
+// alone, before any decoding: a 600 s clip is measured, not decoded.
+func TestClipLengthBeforeDecoding(t *testing.T) {
+	const seconds = 100
+	pcm := make([]byte, 2*48000*seconds)
+	m := mustParse(t, playFrame(`{"audioContent":"`+b64(pcm)+`","audioContentType":"raw","sampleRate":48000}`))
+	if m.Clip.Frames != 48000*seconds || m.Clip.Seconds() != seconds {
+		t.Errorf("raw: %d frames, %g s", m.Clip.Frames, m.Clip.Seconds())
+	}
+	file := append(wav.Header(16000, 2, 2*2*16000*seconds), make([]byte, 2*2*16000*seconds)...)
+	m = mustParse(t, playFrame(`{"audioContent":"`+b64(file)+`","audioContentType":"wav"}`))
+	if m.Clip.Frames != 16000*seconds || m.Clip.Channels != 2 || m.Clip.Seconds() != seconds {
+		t.Errorf("wav: %d frames of %d channels, %g s", m.Clip.Frames, m.Clip.Channels, m.Clip.Seconds())
+	}
+	// Parsing allocates about one copy of the base64 text (the JSON
+	// string), never the decoded audio.
+	frame := playFrame(`{"audioContent":"` + b64(file) + `","audioContentType":"wav"}`)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	Parse(frame)
+	runtime.ReadMemStats(&after)
+	if allocs := after.TotalAlloc - before.TotalAlloc; allocs > uint64(len(frame))*5/4 {
+		t.Errorf("Parse of a %d-byte frame allocated %d bytes", len(frame), allocs)
+	}
+	// Line breaks in the base64 are skipped, as the decoder does.
+	wrapped := b64([]byte{1, 0, 2, 0, 3, 0})
+	wrapped = wrapped[:4] + "\\r\\n" + wrapped[4:]
+	m = mustParse(t, playFrame(`{"audioContent":"`+wrapped+`","audioContentType":"raw","sampleRate":8000}`))
+	if got := mustDecode(t, m.Clip); !reflect.DeepEqual(got, []int16{1, 2, 3}) {
+		t.Errorf("wrapped base64 gave %v", got)
+	}
+}
+
+// Decoding goes chunk by chunk into the samples: every length, across
+// chunk boundaries, gives the samples a whole decode gives; padding before
+// the end is refused as a whole decode would.
+func TestDecodeInChunks(t *testing.T) {
+	for _, n := range []int{0, 2, 3070, 3072, 3074, 6144, 10001, 1 << 16} {
+		pcm := make([]byte, n)
+		for i := range pcm {
+			pcm[i] = byte(i*31 + 7)
+		}
+		m := mustParse(t, playFrame(`{"audioContent":"`+b64(pcm)+`","audioContentType":"raw","sampleRate":8000}`))
+		if got, want := mustDecode(t, m.Clip), wav.Samples(pcm); !reflect.DeepEqual(got, want) {
+			t.Errorf("%d bytes: decoded differently", n)
+		}
+		file := wav.Encode(16000, 2, wav.Samples(pcm[:n/4*4]))
+		m = mustParse(t, playFrame(`{"audioContent":"`+b64(file)+`","audioContentType":"wav"}`))
+		if got, want := mustDecode(t, m.Clip), wav.Samples(pcm[:n/4*4]); !reflect.DeepEqual(got, want) {
+			t.Errorf("%d bytes of WAV: decoded differently", n)
+		}
+	}
+	early := b64(make([]byte, 3070)) + "AAAA" // "==" ends the first chunk
+	m := mustParse(t, playFrame(`{"audioContent":"`+early+`","audioContentType":"raw","sampleRate":8000}`))
+	if _, err := m.Clip.Decode(); err == nil || !strings.Contains(err.Error(), "not valid base64") {
+		t.Errorf("padding before the end: %v", err)
+	}
+}
+
+func TestNamesAreLimited(t *testing.T) {
+	long := strings.Repeat("n", MaxNameBytes+1)
+	if got := parseErr(t, []byte(`{"type":"mark","data":{"name":"`+long+`"}}`)); got != `mark: "data.name" is longer than 256 bytes` {
+		t.Errorf("long mark name: %s", got)
+	}
+	mustParse(t, []byte(`{"type":"mark","data":{"name":"`+long[1:]+`"}}`))
+	if got := parseErr(t, playFrame(`{"audioContent":"","audioContentType":"raw","sampleRate":8000,"id":"`+long+`"}`)); got != `playAudio: "data.id" is longer than 256 bytes` {
+		t.Errorf("long clip id: %s", got)
+	}
+}
+
+func TestServerValuesInErrorsAreShortAndEscaped(t *testing.T) {
+	got := parseErr(t, []byte(`{"type":"playAudio","data":{"audioContent":"","audioContentType":"raw\r\nFORGED`+strings.Repeat("x", 5000)+`"}}`))
+	if strings.ContainsAny(got, "\r\n") || len(got) > 200 {
+		t.Errorf("error text %q", got)
+	}
+	got = parseErr(t, []byte(`{"type":["\r\n`+strings.Repeat("x", 5000)+`"]}`))
+	if strings.ContainsAny(got, "\r\n") || len(got) > 200 {
+		t.Errorf("error text %q", got)
+	}
+	if got := parseErr(t, []byte("{\"type\":\"transcription\",\"text\":\"\xff\xfe\"}")); got != "message is not valid UTF-8" {
+		t.Errorf("invalid UTF-8: %s", got)
 	}
 }
 

@@ -94,8 +94,15 @@ func New(from, to int) (*Resampler, error) {
 	if !slices.Contains(Rates, from) || !slices.Contains(Rates, to) {
 		return nil, fmt.Errorf("resample: unsupported rate pair %d -> %d Hz (allowed: %v)", from, to, Rates)
 	}
+	return newPair(from, to), nil
+}
+
+// newPair is New without the check of the rates: the design works for any
+// ratio, but a pair of large coprime rates (44100 -> 8000 is 80/441) costs
+// thousands of taps per output, fine for a whole clip and not per frame.
+func newPair(from, to int) *Resampler {
 	if from == to {
-		return &Resampler{}, nil
+		return &Resampler{}
 	}
 	cache.Lock()
 	f := cache.m[[2]int{from, to}]
@@ -108,7 +115,7 @@ func New(from, to int) (*Resampler, error) {
 		cache.m[[2]int{from, to}] = f
 	}
 	cache.Unlock()
-	return newWith(f), nil
+	return newWith(f)
 }
 
 func newWith(f *filter) *Resampler {

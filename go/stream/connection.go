@@ -1,8 +1,10 @@
 package stream
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -18,6 +20,9 @@ import (
 // drop what it already has.
 const replayFrames = 5
 
+// maxBackoff caps the wait between redials (backoffMs itself, if larger).
+const maxBackoff = 30 * time.Second
+
 // stream is the writer: the only goroutine that writes to the socket. It
 // dials, streams, and, when reconnect is on, redials a dropped socket.
 func (s *Stream) stream() {
@@ -25,53 +30,90 @@ func (s *Stream) stream() {
 		s.player.Beep(Beep(s.o.CodecRate))
 		s.servicePlayback()
 	}
-	var resume *protocol.Object
-	failures := 0
+	var lost *outage // the drop being redialled, if any
+	redials := 0     // since the last stable connection
 	for {
 		conn, err := s.dial()
 		if err != nil {
+			if s.isEnded() {
+				return // stopped while connecting: the stop event says why
+			}
 			s.log(3, "connect failed: "+err.Error())
 			s.event("connect_failed", map[string]any{"url": redact.URL(s.cfg.URL), "error": err.Error()})
-			if resume == nil {
+			if lost == nil {
 				s.end(ReasonConnectFailed, err.Error())
 				return
 			}
-			if failures++; failures > s.cfg.Reconnect.Attempts || !s.sleep(s.backoff(failures)) {
+			if !s.redial(&redials) {
 				s.end(ReasonConnectionLost, err.Error())
 				return
 			}
 			continue
 		}
-		lost := s.session(conn, resume)
+		connected := time.Now()
+		err = s.session(conn, lost)
 		conn.Close()
-		if lost == nil {
+		if err == nil {
 			return
 		}
-		lostAt, dropped := time.Now(), s.media.Dropped()
-		failures = 1
-		if s.cfg.Reconnect.Attempts == 0 || s.isEnded() || !s.sleep(s.backoff(failures)) {
-			s.end(ReasonConnectionLost, lost.Error())
+		lost = &outage{at: time.Now(), dropped: s.media.Dropped()}
+		// A connection that failed soon after the upgrade is one more
+		// failure: a server that accepts and drops is not redialled forever.
+		if lost.at.Sub(connected) >= s.cfg.Reconnect.Stable {
+			redials = 0
+		}
+		if s.isEnded() || !s.redial(&redials) {
+			s.end(ReasonConnectionLost, err.Error())
 			return
 		}
-		s.event("reconnecting", map[string]any{"error": lost.Error()})
-		resume = s.resumption(lostAt, dropped)
+		s.event("reconnecting", map[string]any{"error": err.Error(), "attempt": redials})
 	}
+}
+
+// outage is where a dropped connection left the stream.
+type outage struct {
+	at      time.Time
+	dropped uint64 // the rings' drop count then
 }
 
 func (s *Stream) dial() (*websocket.Conn, error) {
 	if !s.cfg.TLS.Verify && s.cfg.URL[:4] == "wss:" {
 		s.log(4, "TLS certificate verification is OFF for "+redact.URL(s.cfg.URL))
 	}
-	return wsdial.Dial(s.ctx, wsdial.Options{
+	// Ending the listen abandons the dial: a hangup must not wait out the
+	// connect timeout.
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.ended:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return wsdial.Dial(ctx, wsdial.Options{
 		URL: s.cfg.URL, Username: s.cfg.Username, Password: s.cfg.Password,
 		Subprotocols: s.cfg.Subprotocols, Timeout: s.o.Settings.ConnectTimeout,
 		TLS: s.cfg.TLS, Header: s.cfg.Headers,
-		SendBuffer: max(16<<10, s.cfg.SampleRate*2*s.frame.channels),
+		SendBuffer:   max(16<<10, s.cfg.SampleRate*2*s.frame.channels),
+		PingInterval: s.cfg.PingInterval,
 	})
 }
 
-func (s *Stream) backoff(failures int) time.Duration {
-	return s.cfg.Reconnect.Backoff * time.Duration(1<<min(failures-1, 5))
+// redial counts one more redial and waits its backoff; false when the
+// listen must give up instead: its attempts are spent, or it has ended.
+func (s *Stream) redial(n *int) bool {
+	*n++
+	return *n <= s.cfg.Reconnect.Attempts && s.sleep(s.backoff(*n))
+}
+
+// backoff is the wait before the nth redial since a stable connection:
+// backoffMs doubled each time up to maxBackoff, and up to a quarter more at
+// random, so that calls dropped together do not all redial together.
+func (s *Stream) backoff(n int) time.Duration {
+	base := s.cfg.Reconnect.Backoff
+	d := min(base<<min(n-1, 16), max(maxBackoff, base))
+	return d + rand.N(d/4+1)
 }
 
 // sleep waits d unless the listen ends meanwhile.
@@ -86,27 +128,33 @@ func (s *Stream) sleep(d time.Duration) bool {
 
 // resumption describes, in the first frame of a new connection, what the
 // server missed: where the audio that follows starts in the stream, and how
-// much of the outage was kept or lost.
-func (s *Stream) resumption(lostAt time.Time, dropped uint64) *protocol.Object {
+// much of the outage was kept or lost. It is taken once the new connection
+// is up, so audio dropped while redialling is counted too.
+func (s *Stream) resumption(out *outage) *protocol.Object {
 	o, _ := protocol.ParseObject(nil)
 	set := func(k string, v any) {
 		b, _ := json.Marshal(v)
 		o.Set(k, b)
 	}
-	lostFrames := s.media.Dropped() - dropped
-	outage := time.Since(lostAt).Milliseconds()
+	lostFrames := s.media.Dropped() - out.dropped
+	outageMs := time.Since(out.at).Milliseconds()
 	s.reconnects++
 	set("resumed", true)
 	set("reconnects", s.reconnects)
 	set("startMs", s.replayStart()*20)
 	set("lostMs", lostFrames*20)
-	set("bufferedMs", max(outage-int64(lostFrames)*20, 0))
+	set("bufferedMs", max(outageMs-int64(lostFrames)*20, 0))
 	return o
 }
 
 // session streams on one connection until the listen ends (nil) or the
-// socket is lost while redialling is allowed (the error).
-func (s *Stream) session(conn *websocket.Conn, resume *protocol.Object) error {
+// socket is lost while redialling is allowed (the error). After an outage
+// the first frame says what the server missed.
+func (s *Stream) session(conn *websocket.Conn, after *outage) error {
+	var resume *protocol.Object
+	if after != nil {
+		resume = s.resumption(after)
+	}
 	s.connMu.Lock()
 	s.conn = conn
 	if d := s.deadline.Load(); d != 0 {

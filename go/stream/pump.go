@@ -12,8 +12,9 @@ import (
 const drainFrames = 16
 
 // pump moves everything that is ready to the socket: captured audio as
-// binary frames, queued text frames (DTMF among them), playback notices. With final it
-// also sends what is left (padded to a whole frame) and the resamplers' tail.
+// binary frames, queued text frames (DTMF among them), playback notices.
+// With final it also sends what is left (padded to a whole frame) and the
+// resamplers' tail.
 func (s *Stream) pump(conn *websocket.Conn, final bool) error {
 	f := s.frame
 	if s.scratch == nil {
@@ -95,11 +96,7 @@ func (s *Stream) writeAudio(conn *websocket.Conn, frame []byte) error {
 }
 
 func (s *Stream) writeOutbox(conn *websocket.Conn) error {
-	s.outMu.Lock()
-	out := s.outbox
-	s.outbox = nil
-	s.outMu.Unlock()
-	for _, m := range out {
+	for _, m := range s.out.Take() {
 		if err := s.send(conn, websocket.TextMessage, m); err != nil {
 			return err
 		}
@@ -123,11 +120,9 @@ func (s *Stream) servicePlayback() {
 			}
 			body[key] = n.ID
 		}
-		s.event(n.Event, body)
+		s.peerEvent(n.Event, body)
 		if n.Frame != nil {
-			s.outMu.Lock()
-			s.outbox = append(s.outbox, n.Frame)
-			s.outMu.Unlock()
+			s.out.Answer(n.Frame)
 		}
 	}
 }

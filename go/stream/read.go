@@ -1,12 +1,15 @@
 package stream
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/modlisten/mod_listen/go/peertext"
 	"github.com/modlisten/mod_listen/go/protocol"
 	"github.com/modlisten/mod_listen/go/resample"
 	"github.com/modlisten/mod_listen/go/wav"
@@ -18,33 +21,80 @@ func (s *Stream) read(conn *websocket.Conn, done chan struct{}, lost chan<- erro
 	defer s.workers.Done()
 	defer close(done)
 	defer s.guard("reader")
-	max := int64(s.o.Settings.MaxTextBytes)
 	for {
 		kind, r, err := conn.NextReader()
 		if err != nil {
 			s.readFailed(lost, err)
 			return
 		}
-		data, err := io.ReadAll(io.LimitReader(r, max+1))
+		data, held, refusal, err := s.readFrame(r, kind)
 		if err != nil {
+			s.o.Budget.Give(held)
 			s.readFailed(lost, err)
 			return
 		}
-		if int64(len(data)) > max {
-			// Refuse it and keep the stream: skip the rest of the frame.
-			if _, err := io.Copy(io.Discard, r); err != nil {
-				s.readFailed(lost, err)
-				return
-			}
-			s.refuse(fmt.Sprintf("frame refused: larger than the limit of %d bytes", max))
-			continue
+		if refusal == nil {
+			s.wire("in", kind, data)
 		}
-		if kind == websocket.TextMessage {
+		switch {
+		case refusal != nil:
+			s.refuseErr(refusal)
+		case kind == websocket.TextMessage:
 			s.onText(data)
-		} else {
+		default:
 			s.onBinary(data)
 		}
+		s.o.Budget.Give(held)
 	}
+}
+
+// freeFrameBytes: a frame's first bytes are read without asking the
+// engine's budget, so small messages (killAudio, disconnect) always get
+// through, whatever the other streams hold.
+const freeFrameBytes = 16 << 10
+
+// readFrame reads one whole frame, within maxTextBytes and the engine's
+// budget, and returns what it holds of the budget (to give back once the
+// frame is dealt with). A frame over either is skipped and refusal says why.
+func (s *Stream) readFrame(r io.Reader, kind int) (data []byte, held int, refusal, err error) {
+	limit := s.o.Settings.MaxTextBytes
+	// A text frame's JSON is copied once more as it is parsed.
+	copies := 1
+	if kind == websocket.TextMessage {
+		copies = 2
+	}
+	buf := make([]byte, 0, 512)
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > limit {
+				refusal = fmt.Errorf("frame refused: larger than the limit of %d bytes", limit)
+				break
+			}
+			grow := min(2*cap(buf), limit+1)
+			if grow > freeFrameBytes {
+				need := copies * (grow - max(cap(buf), freeFrameBytes))
+				if err := s.o.Budget.Take(need); err != nil {
+					refusal = fmt.Errorf("frame refused: %w", err)
+					break
+				}
+				held += need
+			}
+			buf = append(make([]byte, 0, grow), buf...)
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, held, nil, nil
+		}
+		if err != nil {
+			return nil, held, nil, err
+		}
+	}
+	// Refuse it and keep the stream: skip the rest of the frame.
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return nil, held, nil, err
+	}
+	return nil, held, refusal, nil
 }
 
 func (s *Stream) readFailed(lost chan<- error, err error) {
@@ -53,6 +103,7 @@ func (s *Stream) readFailed(lost chan<- error, err error) {
 	}
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
+		ce.Text = peertext.Show(ce.Text)
 		s.event("disconnect", map[string]any{"code": ce.Code, "text": ce.Text})
 		if ce.Code == websocket.CloseNormalClosure {
 			s.end(ReasonServerClosed, "") // a clean close is final
@@ -67,13 +118,6 @@ func (s *Stream) readFailed(lost chan<- error, err error) {
 		s.event("disconnect", map[string]any{"error": err.Error()})
 	}
 	s.dropped(lost, err)
-}
-
-// refuse tells the server and the host what was wrong; the stream goes on.
-func (s *Stream) refuse(text string) {
-	s.log(4, "server message refused: "+text)
-	s.event("error", map[string]any{"error": text})
-	s.SendText(protocol.Error(text))
 }
 
 const playbackOff = "bidirectional audio is off for this listen"
@@ -99,7 +143,10 @@ func (s *Stream) onText(data []byte) {
 			// resampler holds back included.
 			s.streamIn.flush()
 		}
-		s.player.Mark(m.Name)
+		if err := s.player.Mark(m.Name); err != nil {
+			s.refuse(err.Error())
+			return
+		}
 		s.signal()
 	case protocol.Disconnect:
 		s.event("disconnect", map[string]any{"requested": true})
@@ -109,31 +156,59 @@ func (s *Stream) onText(data []byte) {
 		if text == "" {
 			text = string(m.Raw)
 		}
-		s.event("error", map[string]any{"error": "server error: " + text})
-		s.end(ReasonServerError, "server error: "+text)
+		text = "server error: " + peertext.Show(text)
+		s.event("error", map[string]any{"error": text})
+		s.end(ReasonServerError, text)
 	default:
-		s.host.Event("message", m.Raw)
+		if len(m.Raw) > maxMessageBytes {
+			s.refuse(fmt.Sprintf("message refused: %d bytes, over the limit of %d for messages passed to the application",
+				len(m.Raw), maxMessageBytes))
+			return
+		}
+		// Compact: no raw line breaks of the server's reach the host.
+		var b bytes.Buffer
+		json.Compact(&b, m.Raw)
+		if s.peer.Allow("message", "") {
+			s.host.Event("message", b.Bytes())
+		}
 	}
 }
 
+// onPlay checks a clip's length, the queue and the engine's budget from
+// the clip's header and lengths, and only then decodes and resamples it.
 func (s *Stream) onPlay(c *protocol.Clip) {
 	if s.player == nil {
 		s.refuse("playAudio refused: " + playbackOff)
 		return
 	}
-	if max := s.o.Settings.MaxClipSeconds; float64(len(c.Samples)/c.Channels) > max*float64(c.Rate) {
-		s.refuse(fmt.Sprintf("playAudio refused: the clip is %.1f s long, over the limit of %g s",
-			float64(len(c.Samples)/c.Channels)/float64(c.Rate), max))
+	if max := s.o.Settings.MaxClipSeconds; c.Seconds() > max {
+		s.refuse(fmt.Sprintf("playAudio refused: the clip is %.1f s long, over the limit of %g s", c.Seconds(), max))
 		return
 	}
-	mono := wav.Audio{Rate: c.Rate, Channels: c.Channels, Samples: c.Samples}.Mono()
-	samples, err := convert(mono, c.Rate, s.o.CodecRate)
+	out := int(int64(c.Frames) * int64(s.o.CodecRate) / int64(c.Rate))
+	if err := s.player.ClipFits(out); err != nil {
+		s.refuse(err.Error())
+		return
+	}
+	work := c.DecodeBytes() + 2*c.Frames + 2*out
+	if err := s.o.Budget.Take(work); err != nil {
+		s.refuseErr(fmt.Errorf("playAudio refused: %w", err))
+		return
+	}
+	defer s.o.Budget.Give(work)
+	decoded, err := c.Decode()
+	if err != nil {
+		s.refuse(err.Error())
+		return
+	}
+	mono := wav.Audio{Rate: c.Rate, Channels: c.Channels, Samples: decoded}.Mono()
+	samples, err := resample.Clip(mono, c.Rate, s.o.CodecRate)
 	if err != nil {
 		s.refuse("playAudio refused: " + err.Error())
 		return
 	}
 	if err := s.player.Clip(samples, c.ID); err != nil {
-		s.refuse(err.Error())
+		s.refuseErr(err)
 		return
 	}
 	s.signal()
@@ -149,9 +224,10 @@ func (s *Stream) kill(kind string) {
 	}
 	cleared, clips := s.player.Kill()
 	for _, name := range cleared {
-		s.SendText(protocol.MarkEvent(name, "cleared"))
+		s.out.Answer(protocol.MarkEvent(name, "cleared"))
 	}
-	s.event("kill_audio", map[string]any{"clipsDiscarded": clips, "marksCleared": len(cleared)})
+	s.signal()
+	s.peerEvent("kill_audio", map[string]any{"clipsDiscarded": clips, "marksCleared": len(cleared)})
 }
 
 func (s *Stream) onBinary(data []byte) {
@@ -163,25 +239,20 @@ func (s *Stream) onBinary(data []byte) {
 		s.refuse("binary audio refused: streamed playback is off (bidirectionalAudio.streaming)")
 		return
 	}
+	// Checked before it is resampled: at the call's rate, would it fit?
+	out := int(int64(len(data)/2) * int64(s.o.CodecRate) / int64(s.cfg.StreamingRate))
+	if err := s.player.StreamFits(out); err != nil {
+		s.refuse(err.Error())
+		return
+	}
+	// Its samples and their resampled copy; small frames, the usual 20 ms
+	// ones, always get through.
+	if work := len(data) + 2*out; len(data) > freeFrameBytes {
+		if err := s.o.Budget.Take(work); err != nil {
+			s.refuseErr(fmt.Errorf("streamed audio refused: %w", err))
+			return
+		}
+		defer s.o.Budget.Give(work)
+	}
 	s.streamIn.frame(data)
-}
-
-// convert resamples a whole clip, tail included.
-func convert(in []int16, from, to int) ([]int16, error) {
-	r, err := resample.New(from, to)
-	if err != nil {
-		return nil, err
-	}
-	out := r.Process(make([]int16, 0, r.MaxOut(len(in))+r.Delay()+64), in)
-	// The filter's delay would shift the clip late and cut its end: drop the
-	// leading delay and flush the tail instead.
-	out = r.Flush(out)
-	if d := r.Delay(); d < len(out) {
-		out = out[d:]
-	}
-	want := int(int64(len(in)) * int64(to) / int64(from))
-	if len(out) > want {
-		out = out[:want]
-	}
-	return out, nil
 }

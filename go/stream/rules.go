@@ -23,7 +23,10 @@ func (s *Stream) applyRules() {
 		}
 		s.event("dtmf", map[string]any{"dtmf": string(rune(digit)), "duration": duration})
 		if s.cfg.PassDtmf {
-			s.SendText(protocol.DTMF(digit, duration))
+			// Past a full outbox it is dropped and counted, and the
+			// server told how many when it reads again.
+			s.out.Answer(protocol.DTMF(digit, duration))
+			s.signal()
 		}
 		if strings.IndexByte(s.cfg.FinishOnKey, digit) >= 0 {
 			s.endByRule(Outcome{Reason: ReasonFinishOnKey, Digits: string(rune(digit))}, mediaMs)

@@ -16,11 +16,14 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/modlisten/mod_listen/go/actionhook"
+	"github.com/modlisten/mod_listen/go/budget"
 	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/histogram"
+	"github.com/modlisten/mod_listen/go/outbox"
 	"github.com/modlisten/mod_listen/go/playback"
 	"github.com/modlisten/mod_listen/go/protocol"
 	"github.com/modlisten/mod_listen/go/redact"
+	"github.com/modlisten/mod_listen/go/throttle"
 )
 
 // Media is the engine's side of one stream's rings in host memory.
@@ -90,9 +93,14 @@ type Options struct {
 	// CodecRate is the host's rate; Media frames are 20 ms of it.
 	CodecRate int
 	Stats     *Stats
+	// Budget is the engine-wide memory for server data (nil: no bound).
+	Budget *budget.Budget
 	// Finished, if set, is called last, once the stream is done with the
 	// host's memory (a callback, not a goroutine waiting on Done).
 	Finished func()
+	// Wire reports every frame sent and received as a "wire" event (see
+	// wire.go): a debugging aid, off in production.
+	Wire bool
 }
 
 // Stats are figures shared by all streams, for benchmarks and status.
@@ -125,6 +133,8 @@ type Stream struct {
 	outcome Outcome // written once, under endOnce
 	done    chan struct{}
 
+	secrets []string // hidden in "wire" events (Options.Wire)
+
 	connMu   sync.Mutex
 	conn     *websocket.Conn
 	deadline atomic.Int64 // unix ns by which an ending stream must have sent everything
@@ -136,8 +146,9 @@ type Stream struct {
 	workers sync.WaitGroup
 	cutMs   atomic.Int64 // media time at which a rule ended the listen; 0 until then
 
-	outMu  sync.Mutex
-	outbox [][]byte
+	out      *outbox.Outbox
+	peer     *throttle.Throttle // events and warnings the server causes
+	refusals refusalCount
 
 	state      atomic.Int32
 	framesSent atomic.Uint64
@@ -172,19 +183,26 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 		o: o, cfg: o.Config, media: media, host: host, frame: f,
 		wake:  make(chan struct{}, 1),
 		ended: make(chan struct{}), done: make(chan struct{}),
+		out: outbox.New(outboxBytes, outboxErrors),
 	}
+	s.peer = throttle.New(max(o.Settings.MaxEventsPerSecond, 1), time.Second, s.suppressed)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if o.Wire {
+		s.secrets = listenSecrets(o.Config.URL, o.Config.Password, o.Config.Headers)
+	}
 	if ring := media.Play(); ring != nil {
 		s.player = playback.New(ring, o.CodecRate, o.Settings.MaxQueuedClips, o.Config.JitterMs)
 		if o.Stats != nil {
 			s.player.Latency = &o.Stats.Play
 		}
 		s.player.MaxQueuedSamples = int(o.Settings.MaxQueuedSeconds * float64(o.CodecRate))
+		s.player.MaxQueuedMarks = o.Settings.MaxQueuedMarks
+		s.player.Budget = o.Budget
 	}
 	if s.cfg.Streaming && s.player != nil {
 		s.streamIn, err = newStreamInput(s.cfg.StreamingRate, o.CodecRate, func(samples []int16) {
 			if err := s.player.Stream(samples, time.Now()); err != nil {
-				s.refuse(err.Error())
+				s.refuseErr(err)
 				return
 			}
 			s.signal()
@@ -253,15 +271,21 @@ func (s *Stream) send(conn *websocket.Conn, kind int, data []byte) error {
 	}
 	s.writing.Store(time.Now().UnixNano())
 	defer s.writing.Store(0)
-	return conn.WriteMessage(kind, data)
+	err := conn.WriteMessage(kind, data)
+	if err == nil {
+		s.wire("out", kind, data)
+	}
+	return err
 }
 
-// SendText queues a text frame for the server, behind the audio already captured.
-func (s *Stream) SendText(frame []byte) {
-	s.outMu.Lock()
-	s.outbox = append(s.outbox, frame)
-	s.outMu.Unlock()
+// SendText queues a text frame for the server, behind the audio already
+// captured; outbox.ErrFull when a server that does not read has left no room.
+func (s *Stream) SendText(frame []byte) error {
+	if err := s.out.Put(frame); err != nil {
+		return err
+	}
 	s.signal()
+	return nil
 }
 
 // Status describes the stream for listen_status.
@@ -412,6 +436,10 @@ func (s *Stream) finish() {
 	}
 	if s.media.Play() != nil {
 		body["samplesPlayed"] = s.media.Played()
+	}
+	s.peer.Close()
+	if s.player != nil {
+		s.player.Close()
 	}
 	s.event("stop", body)
 	s.cancel()

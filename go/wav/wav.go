@@ -16,62 +16,97 @@ type Audio struct {
 	Samples  []int16
 }
 
-// Parse decodes a RIFF/WAVE file of 16-bit PCM. Chunks other than "fmt " and
-// "data" are skipped; a data chunk longer than the file (as streaming writers
-// leave it) is read to the end of the file.
-func Parse(b []byte) (Audio, error) {
-	var a Audio
+// Layout is where a WAV file's audio is, and what it is.
+type Layout struct {
+	Rate       int
+	Channels   int
+	DataOffset int // of the data chunk's first sample
+	DataBytes  int // whole sample frames only
+}
+
+// Frames is the number of samples per channel.
+func (h Layout) Frames() int { return h.DataBytes / 2 / h.Channels }
+
+// ParseHeader reads the header of a RIFF/WAVE file of 16-bit PCM that is
+// total bytes long, from its first bytes (prefix), so the audio's length is
+// known before the rest is decoded. Chunks other than "fmt " and "data" are
+// skipped; a data chunk longer than the file (as streaming writers leave it)
+// runs to the end of the file.
+func ParseHeader(prefix []byte, total int) (Layout, error) {
+	var h Layout
+	b := prefix
 	if len(b) < 12 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
-		return a, errors.New("wav: not a RIFF/WAVE file")
+		return h, errors.New("wav: not a RIFF/WAVE file")
 	}
 	var haveFmt bool
-	for p := 12; p+8 <= len(b); {
+	for p := 12; p+8 <= total; {
+		if p+8 > len(b) {
+			return h, fmt.Errorf("wav: the header is longer than %d bytes", len(prefix))
+		}
 		id := string(b[p : p+4])
 		size := int(binary.LittleEndian.Uint32(b[p+4 : p+8]))
-		body := b[p+8:]
-		if size < 0 || size > len(body) {
+		rest := total - (p + 8)
+		if size < 0 || size > rest {
 			if id != "data" {
-				return a, fmt.Errorf("wav: chunk %q is cut short", id)
+				return h, fmt.Errorf("wav: chunk %q is cut short", id)
 			}
-			size = len(body) &^ 1
+			size = rest &^ 1
 		}
-		body = body[:size]
 		switch id {
 		case "fmt ":
 			if size < 16 {
-				return a, errors.New("wav: fmt chunk too short")
+				return h, errors.New("wav: fmt chunk too short")
 			}
+			if p+8+min(size, 26) > len(b) {
+				return h, fmt.Errorf("wav: the header is longer than %d bytes", len(prefix))
+			}
+			body := b[p+8:]
 			format := binary.LittleEndian.Uint16(body[0:2])
-			a.Channels = int(binary.LittleEndian.Uint16(body[2:4]))
-			a.Rate = int(binary.LittleEndian.Uint32(body[4:8]))
+			h.Channels = int(binary.LittleEndian.Uint16(body[2:4]))
+			h.Rate = int(binary.LittleEndian.Uint32(body[4:8]))
 			bits := binary.LittleEndian.Uint16(body[14:16])
 			if format == 0xFFFE && size >= 26 { // WAVE_FORMAT_EXTENSIBLE: the subformat says what it is
 				format = binary.LittleEndian.Uint16(body[24:26])
 			}
 			if format != 1 || bits != 16 {
-				return a, fmt.Errorf("wav: only 16-bit PCM is supported (format %d, %d bits)", format, bits)
+				return h, fmt.Errorf("wav: only 16-bit PCM is supported (format %d, %d bits)", format, bits)
 			}
-			if a.Channels < 1 || a.Channels > 2 {
-				return a, fmt.Errorf("wav: only mono or stereo is supported (%d channels)", a.Channels)
+			if h.Channels < 1 || h.Channels > 2 {
+				return h, fmt.Errorf("wav: only mono or stereo is supported (%d channels)", h.Channels)
 			}
 			haveFmt = true
 		case "data":
 			if !haveFmt {
-				return a, errors.New("wav: data chunk before fmt chunk")
+				return h, errors.New("wav: data chunk before fmt chunk")
 			}
-			n := size / 2 / a.Channels * a.Channels
-			a.Samples = make([]int16, n)
-			for i := range a.Samples {
-				a.Samples[i] = int16(binary.LittleEndian.Uint16(body[2*i:]))
-			}
-			return a, nil
+			h.DataOffset = p + 8
+			h.DataBytes = size / 2 / h.Channels * h.Channels * 2
+			return h, nil
 		}
 		p += 8 + size + size&1
 	}
 	if !haveFmt {
-		return a, errors.New("wav: no fmt chunk")
+		return h, errors.New("wav: no fmt chunk")
 	}
-	return a, errors.New("wav: no data chunk")
+	return h, errors.New("wav: no data chunk")
+}
+
+// Parse decodes a RIFF/WAVE file of 16-bit PCM (see ParseHeader).
+func Parse(b []byte) (Audio, error) {
+	h, err := ParseHeader(b, len(b))
+	if err != nil {
+		return Audio{}, err
+	}
+	return Audio{Rate: h.Rate, Channels: h.Channels, Samples: Samples(b[h.DataOffset : h.DataOffset+h.DataBytes])}, nil
+}
+
+// Samples converts 16-bit little-endian PCM.
+func Samples(b []byte) []int16 {
+	out := make([]int16, len(b)/2)
+	for i := range out {
+		out[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
+	}
+	return out
 }
 
 // Mono returns the audio as one channel (stereo is averaged).

@@ -213,3 +213,26 @@ func TestMono(t *testing.T) {
 		t.Fatalf("mono Mono() = %v", got)
 	}
 }
+
+// The length of a WAV's audio is known from its first bytes and its total
+// length, before the rest is decoded.
+func TestParseHeaderFromPrefix(t *testing.T) {
+	const total = 44 + 2*2*48000*600 // 600 s of 48 kHz stereo
+	h, err := ParseHeader(Header(48000, 2, total-44), total)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Rate != 48000 || h.Channels != 2 || h.DataOffset != 44 || h.Frames() != 48000*600 {
+		t.Errorf("layout %+v, frames %d", h, h.Frames())
+	}
+	// A header that lies about its data size: the file's length wins.
+	h, err = ParseHeader(Header(8000, 1, 1<<30), 44+1001)
+	if err != nil || h.DataBytes != 1000 {
+		t.Errorf("lying data size: %+v, %v", h, err)
+	}
+	// Chunks before the data beyond the prefix are refused, not read.
+	long := append(Header(8000, 1, 0)[:36], "LIST\x00\x00\x01\x00"...)
+	if _, err := ParseHeader(long, 1<<20); err == nil || err.Error() != "wav: the header is longer than 44 bytes" {
+		t.Errorf("a header past the prefix: %v", err)
+	}
+}

@@ -14,9 +14,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -37,24 +42,26 @@ type Options struct {
 	// autotuning). Without a cap a server that stops reading can absorb
 	// megabytes and many seconds of audio before anyone notices.
 	SendBuffer int
+	// PingInterval is how often the connection pings the server (0: never).
+	// A server heard from neither in a pong nor in anything else for two
+	// intervals is taken for gone: the connection's reads and writes fail,
+	// saying so.
+	PingInterval time.Duration
 }
 
 // Write buffers are taken only while a message is being written, so idle
 // streams hold none.
 var writePool sync.Pool
 
-// Dial connects and completes the upgrade. The error says what failed in
-// words an operator can act on, and never includes credentials.
+// Dial connects and completes the upgrade. Cancelling ctx abandons the dial
+// at once, whatever stage it is at. The error says what failed in words an
+// operator can act on, and never includes credentials.
 func Dial(ctx context.Context, o Options) (*websocket.Conn, error) {
-	d := websocket.Dialer{
-		HandshakeTimeout: o.Timeout,
-		Subprotocols:     o.Subprotocols,
-		ReadBufferSize:   2048,
-		WriteBufferSize:  4096,
-		WriteBufferPool:  &writePool,
-	}
+	parent := ctx
+	var raw *watched // the TCP connection, under TLS and WebSocket
+	nd := &net.Dialer{}
 	if o.SendBuffer > 0 {
-		nd := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		nd.Control = func(_, _ string, c syscall.RawConn) error {
 			var serr error
 			err := c.Control(func(fd uintptr) {
 				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, o.SendBuffer)
@@ -63,8 +70,27 @@ func Dial(ctx context.Context, o Options) (*websocket.Conn, error) {
 				return err
 			}
 			return serr
-		}}
-		d.NetDialContext = nd.DialContext
+		}
+	}
+	d := websocket.Dialer{
+		HandshakeTimeout: o.Timeout,
+		Subprotocols:     o.Subprotocols,
+		ReadBufferSize:   2048,
+		WriteBufferSize:  4096,
+		WriteBufferPool:  &writePool,
+		NetDialContext: func(dctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := nd.DialContext(dctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			raw = watch(c)
+			// gorilla reads the upgrade's answer without watching the
+			// context: a cancelled dial breaks that read itself. The watch
+			// is on our context, not on gorilla's, which ends when the
+			// dial returns.
+			raw.unwatch = context.AfterFunc(ctx, func() { c.SetDeadline(longAgo) })
+			return raw, nil
+		},
 	}
 	if tc, err := tlsConfig(o); err != nil {
 		return nil, err
@@ -95,16 +121,104 @@ func Dial(ctx context.Context, o Options) (*websocket.Conn, error) {
 		defer cancel()
 	}
 	conn, resp, err := d.DialContext(ctx, target.String(), h)
+	if raw != nil && !raw.unwatch() && err == nil {
+		// Cancelled or timed out as the upgrade completed: the deadline
+		// the watch set may have outlived gorilla's reset.
+		conn.Close()
+		err = ctx.Err()
+	}
+	shown := redact.URL(o.URL)
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("%s refused the upgrade: HTTP %s", redact.URL(o.URL), resp.Status)
+		switch {
+		case parent.Err() != nil:
+			return nil, fmt.Errorf("%s: connecting was cancelled: %w", shown, parent.Err())
+		case errors.Is(err, websocket.ErrBadHandshake) && resp != nil:
+			return nil, upgradeRefused(shown, resp)
+		case resp != nil && resp.Header.Get("Sec-WebSocket-Extensions") != "":
+			return nil, unofferedExtension(shown, resp)
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, fmt.Errorf("%s: no answer within %v", shown, o.Timeout)
 		}
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, fmt.Errorf("%s: no answer within %v", redact.URL(o.URL), o.Timeout)
-		}
-		return nil, fmt.Errorf("%s: %v", redact.URL(o.URL), err)
+		// A malformed answer's error quotes the server's bytes.
+		return nil, fmt.Errorf("%s: %s", shown, plain(err.Error(), 160))
+	}
+	// RFC 6455 4.1: a subprotocol or an extension the client did not offer
+	// fails the connection (gorilla would turn on compression unasked).
+	if p := conn.Subprotocol(); p != "" && !slices.Contains(o.Subprotocols, p) {
+		conn.Close()
+		return nil, fmt.Errorf("%s chose the subprotocol %.64q, which was not offered", shown, p)
+	}
+	if resp.Header.Get("Sec-WebSocket-Extensions") != "" {
+		conn.Close()
+		return nil, unofferedExtension(shown, resp)
+	}
+	if o.PingInterval > 0 {
+		raw.keepalive(conn, o.PingInterval)
 	}
 	return conn, nil
+}
+
+// upgradeRefused says why the server's answer to the upgrade is not one,
+// in the order RFC 6455 4.1 has the client check it. The server's own texts
+// are not repeated: the status code says enough.
+func upgradeRefused(shown string, resp *http.Response) error {
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return fmt.Errorf("%s refused the upgrade: %s", shown, strings.TrimSpace(fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))))
+	}
+	var why string
+	switch {
+	case !hasToken(resp.Header, "Upgrade", "websocket"):
+		why = `without "Upgrade: websocket"`
+	case !hasToken(resp.Header, "Connection", "upgrade"):
+		why = `without "Connection: Upgrade"`
+	case resp.Header.Get("Sec-WebSocket-Accept") == "":
+		why = "without Sec-WebSocket-Accept"
+	default:
+		why = "with a wrong Sec-WebSocket-Accept"
+	}
+	return fmt.Errorf("%s answered the upgrade (HTTP 101) %s: not a WebSocket server, or a proxy in the way", shown, why)
+}
+
+// unofferedExtension refuses an answer that turns on an extension: none is
+// offered.
+func unofferedExtension(shown string, resp *http.Response) error {
+	return fmt.Errorf("%s answered with the extension %.64q, which was not offered", shown, resp.Header.Get("Sec-WebSocket-Extensions"))
+}
+
+// plain makes text that may quote a server fit for a log line: control
+// characters and invalid UTF-8 escaped, and at most max bytes of it kept.
+func plain(text string, max int) string {
+	var b strings.Builder
+	for i, r := range text {
+		var piece string
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(text[i:], "\uFFFD"):
+			piece = fmt.Sprintf(`\x%02x`, text[i])
+		case !unicode.IsPrint(r):
+			q := strconv.QuoteRune(r)
+			piece = q[1 : len(q)-1]
+		default:
+			piece = string(r)
+		}
+		if b.Len()+len(piece) > max {
+			b.WriteString("…")
+			break
+		}
+		b.WriteString(piece)
+	}
+	return b.String()
+}
+
+// hasToken tells whether a comma-separated header holds the token, in any case.
+func hasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func tlsConfig(o Options) (*tls.Config, error) {

@@ -308,7 +308,7 @@ func (e *env) run(sp runSpec) (*runResult, error) {
 	e.progress("run %s: %d calls, ramp %gs, hangup %gs", sp.Name, sp.Calls, sp.Ramp, sp.Hangup)
 	res := &runResult{Spec: sp, Reasons: map[string]int{}}
 	var sk *sink
-	args := []string{"--quiet-log", "--calls", strconv.Itoa(sp.Calls),
+	args := []string{"--json", "--stats", "--quiet-log", "--calls", strconv.Itoa(sp.Calls),
 		"--ramp", fmt.Sprint(sp.Ramp), "--hangup", fmt.Sprint(sp.Hangup), "--caller", e.caller}
 	if sp.Settings != "" {
 		args = append(args, "--settings", sp.Settings)

@@ -60,12 +60,28 @@ type Sim struct {
 	QuietLog bool    // --quiet-log
 	Extra    []string
 
+	// Expect is --expect: the stop reasons that make switchsim exit 0.
+	// Empty: "any", so the exit code tells only switchsim's and the
+	// engine's own failures (tests check the reasons themselves).
+	Expect string
+	// Readable asks for the timeline for people instead of --json --stats;
+	// the Result then has Stdout and no Calls or Summary.
+	Readable bool
+
 	Timeout time.Duration // kill switchsim after this long (0: 60 s)
 }
 
 // Args is the command line the Sim stands for.
 func (s Sim) Args() []string {
 	var a []string
+	if !s.Readable {
+		a = append(a, "--json", "--stats")
+	}
+	expect := s.Expect
+	if expect == "" {
+		expect = "any"
+	}
+	a = append(a, "--expect", expect)
 	add := func(name, v string) {
 		if v != "" {
 			a = append(a, "--"+name, v)
@@ -136,8 +152,10 @@ type CallResult struct {
 	Reason        *string `json:"reason"`
 	DurationMs    *int64  `json:"durationMs"`
 	FramesIn      int64   `json:"framesIn"`
+	FramesSent    *int64  `json:"framesSent"`
 	FramesDropped *int64  `json:"framesDropped"`
-	SamplesPlayed int64   `json:"samplesPlayed"`
+	FramesPlayed  int64   `json:"framesPlayed"`  // frames where pull_play supplied audio
+	SamplesPlayed int64   `json:"samplesPlayed"` // samples of the server's audio played (the stop event's)
 	Digits        *string `json:"digits"`
 	Error         string  `json:"error"` // listen_stream_create's error
 	Events        []Event `json:"events"`
@@ -258,7 +276,7 @@ func RunSim(t testing.TB, s Sim) *Result {
 	}
 	for _, line := range strings.Split(r.Stdout, "\n") {
 		line = strings.TrimSpace(line)
-		if line == "" {
+		if line == "" || s.Readable {
 			continue
 		}
 		if strings.HasPrefix(line, `{"summary"`) {

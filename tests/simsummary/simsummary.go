@@ -32,6 +32,7 @@ type Engine struct {
 	PlaybackLatencyCount int64   `json:"playbackLatencyCount"`
 	PlaybackLatencyP50Ms float64 `json:"playbackLatencyP50Ms"`
 	PlaybackLatencyP99Ms float64 `json:"playbackLatencyP99Ms"`
+	ServerBytes          int64   `json:"serverBytes"` // of maxServerBytes, in use
 }
 
 // String is one line of the figures, for test logs.

@@ -1,5 +1,6 @@
 #include "jsonscan.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *skip_ws(const char *p)
@@ -104,4 +105,80 @@ void json_write_string(FILE *f, const char *s)
 		}
 	}
 	fputc('"', f);
+}
+
+static void put_utf8(char **w, unsigned cp)
+{
+	char *p = *w;
+	if (cp < 0x80) {
+		*p++ = (char)cp;
+	} else if (cp < 0x800) {
+		*p++ = (char)(0xC0 | cp >> 6);
+		*p++ = (char)(0x80 | (cp & 0x3F));
+	} else if (cp < 0x10000) {
+		*p++ = (char)(0xE0 | cp >> 12);
+		*p++ = (char)(0x80 | (cp >> 6 & 0x3F));
+		*p++ = (char)(0x80 | (cp & 0x3F));
+	} else {
+		*p++ = (char)(0xF0 | cp >> 18);
+		*p++ = (char)(0x80 | (cp >> 12 & 0x3F));
+		*p++ = (char)(0x80 | (cp >> 6 & 0x3F));
+		*p++ = (char)(0x80 | (cp & 0x3F));
+	}
+	*w = p;
+}
+
+static int hex4(const char *p, unsigned *v)
+{
+	*v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (d < 0)
+			return 0;
+		*v = *v << 4 | (unsigned)d;
+	}
+	return 1;
+}
+
+char *json_string_dup(const char *val, size_t len)
+{
+	if (len < 2 || val[0] != '"')
+		return strndup(val, len);
+	/* UTF-8 is never longer than the escape it comes from. */
+	char *out = malloc(len), *w = out;
+	if (!out)
+		return NULL;
+	const char *p = val + 1, *end = val + len - 1;
+	while (p < end) {
+		if (*p != '\\' || p + 1 >= end) {
+			*w++ = *p++;
+			continue;
+		}
+		char e = p[1];
+		p += 2;
+		switch (e) {
+		case 'n': *w++ = '\n'; break;
+		case 't': *w++ = '\t'; break;
+		case 'r': *w++ = '\r'; break;
+		case 'b': *w++ = '\b'; break;
+		case 'f': *w++ = '\f'; break;
+		case 'u': {
+			unsigned cp, lo;
+			if (p + 4 > end || !hex4(p, &cp))
+				break;
+			p += 4;
+			if (cp >= 0xD800 && cp < 0xDC00 && p + 6 <= end && p[0] == '\\' && p[1] == 'u' &&
+			    hex4(p + 2, &lo) && lo >= 0xDC00 && lo < 0xE000) {
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				p += 6;
+			}
+			put_utf8(&w, cp);
+			break;
+		}
+		default: *w++ = e; /* " \ / */
+		}
+	}
+	*w = 0;
+	return out;
 }

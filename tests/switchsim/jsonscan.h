@@ -17,4 +17,8 @@ int json_member(const char *obj, const char *key, const char **val, size_t *len)
 /* Writes s as a JSON string literal, quotes included. */
 void json_write_string(FILE *f, const char *s);
 
+/* A JSON value as text, malloc'd: a string unescaped (\uXXXX as UTF-8,
+ * surrogate pairs joined), anything else copied as it is. */
+char *json_string_dup(const char *val, size_t len);
+
 #endif

@@ -4,8 +4,9 @@
  * switch: each call on its own thread, one 20 ms frame at a time, paced in
  * real time on an absolute schedule.
  *
- * Output (stdout, after every call ended): one JSON line per call, in call
- * order, then one summary line. See usage().
+ * Output (stdout, after every call ended): a timeline per call in media time
+ * for people, or with --json one JSON line per call; the run's figures with
+ * --stats or --calls > 1. See usage().
  */
 #define _GNU_SOURCE /* open_memstream, getrandom, pthread_condattr_setclock */
 
@@ -24,13 +25,19 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "hist.h"
 #include "jsonscan.h"
 #include "listen_api.h"
+#include "timeline.h"
 #include "wav.h"
 
 #define FRAME_MS 20
@@ -45,6 +52,15 @@ struct dtmf {
 	char digit;
 	uint32_t duration;
 	int64_t at_ms;
+};
+
+/* What the host does to a stream at a media time (--pause, --send-text, ...). */
+enum action_kind { A_PAUSE, A_RESUME, A_SEND_TEXT, A_STOP, A_KILL_SERVER };
+
+struct action {
+	int64_t at_ms;
+	enum action_kind kind;
+	char *arg; /* the text of --send-text, the reason of --stop */
 };
 
 static struct {
@@ -66,6 +82,17 @@ static struct {
 	int no_stream; /* the baseline: the same calls, no listen streams */
 	int repeat;    /* rounds: each call thread runs this many calls in sequence */
 	const char *stop_reason; /* what the host says when it stops a stream */
+	int json;                /* --json: machine lines instead of the timeline */
+	int stats;               /* --stats: the run's figures */
+	int wire;                /* --wire: LISTEN_FLAG_WIRE_EVENTS, shown in the timeline */
+	const char *played_map;
+	struct action *actions; /* sorted by time, stable */
+	size_t nactions;
+	char **expect; /* reasons that count as success; NULL: the one switchsim causes */
+	size_t nexpect;
+	int expect_any;
+	double tone_hz, tone_dbfs; /* --caller-tone; tone_hz 0: none */
+	int caller_silence;
 } opt = {.rate = 8000, .hangup_s = -1, .calls = 1, .wait_s = 30, .repeat = 1, .stop_reason = "hangup"};
 
 #define MAX_REASONS 8
@@ -83,11 +110,13 @@ struct call {
 	char *call_json;
 	int has_played;
 	struct wav_out played;
+	FILE *played_map;
 
 	/* Written by the call's own thread only. */
-	int64_t t0_ns; /* the call's start: event times are relative to it */
+	int64_t t0_ns; /* the call's start */
 	struct hist hist;
-	uint64_t frames_in, samples_played;
+	uint64_t frames_in, frames_played;
+	int unexpected; /* rounds that ended for a reason not expected */
 	int64_t max_late_ns;
 	char *create_err;
 	char fail[256]; /* the first thing that went wrong besides create */
@@ -103,11 +132,18 @@ struct call {
 	pthread_cond_t cv;
 	atomic_int stopped; /* also polled, without mu, once per frame */
 	int nstop, after_stop;
-	FILE *ev; /* the "events" array's members, growing in ev_buf */
-	char *ev_buf;
-	size_t ev_len;
-	int nev;
-	char *reason, *duration_ms, *frames_dropped, *digits; /* raw JSON values */
+	struct event *ev;
+	size_t nev, cap_ev;
+	char *reason, *duration_ms, *frames_dropped, *digits, *samples_played, *frames_sent; /* raw JSON */
+
+	/* The media clock, read by the callbacks to time events: the media time
+	 * of the frame being pushed, and when (wall clock) the loop reached it.
+	 * In real time the clock runs on between frames and after the loop; in
+	 * --fast runs it moves only with the frames, and the engine may be up to
+	 * FAST_MAX_PENDING frames behind it. */
+	_Atomic int64_t clock_ms, clock_wall_ns;
+	atomic_int clock_free; /* the media loop is over: no frame bounds the clock */
+	int64_t frame_ms;      /* the media loop's frame, for the call's thread */
 };
 
 static struct listen_api api;
@@ -131,63 +167,116 @@ static int nsamples;
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: switchsim --config JSON|@FILE [options]\n"
-	        "Simulates a telephone switch driving liblisten.so: every call on its own thread,\n"
-	        "one 20 ms frame at a time, paced in real time.\n"
+	        "usage: listen-sim --config JSON|@FILE [options]\n"
+	        "Tries a listen WebSocket server without a phone system: simulates a switch driving\n"
+	        "liblisten.so, every call on its own thread, one 20 ms frame at a time, in real time.\n"
+	        "Prints what happened in media time (seconds since the call started, the clock of\n"
+	        "--dtmf, --pause, --hangup, ...): events, the server's commands, and a summary.\n"
 	        "\n"
-	        "  --lib PATH          liblisten.so to load (default: beside this executable)\n"
+	        "The call\n"
+	        "  --config JSON       the listen config, or @FILE (required)\n"
+	        "                        --config '{\"url\":\"ws://127.0.0.1:8080/bot\",\"mixType\":\"mono\"}'\n"
 	        "  --settings JSON     engine settings for listen_init, or @FILE (default: none)\n"
-	        "  --config JSON       the listen config for listen_stream_create, or @FILE (required)\n"
-	        "  --call JSON         call attributes, or @FILE (default: generated per call)\n"
-	        "  --rate HZ           codec rate, a multiple of 50 (default 8000)\n"
-	        "  --caller FILE.wav   caller audio (read direction), 16-bit PCM mono at --rate;\n"
-	        "                      silence after its end, and without it\n"
-	        "  --callee FILE.wav   the other party's audio (write direction); without it\n"
-	        "                      push_write is never called\n"
-	        "  --played FILE.wav   what pull_play returned, one frame per tick, zeros when it\n"
-	        "                      returned 0; with --calls > 1, FILE-<i>.wav for call i\n"
-	        "  --dtmf LIST         digits at media times: D@SECONDS[:DURATION],...\n"
-	        "                      e.g. '1@1.5,#@3.0,5@2.0:800' (duration in RTP units, default 1600)\n"
+	        "                                                      --settings '{\"logLevel\":7}'\n"
+	        "  --call JSON         call attributes for the first frame, or @FILE (default: generated)\n"
+	        "                                                          --call '{\"callSid\":\"abc\"}'\n"
+	        "  --rate HZ           codec rate, a multiple of 50 (default 8000)     --rate 16000\n"
+	        "  --caller FILE.wav   the caller's audio: 16-bit PCM or 32-bit float, mono or stereo,\n"
+	        "                      %d..%d Hz, converted to --rate (stereo averaged); silence after\n"
+	        "                      its end                                        --caller hello.wav\n"
+	        "  --caller-tone HZ[:DBFS]  a sine as the caller instead (default -10 dBFS)\n"
+	        "                                                                     --caller-tone 440:-6\n"
+	        "  --caller-silence    silence as the caller (the default without --caller)\n"
+	        "                                                                     --caller-silence\n"
+	        "  --callee FILE.wav   the other party's audio (write direction), as --caller; without\n"
+	        "                      it push_write is never called              --callee agent.wav\n"
 	        "  --hangup SECONDS    media time of the hangup (default: the caller file's length, or 5);\n"
-	        "                      a call also ends at its \"stop\" event or when a hook returns\n"
-	        "                      LISTEN_ENDED\n"
-	        "  --stop-reason TEXT  the reason the host gives listen_stream_stop at the hangup\n"
-	        "                      (default hangup; e.g. stop, as a dialplan's listen_stop)\n"
-	        "  --calls N           concurrent calls (default 1), started spread over 20 ms\n"
-	        "  --ramp SECONDS      spread the call starts over this long instead\n"
-	        "  --fast              no real-time pacing: push as fast as the engine takes frames\n"
-	        "                      (waits while listen_stream_pending > %d, so nothing is dropped)\n"
-	        "  --flags LIST        stream flags: no-playback\n"
-	        "  --wait SECONDS      how long to wait for each stream's \"stop\" event after destroy\n"
-	        "                      (default 30)\n"
-	        "  --quiet-log         drop the engine's log lines (default: on stderr as [level] line)\n"
-	        "  --repeat K          K rounds: each call thread runs K calls one after the other\n"
-	        "                      (--calls at a time, --calls x K in all); the threads meet\n"
-	        "                      between rounds, and the process's RSS and listen_stats are\n"
-	        "                      sampled there (after rounds 1, every K/10 and K) for leak\n"
-	        "                      checks; a call's line shows its last round's events\n"
-	        "  --no-stream         the baseline for measurements: the same threads, pacing, WAV\n"
-	        "                      reading and frame loop, the engine loaded and initialised, but\n"
-	        "                      no listen_stream_create/push/pull (--config is then optional)\n"
-	        "  --help              this text\n"
+	        "                      a call also ends at its \"stop\" event        --hangup 12.5\n"
+	        "  --stop-reason TEXT  the reason given to listen_stream_stop at the hangup (default\n"
+	        "                      hangup)                                        --stop-reason stop\n"
+	        "  --flags LIST        stream flags: no-playback                      --flags no-playback\n"
 	        "\n"
-	        "stdout: one JSON line per call, in call order:\n"
-	        "  {\"call\":i,\"reason\":..,\"durationMs\":..,\"framesIn\":..,\"framesDropped\":..,\n"
-	        "   \"samplesPlayed\":..,[\"digits\":..,][\"error\":..,]\"events\":[{\"t\":ms,\"name\":..,\"json\":{..}},..]}\n"
-	        "  framesIn: frames push_read accepted; samplesPlayed: samples pull_play returned;\n"
-	        "  reason, durationMs, framesDropped, digits: from the \"stop\" event (null when it\n"
-	        "  did not say, or never came); events: t is ms since the call's start. Then\n"
+	        "In the call, at media times (seconds)\n"
+	        "  --dtmf LIST         digits: D@SECONDS[:DURATION],... (duration in RTP units, default\n"
+	        "                      1600)                                          --dtmf '1@1.5,#@3'\n"
+	        "  --pause S           pause sending the caller's audio               --pause 1\n"
+	        "  --resume S          resume it                                      --resume 2\n"
+	        "  --send-text S:JSON  send a text frame (repeatable)     --send-text '2:{\"type\":\"hi\"}'\n"
+	        "  --stop S[:REASON]   end the listen, as listen_stop (default reason stop) --stop 4:done\n"
+	        "  --kill-server-at S  cut the TCP connection to the server (switchsim shuts the socket\n"
+	        "                      down itself), to try reconnecting; --calls 1 only\n"
+	        "                                                                     --kill-server-at 3\n"
+	        "\n"
+	        "Output\n"
+	        "  --json              JSON lines instead of the timeline (below)    --json\n"
+	        "  --wire              show every text frame both ways, in full (passwords and tokens\n"
+	        "                      hidden), and binary frames as counts and sizes per second, the\n"
+	        "                      first and any odd-sized one                    --wire\n"
+	        "  --stats             the run's figures (hook timings, CPU, memory); always with\n"
+	        "                      --calls > 1                                    --stats\n"
+	        "  --played FILE.wav   what pull_play returned, one frame per tick, zeros when it\n"
+	        "                      returned 0; with --calls > 1, FILE-<i>.wav   --played out.wav\n"
+	        "  --played-map F.txt  one line per 20 ms frame: its media time and 1 when the engine\n"
+	        "                      supplied audio, 0 when there was nothing to play --played-map m.txt\n"
+	        "  --quiet-log         drop the engine's log lines (default: on stderr as [level] line)\n"
+	        "                                                                     --quiet-log\n"
+	        "  --expect REASON[,REASON...]  the stop reasons that count as success, or 'any'\n"
+	        "                      (default: the one switchsim causes: --stop's, else the hangup's)\n"
+	        "                                                         --expect connect_failed\n"
+	        "\n"
+	        "Load and measurement\n"
+	        "  --calls N           concurrent calls (default 1), started spread over 20 ms --calls 100\n"
+	        "  --ramp SECONDS      spread the call starts over this long instead  --ramp 10\n"
+	        "  --fast              no real-time pacing: push as fast as the engine takes frames\n"
+	        "                      (waits while listen_stream_pending > %d, so nothing is dropped);\n"
+	        "                      events are timed by the audio pushed, which may be that many\n"
+	        "                      frames, and the engine's slice of 16, ahead of what it sent\n"
+	        "                                                                     --fast\n"
+	        "  --repeat K          K rounds: each call thread runs K calls one after the other; the\n"
+	        "                      process's RSS and listen_stats are sampled between rounds\n"
+	        "                      (after rounds 1, every K/10 and K) for leak checks --repeat 50\n"
+	        "  --no-stream         the baseline: the same threads, pacing and frame loop, no\n"
+	        "                      listen_stream_create/push/pull (--config is then optional)\n"
+	        "                                                                     --no-stream\n"
+	        "  --wait SECONDS      how long to wait for each stream's \"stop\" event after destroy\n"
+	        "                      (default 30)                                   --wait 5\n"
+	        "  --lib PATH          liblisten.so to load (default: beside this executable, else\n"
+	        "                      through its rpath)              --lib build/liblisten.so\n"
+	        "  --help              this text                                      --help\n"
+	        "\n"
+	        "The timeline: one line per moment, \"0.000 → first frame {...}\" (→ sent, ← received),\n"
+	        "\"1.520 ← playAudio id=a 1.00 s raw@16000\", \"2.500 ▶ play_done a\", \"3.000 host pause\"\n"
+	        "(what switchsim did), then a summary line per call.\n"
+	        "\n"
+	        "--json: one line per call, in call order:\n"
+	        "  {\"call\":i,\"reason\":..,\"durationMs\":..,\"framesIn\":..,\"framesSent\":..,\n"
+	        "   \"framesDropped\":..,\"framesPlayed\":..,\"samplesPlayed\":..,[\"digits\":..,][\"error\":..,]\n"
+	        "   \"events\":[{\"t\":ms,\"name\":..,\"json\":{..}},..]}\n"
+	        "  framesIn: frames push_read accepted; framesPlayed: frames where pull_play supplied\n"
+	        "  audio; reason, durationMs, framesSent, framesDropped, samplesPlayed (samples of the\n"
+	        "  server's audio played), digits: from the \"stop\" event (null when it did not say, or\n"
+	        "  never came); events: t is the media time in ms. With --wire the \"wire\" events are\n"
+	        "  there as the engine reports them: {\"dir\":\"out\"|\"in\",\"text\":..|\"bytes\":N}; what\n"
+	        "  switchsim did is a \"host\" event: {\"action\":\"pause\"|..,\"detail\":..}.\n"
+	        "  With --stats or --calls > 1, then\n"
 	        "  {\"summary\":{\"calls\":N,\"hook\":{\"count\":..,\"p50_us\":..,\"p99_us\":..,\"p999_us\":..,\n"
 	        "   \"max_us\":..},\"max_late_ms\":..,\"cpu_user_s\":..,\"cpu_sys_s\":..,\"maxrss_kib\":..,\"wall_s\":..\n"
 	        "   [,\"engine\":{..}],\"rounds\":K,\"samples\":[{\"round\":r,\"rss_kib\":..[,\"engine\":{..}]},..]}}\n"
 	        "  hook: every push_read, push_write and pull_play call; max_late_ms: the latest a\n"
-	        "  frame tick woke up; engine: listen_stats() taken just before listen_shutdown (when\n"
-	        "  the library exports it); samples: VmRSS and listen_stats after listen_init (round\n"
-	        "  0) and after rounds (all calls of the round ended), before listen_shutdown.\n"
-	        "  With --repeat > 1 each call line also has \"rounds\":{\"done\":K,\"createFailed\":..,\n"
-	        "  \"reasons\":{\"hangup\":..,..}}.\n"
-	        "exit status: 0; 2 on usage errors and stream create failures; 1 on other failures.\n",
-	        FAST_MAX_PENDING);
+	        "  frame tick woke up; engine: listen_stats() just before listen_shutdown; samples:\n"
+	        "  VmRSS and listen_stats after listen_init (round 0) and after rounds. With --repeat > 1\n"
+	        "  each call line also has \"rounds\":{\"done\":K,\"createFailed\":..,\"reasons\":{..}}.\n"
+	        "\n"
+	        "Exit status: 0 when every call ended for an expected reason (--expect); 3 when one\n"
+	        "ended otherwise (connect_failed, server_error, ...); 2 for bad arguments or a config\n"
+	        "the engine refused; 1 when the engine broke its contract or switchsim failed.\n"
+	        "\n"
+	        "Examples\n"
+	        "  listen-sim --config '{\"url\":\"ws://127.0.0.1:8080\"}' --caller hello.wav --wire\n"
+	        "  listen-sim --config @bot.json --caller-tone 440 --hangup 10 --pause 2 --resume 4 \\\n"
+	        "             --send-text '5:{\"type\":\"ping\"}' --dtmf '1@6,#@7'\n"
+	        "  listen-sim --config @bot.json --expect connect_failed; echo $?\n",
+	        WAV_MIN_RATE, WAV_MAX_RATE, FAST_MAX_PENDING);
 }
 
 static int64_t now_ns(void)
@@ -214,10 +303,10 @@ static void fail_usage(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("switchsim: ", stderr);
+	fprintf(stderr, "%s: ", program_invocation_short_name);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fputs("\n(switchsim --help for usage)\n", stderr);
+	fprintf(stderr, "\n(%s --help for usage)\n", program_invocation_short_name);
 	exit(2);
 }
 
@@ -282,6 +371,87 @@ static void parse_dtmf(const char *arg)
 	free(list);
 }
 
+/* Inserts keeping actions due at the same time in the order given. */
+static void add_action(double at_s, enum action_kind kind, char *arg)
+{
+	struct action a = {.at_ms = llround(at_s * 1000), .kind = kind, .arg = arg};
+	opt.actions = realloc(opt.actions, (opt.nactions + 1) * sizeof *opt.actions);
+	if (!opt.actions) {
+		perror(program_invocation_short_name);
+		exit(1);
+	}
+	size_t i = opt.nactions++;
+	for (; i > 0 && opt.actions[i - 1].at_ms > a.at_ms; i--)
+		opt.actions[i] = opt.actions[i - 1];
+	opt.actions[i] = a;
+}
+
+/* "S:REST": the seconds before the first colon and what follows it (NULL
+ * without a colon). */
+static double timed_arg(const char *name, const char *arg, char **rest)
+{
+	char *copy = strdup(arg), *colon = strchr(copy, ':');
+	*rest = NULL;
+	if (colon) {
+		*colon = 0;
+		*rest = strdup(colon + 1);
+	}
+	double at = num_arg(name, copy, 0);
+	free(copy);
+	return at;
+}
+
+static void parse_send_text(const char *arg)
+{
+	char *text;
+	double at = timed_arg("send-text", arg, &text);
+	if (!text || text[0] != '{')
+		fail_usage("--send-text: '%s' is not SECONDS:{JSON object}", arg);
+	add_action(at, A_SEND_TEXT, text);
+}
+
+static void parse_stop(const char *arg)
+{
+	char *reason;
+	double at = timed_arg("stop", arg, &reason);
+	if (reason && !reason[0])
+		fail_usage("--stop: empty reason in '%s'", arg);
+	add_action(at, A_STOP, reason ? reason : strdup("stop"));
+}
+
+static void parse_tone(const char *arg)
+{
+	char *level;
+	opt.tone_hz = timed_arg("caller-tone", arg, &level);
+	opt.tone_dbfs = -10;
+	if (level) {
+		char *end;
+		errno = 0;
+		opt.tone_dbfs = strtod(level, &end);
+		if (errno || end == level || *end || !(opt.tone_dbfs <= 0) || opt.tone_dbfs < -120)
+			fail_usage("--caller-tone: bad level '%s' (dBFS, -120 to 0)", level);
+		free(level);
+	}
+	if (opt.tone_hz <= 0)
+		fail_usage("--caller-tone: bad frequency '%s'", arg);
+}
+
+static void parse_expect(const char *arg)
+{
+	for (size_t i = 0; i < opt.nexpect; i++)
+		free(opt.expect[i]);
+	opt.nexpect = 0;
+	opt.expect_any = strcmp(arg, "any") == 0;
+	char *list = strdup(arg), *save = NULL;
+	for (char *item = strtok_r(list, ",", &save); item && !opt.expect_any; item = strtok_r(NULL, ",", &save)) {
+		opt.expect = realloc(opt.expect, (opt.nexpect + 1) * sizeof *opt.expect);
+		opt.expect[opt.nexpect++] = strdup(item);
+	}
+	free(list);
+	if (!opt.nexpect && !opt.expect_any)
+		fail_usage("--expect: no reason in '%s'", arg);
+}
+
 static void parse_flags(const char *arg)
 {
 	char *list = strdup(arg), *save = NULL;
@@ -298,7 +468,8 @@ static void parse_args(int argc, char **argv)
 {
 	enum { O_LIB = 256, O_SETTINGS, O_CONFIG, O_CALL, O_RATE, O_CALLER, O_CALLEE, O_PLAYED, O_DTMF,
 	       O_HANGUP, O_CALLS, O_RAMP, O_FAST, O_FLAGS, O_WAIT, O_QUIET, O_NO_STREAM, O_REPEAT, O_STOP_REASON,
-	       O_HELP };
+	       O_JSON, O_STATS, O_WIRE, O_PLAYED_MAP, O_PAUSE, O_RESUME, O_SEND_TEXT, O_STOP, O_KILL_SERVER,
+	       O_EXPECT, O_TONE, O_SILENCE, O_HELP };
 	static const struct option longopts[] = {
 		{"lib", required_argument, NULL, O_LIB},
 		{"settings", required_argument, NULL, O_SETTINGS},
@@ -319,6 +490,18 @@ static void parse_args(int argc, char **argv)
 		{"quiet-log", no_argument, NULL, O_QUIET},
 		{"no-stream", no_argument, NULL, O_NO_STREAM},
 		{"repeat", required_argument, NULL, O_REPEAT},
+		{"json", no_argument, NULL, O_JSON},
+		{"stats", no_argument, NULL, O_STATS},
+		{"wire", no_argument, NULL, O_WIRE},
+		{"played-map", required_argument, NULL, O_PLAYED_MAP},
+		{"pause", required_argument, NULL, O_PAUSE},
+		{"resume", required_argument, NULL, O_RESUME},
+		{"send-text", required_argument, NULL, O_SEND_TEXT},
+		{"stop", required_argument, NULL, O_STOP},
+		{"kill-server-at", required_argument, NULL, O_KILL_SERVER},
+		{"expect", required_argument, NULL, O_EXPECT},
+		{"caller-tone", required_argument, NULL, O_TONE},
+		{"caller-silence", no_argument, NULL, O_SILENCE},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -362,6 +545,18 @@ static void parse_args(int argc, char **argv)
 			opt.repeat = (int)n;
 			break;
 		}
+		case O_JSON: opt.json = 1; break;
+		case O_STATS: opt.stats = 1; break;
+		case O_WIRE: opt.wire = 1; opt.flags |= LISTEN_FLAG_WIRE_EVENTS; break;
+		case O_PLAYED_MAP: opt.played_map = optarg; break;
+		case O_PAUSE: add_action(num_arg("pause", optarg, 0), A_PAUSE, NULL); break;
+		case O_RESUME: add_action(num_arg("resume", optarg, 0), A_RESUME, NULL); break;
+		case O_SEND_TEXT: parse_send_text(optarg); break;
+		case O_STOP: parse_stop(optarg); break;
+		case O_KILL_SERVER: add_action(num_arg("kill-server-at", optarg, 0), A_KILL_SERVER, NULL); break;
+		case O_EXPECT: parse_expect(optarg); break;
+		case O_TONE: parse_tone(optarg); break;
+		case O_SILENCE: opt.caller_silence = 1; break;
 		case O_HELP: usage(stdout); exit(0);
 		default: fail_usage("bad option");
 		}
@@ -370,12 +565,27 @@ static void parse_args(int argc, char **argv)
 		fail_usage("unexpected argument '%s'", argv[optind]);
 	if (!opt.config && !opt.no_stream)
 		fail_usage("--config is required");
-	if (opt.repeat > 1 && opt.played)
-		fail_usage("--played cannot be used with --repeat");
+	if (opt.repeat > 1 && (opt.played || opt.played_map))
+		fail_usage("--played and --played-map cannot be used with --repeat");
+	if (!!opt.caller + (opt.tone_hz > 0) + opt.caller_silence > 1)
+		fail_usage("--caller, --caller-tone and --caller-silence exclude each other");
+	int stops = 0, kills = 0;
+	for (size_t i = 0; i < opt.nactions; i++) {
+		stops += opt.actions[i].kind == A_STOP;
+		kills += opt.actions[i].kind == A_KILL_SERVER;
+	}
+	if (stops > 1)
+		fail_usage("--stop given %d times", stops);
+	if (kills && opt.calls > 1)
+		fail_usage("--kill-server-at works with --calls 1 (it cuts every connection to the server)");
+	if (opt.nactions && opt.no_stream)
+		fail_usage("--no-stream has no stream to act on");
 }
 
 /* FreeSWITCH finds modules in its mod directory; switchsim finds the engine
- * beside itself, where the build puts both. */
+ * beside itself, where the build puts both, and once installed (as
+ * listen-sim, in bin/) through its rpath, which the bare name makes dlopen
+ * search. */
 static char *default_lib(void)
 {
 	char exe[PATH_MAX];
@@ -389,6 +599,10 @@ static char *default_lib(void)
 	*slash = 0;
 	char *lib = malloc(strlen(exe) + sizeof "/liblisten.so");
 	sprintf(lib, "%s/liblisten.so", exe);
+	if (access(lib, F_OK) != 0) {
+		free(lib);
+		return strdup("liblisten.so");
+	}
 	return lib;
 }
 
@@ -444,6 +658,40 @@ static void write_raw_json(FILE *f, const char *json)
 		fputc(*p == '\n' || *p == '\r' ? ' ' : *p, f);
 }
 
+/* The call's media time now, in ms (see struct call). */
+static int64_t media_now(struct call *c)
+{
+	int64_t ms = atomic_load(&c->clock_ms);
+	if (opt.fast)
+		return ms;
+	int64_t ahead = (now_ns() - atomic_load(&c->clock_wall_ns)) / 1000000;
+	if (ahead < 0)
+		ahead = 0;
+	if (!atomic_load(&c->clock_free) && ahead > FRAME_MS)
+		ahead = FRAME_MS;
+	return ms + ahead;
+}
+
+static void set_clock(struct call *c, int64_t ms)
+{
+	atomic_store(&c->clock_wall_ns, now_ns());
+	atomic_store(&c->clock_ms, ms);
+}
+
+/* Caller holds c->mu. */
+static void append_event(struct call *c, int64_t t_ms, const char *name, const char *json)
+{
+	if (c->nev == c->cap_ev) {
+		c->cap_ev = c->cap_ev ? 2 * c->cap_ev : 16;
+		c->ev = realloc(c->ev, c->cap_ev * sizeof *c->ev);
+		if (!c->ev) {
+			perror(program_invocation_short_name);
+			exit(1);
+		}
+	}
+	c->ev[c->nev++] = (struct event){.t = t_ms, .name = strdup(name), .json = strdup(json ? json : "")};
+}
+
 static void on_event(void *host_user, void *stream_user, const char *name, const char *json)
 {
 	(void)host_user;
@@ -453,21 +701,17 @@ static void on_event(void *host_user, void *stream_user, const char *name, const
 			fprintf(stderr, "[event] %s %s\n", name, json ? json : "");
 		return;
 	}
-	int64_t t_ms = (now_ns() - c->t0_ns) / 1000000;
+	int64_t t_ms = media_now(c);
 	pthread_mutex_lock(&c->mu);
 	check_after_stop(c);
-	if (c->nev++)
-		fputc(',', c->ev);
-	fprintf(c->ev, "{\"t\":%" PRId64 ",\"name\":", t_ms);
-	json_write_string(c->ev, name);
-	fputs(",\"json\":", c->ev);
-	write_raw_json(c->ev, json);
-	fputc('}', c->ev);
+	append_event(c, t_ms, name, json);
 	if (strcmp(name, "stop") == 0) {
 		if (c->nstop++ == 0 && json) {
 			c->reason = member_dup(json, "reason");
 			c->duration_ms = member_dup(json, "durationMs");
 			c->frames_dropped = member_dup(json, "framesDropped");
+			c->frames_sent = member_dup(json, "framesSent");
+			c->samples_played = member_dup(json, "samplesPlayed");
 			c->digits = member_dup(json, "digits");
 		}
 		atomic_store(&c->stopped, 1);
@@ -523,16 +767,165 @@ static void pace(struct call *c, uint64_t k)
 		hist_add(&(c)->hist, (uint64_t)(now_ns() - t_a_));                        \
 	} while (0)
 
+/* --kill-server-at: the server's address, from the config's url. */
+static struct addrinfo *server_addrs;
+static char server_port[8];
+
+static void resolve_server(void)
+{
+	const char *v;
+	size_t len;
+	if (!opt.config || !json_member(opt.config, "url", &v, &len) || len < 2 || v[0] != '"')
+		fail_usage("--kill-server-at: the config has no \"url\" string");
+	char *url = strndup(v + 1, len - 2), *p = strstr(url, "://");
+	int tls = strncmp(url, "wss", 3) == 0;
+	p = p ? p + 3 : url;
+	char *end = p + strcspn(p, "/?#");
+	*end = 0;
+	char *at = strrchr(p, '@');
+	if (at)
+		p = at + 1; /* user info */
+	char *host = p, *port = NULL;
+	if (*p == '[') { /* [v6]:port */
+		host = p + 1;
+		char *close = strchr(host, ']');
+		if (!close)
+			fail_usage("--kill-server-at: bad host in the url");
+		*close = 0;
+		if (close[1] == ':')
+			port = close + 2;
+	} else if ((port = strchr(p, ':')))
+		*port++ = 0;
+	snprintf(server_port, sizeof server_port, "%s", port && *port ? port : tls ? "443" : "80");
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+	int rc = getaddrinfo(host, server_port, &hints, &server_addrs);
+	if (rc != 0)
+		fail_usage("--kill-server-at: %s: %s", host, gai_strerror(rc));
+	free(url);
+}
+
+static int same_addr(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return 0;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+		return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+	}
+	return 0;
+}
+
+/* Cuts this process's TCP connections to the server, as a network fault
+ * would: the engine's socket is in this process, so shutting it down here
+ * is what the engine sees of a server gone away. Returns how many. */
+static int cut_server_connections(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int cut = 0;
+	for (struct dirent *e; d && (e = readdir(d));) {
+		int fd = atoi(e->d_name);
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof peer;
+		int type;
+		socklen_t tlen = sizeof type;
+		if (e->d_name[0] == '.' || fd == dirfd(d) ||
+		    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM ||
+		    getpeername(fd, (struct sockaddr *)&peer, &len) != 0)
+			continue;
+		for (struct addrinfo *ai = server_addrs; ai; ai = ai->ai_next)
+			if (same_addr((struct sockaddr *)&peer, ai->ai_addr)) {
+				cut += shutdown(fd, SHUT_RDWR) == 0;
+				break;
+			}
+	}
+	if (d)
+		closedir(d);
+	return cut;
+}
+
+/* Records what the host did to the stream at media time t_ms, as a "host"
+ * event in the timeline. */
+static void host_did(struct call *c, int64_t t_ms, const char *what, const char *detail)
+{
+	char *json = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&json, &len);
+	fputs("{\"action\":", m);
+	json_write_string(m, what);
+	if (detail) {
+		fputs(",\"detail\":", m);
+		json_write_string(m, detail);
+	}
+	fputc('}', m);
+	fclose(m);
+	pthread_mutex_lock(&c->mu);
+	append_event(c, t_ms, "host", json);
+	pthread_mutex_unlock(&c->mu);
+	free(json);
+}
+
+/* Runs the actions due by media_ms. Returns 0, 2 when the host stopped the
+ * listen, 1 when the listen had ended (LISTEN_ENDED), -1 on failure. */
+static int run_actions(struct call *c, listen_stream_t h, size_t *next, int64_t media_ms)
+{
+	char err[ERRLEN] = "";
+	for (; *next < opt.nactions && opt.actions[*next].at_ms <= media_ms; (*next)++) {
+		const struct action *a = &opt.actions[*next];
+		int rc = LISTEN_OK;
+		switch (a->kind) {
+		case A_PAUSE:
+		case A_RESUME:
+			host_did(c, media_ms, a->kind == A_PAUSE ? "pause" : "resume", NULL);
+			rc = api.stream_pause(h, a->kind == A_PAUSE);
+			break;
+		case A_SEND_TEXT:
+			host_did(c, media_ms, "send_text", a->arg);
+			rc = api.stream_send_text(h, a->arg, err, sizeof err);
+			if (rc == LISTEN_EINVAL) {
+				snprintf(c->fail, sizeof c->fail, "--send-text refused: %s", err);
+				return -1;
+			}
+			break;
+		case A_STOP:
+			host_did(c, media_ms, "stop", a->arg);
+			if ((rc = api.stream_stop(h, a->arg)) == LISTEN_OK)
+				return 2;
+			break;
+		case A_KILL_SERVER: {
+			char n[32];
+			snprintf(n, sizeof n, "%d connection(s) cut", cut_server_connections());
+			host_did(c, media_ms, "kill_server", n);
+			break;
+		}
+		}
+		if (rc == LISTEN_ENDED)
+			return 1;
+		if (rc != LISTEN_OK)
+			return call_failed(c, a->kind == A_SEND_TEXT ? "listen_stream_send_text" : "a mid-call action", rc);
+	}
+	return 0;
+}
+
 /* Returns 0 at the hangup or the "stop" event, 1 when a hook said
- * LISTEN_ENDED (the listen ended by itself), -1 if a hook failed. */
+ * LISTEN_ENDED (the listen ended by itself), 2 when the host stopped it
+ * (--stop), -1 if a hook failed. */
 static int media_loop(struct call *c, listen_stream_t h)
 {
 	int16_t edge[MAX_FRAME], play[MAX_FRAME];
-	size_t next_dtmf = 0;
+	size_t next_dtmf = 0, next_action = 0;
 	int rc;
+	uint64_t k = 0;
 
-	for (uint64_t k = 0; k < hangup_frames && !atomic_load(&c->stopped); k++) {
+	for (; k < hangup_frames && !atomic_load(&c->stopped); k++) {
 		int64_t media_ms = (int64_t)k * FRAME_MS;
+		c->frame_ms = media_ms;
+		set_clock(c, media_ms);
+		if ((rc = run_actions(c, h, &next_action, media_ms)) != 0)
+			return rc;
 		for (; next_dtmf < opt.ndtmf && opt.dtmf[next_dtmf].at_ms <= media_ms; next_dtmf++) {
 			rc = api.stream_dtmf(h, opt.dtmf[next_dtmf].digit, opt.dtmf[next_dtmf].duration);
 			if (rc == LISTEN_ENDED)
@@ -565,7 +958,10 @@ static int media_loop(struct call *c, listen_stream_t h)
 		TIMED(c, rc, api.stream_pull_play(h, play, frame_n));
 		if (rc < 0 || (size_t)rc > frame_n)
 			return call_failed(c, "listen_stream_pull_play", rc);
-		c->samples_played += (uint64_t)rc;
+		c->frames_played += rc > 0;
+		if (c->played_map &&
+		    fprintf(c->played_map, "%.3f %d\n", (double)media_ms / 1000, rc > 0) < 0)
+			return call_failed(c, "writing --played-map", -1);
 		if (c->has_played) {
 			memset(play + rc, 0, (frame_n - (size_t)rc) * sizeof *play);
 			if (wav_write(&c->played, play, frame_n) != 0)
@@ -611,19 +1007,25 @@ static int run_call(struct call *c)
 	}
 
 	char err[ERRLEN] = "";
+	atomic_store(&c->clock_free, 0);
+	c->frame_ms = 0;
+	set_clock(c, 0);
 	listen_stream_t h =
 		api.stream_create(opt.config, c->call_json, opt.rate, opt.flags, c, err, sizeof err);
 	if (!h) {
 		c->create_failures++;
 		if (!c->create_err) {
 			c->create_err = strdup(err[0] ? err : "listen_stream_create returned 0 without a message");
-			fprintf(stderr, "switchsim: call %d: listen_stream_create: %s\n", c->index, c->create_err);
+			fprintf(stderr, "%s: call %d: listen_stream_create: %s\n", program_invocation_short_name, c->index, c->create_err);
 		}
 		return 1;
 	}
 
 	/* After a hook failure (noted in c->fail) the call still ends properly. */
-	int ended = media_loop(c, h) == 1;
+	int r = media_loop(c, h);
+	int ended = r == 1 || r == 2;
+	set_clock(c, c->frame_ms + (r == 0 ? FRAME_MS : 0));
+	atomic_store(&c->clock_free, 1);
 
 	int rc;
 	if (!ended && !atomic_load(&c->stopped) && (rc = api.stream_stop(h, opt.stop_reason)) != LISTEN_OK)
@@ -639,7 +1041,33 @@ static int run_call(struct call *c)
 	return 0;
 }
 
-/* --repeat: counts the round's stop reason. */
+/* The reason the host causes: --stop's, else the hangup's. */
+static const char *caused_reason(void)
+{
+	for (size_t i = 0; i < opt.nactions; i++)
+		if (opt.actions[i].kind == A_STOP)
+			return opt.actions[i].arg;
+	return opt.stop_reason;
+}
+
+/* Whether the round's stop reason is one --expect allows. Caller holds c->mu. */
+static int reason_expected(const struct call *c)
+{
+	if (opt.expect_any)
+		return 1;
+	if (!c->reason || c->reason[0] != '"')
+		return 0;
+	size_t len = strlen(c->reason) - 2;
+	const char *r = c->reason + 1;
+	if (!opt.nexpect)
+		return strlen(caused_reason()) == len && strncmp(r, caused_reason(), len) == 0;
+	for (size_t i = 0; i < opt.nexpect; i++)
+		if (strlen(opt.expect[i]) == len && strncmp(r, opt.expect[i], len) == 0)
+			return 1;
+	return 0;
+}
+
+/* Counts the round's stop reason (and, with --repeat, tallies it). */
 static void tally_round(struct call *c, int create_failed)
 {
 	pthread_mutex_lock(&c->mu);
@@ -650,6 +1078,8 @@ static void tally_round(struct call *c, int create_failed)
 	int i = 0;
 	while (i < MAX_REASONS && c->reasons[i] && strcmp(c->reasons[i], r) != 0)
 		i++;
+	if (!create_failed && !opt.no_stream && !reason_expected(c))
+		c->unexpected++;
 	if (i == MAX_REASONS)
 		c->other_reasons++;
 	else {
@@ -665,32 +1095,50 @@ static void tally_round(struct call *c, int create_failed)
 static void reset_call(struct call *c)
 {
 	pthread_mutex_lock(&c->mu);
-	fclose(c->ev);
-	free(c->ev_buf);
-	c->ev_buf = NULL;
-	c->ev_len = 0;
-	c->ev = open_memstream(&c->ev_buf, &c->ev_len);
+	for (size_t i = 0; i < c->nev; i++) {
+		free(c->ev[i].name);
+		free(c->ev[i].json);
+	}
 	c->nev = 0;
 	c->nstop = 0; /* a second "stop" was counted in after_stop already */
 	free(c->reason);
 	free(c->duration_ms);
 	free(c->frames_dropped);
+	free(c->frames_sent);
+	free(c->samples_played);
 	free(c->digits);
-	c->reason = c->duration_ms = c->frames_dropped = c->digits = NULL;
+	c->reason = c->duration_ms = c->frames_dropped = c->frames_sent = c->samples_played = c->digits = NULL;
 	atomic_store(&c->stopped, 0);
 	pthread_mutex_unlock(&c->mu);
 }
 
-static long vm_rss_kib(void)
+/* A line of /proc/self/status, in KiB ("VmRSS: %ld kB"), or -1. */
+static long status_kib(const char *format)
 {
 	FILE *f = fopen("/proc/self/status", "r");
 	char line[256];
 	long kib = -1;
 	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+		if (sscanf(line, format, &kib) == 1)
 			break;
 	if (f)
 		fclose(f);
+	return kib;
+}
+
+static long vm_rss_kib(void) { return status_kib("VmRSS: %ld kB"); }
+
+/* The peak RSS of this process alone. getrusage's ru_maxrss is not: exec
+ * folds in the peak of the address space it replaces, which after a
+ * vfork-style spawn (Go's os/exec) is the parent's. */
+static long vm_hwm_kib(void)
+{
+	long kib = status_kib("VmHWM: %ld kB");
+	if (kib < 0) {
+		struct rusage ru;
+		getrusage(RUSAGE_SELF, &ru);
+		kib = ru.ru_maxrss;
+	}
 	return kib;
 }
 
@@ -724,7 +1172,7 @@ static void take_sample(int round)
 		sleep_until(now_ns() + 100000000);
 	samples = realloc(samples, (size_t)(nsamples + 1) * sizeof *samples);
 	if (!samples) {
-		perror("switchsim");
+		perror(program_invocation_short_name);
 		exit(1);
 	}
 	samples[nsamples++] = (struct sample){.round = round, .rss_kib = vm_rss_kib(), .engine = fetch_stats()};
@@ -761,8 +1209,7 @@ static void *call_thread(void *arg)
 	for (int round = 1;; round++) {
 		int create_failed = run_call(c);
 		c->rounds++;
-		if (opt.repeat > 1)
-			tally_round(c, create_failed);
+		tally_round(c, create_failed);
 		if (round >= opt.repeat)
 			break;
 		end_of_round(round);
@@ -798,22 +1245,24 @@ static char *generated_call_json(int i)
 	             "\",\"from\":\"+15550100\",\"to\":\"+15550199\",\"direction\":\"inbound\","
 	             "\"callId\":\"%d\"}",
 	             hi >> 32, (hi >> 16) & 0xffff, hi & 0xffff, lo >> 48, lo & (uint64_t)0xffffffffffff, i) < 0) {
-		perror("switchsim");
+		perror(program_invocation_short_name);
 		exit(1);
 	}
 	return s;
 }
 
-static char *played_path(int i)
+/* An output file's name for call i: as given for one call, else with -i
+ * before the extension. */
+static char *numbered_path(const char *path, const char *ext, int i)
 {
 	if (opt.calls == 1)
-		return strdup(opt.played);
-	size_t len = strlen(opt.played);
-	if (len >= 4 && strcasecmp(opt.played + len - 4, ".wav") == 0)
-		len -= 4;
+		return strdup(path);
+	size_t len = strlen(path), elen = strlen(ext);
+	if (len >= elen && strcasecmp(path + len - elen, ext) == 0)
+		len -= elen;
 	char *s;
-	if (asprintf(&s, "%.*s-%d.wav", (int)len, opt.played, i) < 0) {
-		perror("switchsim");
+	if (asprintf(&s, "%.*s-%d%s", (int)len, path, i, ext) < 0) {
+		perror(program_invocation_short_name);
 		exit(1);
 	}
 	return s;
@@ -832,12 +1281,19 @@ static void setup_call(struct call *c, int i)
 	pthread_cond_init(&c->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&c->mu, NULL);
-	c->ev = open_memstream(&c->ev_buf, &c->ev_len);
 
+	if (opt.played_map) {
+		char *path = numbered_path(opt.played_map, ".txt", i);
+		if (!(c->played_map = fopen(path, "w"))) {
+			fprintf(stderr, "%s: --played-map: %s: %s\n", program_invocation_short_name, path, strerror(errno));
+			exit(1);
+		}
+		free(path);
+	}
 	if (opt.played) {
-		char err[ERRLEN], *path = played_path(i);
+		char err[ERRLEN], *path = numbered_path(opt.played, ".wav", i);
 		if (wav_create(path, opt.rate, &c->played, err, sizeof err) != 0) {
-			fprintf(stderr, "switchsim: --played: %s\n", err);
+			fprintf(stderr, "%s: --played: %s\n", program_invocation_short_name, err);
 			exit(1);
 		}
 		free(path);
@@ -847,43 +1303,54 @@ static void setup_call(struct call *c, int i)
 
 static void print_or_null(const char *raw) { fputs(raw ? raw : "null", stdout); }
 
-/* Prints the call's line; returns 0, or -1 if the call failed. */
-static int report_call(struct call *c)
+/* Checks the call against the engine's contract; returns 0, or -1 if the
+ * call failed (said on stderr). */
+static int check_call(struct call *c)
 {
 	int bad = 0;
-	fclose(c->ev);
 	if (c->has_played && wav_close(&c->played) != 0) {
-		fprintf(stderr, "switchsim: call %d: writing --played failed\n", c->index);
+		fprintf(stderr, "%s: call %d: writing --played failed\n", program_invocation_short_name, c->index);
+		bad = 1;
+	}
+	if (c->played_map && fclose(c->played_map) != 0) {
+		fprintf(stderr, "%s: call %d: writing --played-map failed\n", program_invocation_short_name, c->index);
 		bad = 1;
 	}
 	if (c->fail[0]) {
-		fprintf(stderr, "switchsim: call %d: %s\n", c->index, c->fail);
+		fprintf(stderr, "%s: call %d: %s\n", program_invocation_short_name, c->index, c->fail);
 		bad = 1;
 	}
-	for (int i = 0; i < MAX_REASONS && c->reasons[i]; i++)
+	for (int i = 0; opt.repeat > 1 && i < MAX_REASONS && c->reasons[i]; i++)
 		if (strcmp(c->reasons[i], "\"(no stop)\"") == 0) {
-			fprintf(stderr, "switchsim: call %d: %d rounds without a \"stop\" event within %g s (--wait)\n",
+			fprintf(stderr, "%s: call %d: %d rounds without a \"stop\" event within %g s (--wait)\n", program_invocation_short_name,
 			        c->index, c->reason_n[i], opt.wait_s);
 			bad = 1;
 		}
 	if (!c->create_err && c->nstop == 0 && !opt.no_stream) {
-		fprintf(stderr, "switchsim: call %d: no \"stop\" event within %g s of destroy (--wait)\n",
+		fprintf(stderr, "%s: call %d: no \"stop\" event within %g s of destroy (--wait)\n", program_invocation_short_name,
 		        c->index, opt.wait_s);
 		bad = 1;
 	}
 	if (c->nstop > 1 || c->after_stop) {
-		fprintf(stderr, "switchsim: call %d: %d \"stop\" events, %d callbacks after the first\n",
+		fprintf(stderr, "%s: call %d: %d \"stop\" events, %d callbacks after the first\n", program_invocation_short_name,
 		        c->index, c->nstop, c->after_stop);
 		bad = 1;
 	}
+	return bad ? -1 : 0;
+}
 
+static void report_json(struct call *c)
+{
 	printf("{\"call\":%d,\"reason\":", c->index);
 	print_or_null(c->reason);
 	fputs(",\"durationMs\":", stdout);
 	print_or_null(c->duration_ms);
-	printf(",\"framesIn\":%" PRIu64 ",\"framesDropped\":", c->frames_in);
+	printf(",\"framesIn\":%" PRIu64 ",\"framesSent\":", c->frames_in);
+	print_or_null(c->frames_sent);
+	fputs(",\"framesDropped\":", stdout);
 	print_or_null(c->frames_dropped);
-	printf(",\"samplesPlayed\":%" PRIu64, c->samples_played);
+	printf(",\"framesPlayed\":%" PRIu64 ",\"samplesPlayed\":", c->frames_played);
+	print_or_null(c->samples_played);
 	if (c->digits) {
 		fputs(",\"digits\":", stdout);
 		fputs(c->digits, stdout);
@@ -901,8 +1368,98 @@ static int report_call(struct call *c)
 			printf("%s\"(other)\":%d", c->reasons[0] ? "," : "", c->other_reasons);
 		fputs("}}", stdout);
 	}
-	printf(",\"events\":[%s]}\n", c->ev_buf);
-	return bad ? -1 : 0;
+	fputs(",\"events\":[", stdout);
+	for (size_t i = 0; i < c->nev; i++) {
+		printf("%s{\"t\":%" PRId64 ",\"name\":", i ? "," : "", c->ev[i].t);
+		json_write_string(stdout, c->ev[i].name);
+		fputs(",\"json\":", stdout);
+		write_raw_json(stdout, c->ev[i].json);
+		fputc('}', stdout);
+	}
+	fputs("]}\n", stdout);
+}
+
+/* The reasons --expect allows, for the summary line. */
+static void print_expected(void)
+{
+	if (!opt.nexpect) {
+		fputs(caused_reason(), stdout);
+		return;
+	}
+	for (size_t i = 0; i < opt.nexpect; i++)
+		printf("%s%s", i ? " or " : "", opt.expect[i]);
+}
+
+static void report_timeline(struct call *c)
+{
+	printf("call %d\n", c->index);
+	timeline_print(stdout, c->ev, c->nev);
+	printf("call %d: ", c->index);
+	if (c->create_err) {
+		printf("refused: %s\n", c->create_err);
+		return;
+	}
+	if (opt.no_stream) {
+		printf("%" PRIu64 " frames, no stream (--no-stream)\n", c->frames_in);
+		return;
+	}
+	if (!c->reason) {
+		printf("no stop event\n");
+		return;
+	}
+	printf("%.*s", c->reason[0] == '"' ? (int)strlen(c->reason) - 2 : (int)strlen(c->reason),
+	       c->reason + (c->reason[0] == '"'));
+	if (c->unexpected) {
+		fputs(" (expected ", stdout);
+		print_expected();
+		fputs(")", stdout);
+	} else if (!opt.expect_any)
+		fputs(" (as expected)", stdout);
+	double played_s = c->samples_played ? atof(c->samples_played) / opt.rate : 0;
+	printf(", %.2f s, %s frames sent, %s dropped, %.2f s of audio played",
+	       c->duration_ms ? atof(c->duration_ms) / 1000 : 0, c->frames_sent ? c->frames_sent : "?",
+	       c->frames_dropped ? c->frames_dropped : "?", played_s);
+	if (c->digits && strcmp(c->digits, "\"\"") != 0)
+		printf(", digits %s", c->digits);
+	if (opt.repeat > 1)
+		printf(", %d rounds, %d not as expected", c->rounds, c->unexpected);
+	fputc('\n', stdout);
+}
+
+/* Reads a WAV and converts it to the call's rate with the engine's resampler. */
+static void load_audio(const char *path, struct wav_in *w)
+{
+	char err[ERRLEN] = "";
+	if (wav_read(path, w, err, sizeof err) != 0)
+		fail_usage("%s", err);
+	if (w->rate == opt.rate)
+		return;
+	size_t want = (size_t)((uint64_t)w->n * (uint64_t)opt.rate / (uint64_t)w->rate) + 1;
+	int16_t *out = malloc(want * sizeof *out);
+	int n = out ? api.resample(w->samples, w->n, w->rate, out, want, opt.rate, err, sizeof err) : -1;
+	if (n < 0 || (size_t)n > want)
+		fail_usage("%s: cannot convert %d Hz to %d Hz: %s", path, w->rate, opt.rate, err);
+	free(w->samples);
+	w->samples = out;
+	w->n = (size_t)n;
+	w->rate = opt.rate;
+}
+
+/* --caller-tone: a sine at the call's rate, as long as the call. */
+static void make_tone(struct wav_in *w)
+{
+	double seconds = opt.hangup_s >= 0 ? opt.hangup_s : 5;
+	w->n = (size_t)ceil(seconds * opt.rate);
+	w->rate = opt.rate;
+	w->channels = 1;
+	w->samples = malloc((w->n ? w->n : 1) * sizeof *w->samples);
+	if (!w->samples) {
+		perror(program_invocation_short_name);
+		exit(1);
+	}
+	double amp = 32767 * pow(10, opt.tone_dbfs / 20), step = 2 * M_PI * opt.tone_hz / opt.rate;
+	for (size_t i = 0; i < w->n; i++)
+		w->samples[i] = (int16_t)lrint(amp * sin(step * (double)i));
 }
 
 static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
@@ -914,20 +1471,16 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	frame_n = (size_t)opt.rate / (1000 / FRAME_MS);
-
-	if ((opt.caller && wav_read(opt.caller, opt.rate, &caller_wav, err, sizeof err) != 0) ||
-	    (opt.callee && wav_read(opt.callee, opt.rate, &callee_wav, err, sizeof err) != 0))
-		fail_usage("%s", err);
-	if (opt.hangup_s >= 0)
-		hangup_frames = (uint64_t)ceil(opt.hangup_s * 1000 / FRAME_MS - 1e-9);
-	else if (opt.caller)
-		hangup_frames = (caller_wav.n + frame_n - 1) / frame_n;
-	else
-		hangup_frames = 5000 / FRAME_MS;
+	if (opt.nactions)
+		for (size_t i = 0; i < opt.nactions; i++)
+			if (opt.actions[i].kind == A_KILL_SERVER) {
+				resolve_server();
+				break;
+			}
 
 	const char *lib = opt.lib ? opt.lib : default_lib();
 	if (listen_api_load(lib, &api, err, sizeof err) != 0) {
-		fprintf(stderr, "switchsim: %s\n", err);
+		fprintf(stderr, "%s: %s\n", program_invocation_short_name, err);
 		return 1;
 	}
 	listen_host_t host = {.abi_version = LISTEN_ABI_VERSION, .log = on_log, .event = on_event};
@@ -940,15 +1493,27 @@ int main(int argc, char **argv)
 	}
 	int rc = api.init(&host, opt.settings, err, sizeof err);
 	if (rc != LISTEN_OK) {
-		fprintf(stderr, "switchsim: listen_init returned %d: %s\n", rc, err);
+		fprintf(stderr, "%s: listen_init returned %d: %s\n", program_invocation_short_name, rc, err);
 		return rc == LISTEN_EINVAL ? 2 : 1;
 	}
+	if (opt.caller)
+		load_audio(opt.caller, &caller_wav);
+	if (opt.callee)
+		load_audio(opt.callee, &callee_wav);
+	if (opt.tone_hz > 0)
+		make_tone(&caller_wav);
+	if (opt.hangup_s >= 0)
+		hangup_frames = (uint64_t)ceil(opt.hangup_s * 1000 / FRAME_MS - 1e-9);
+	else if (opt.caller)
+		hangup_frames = (caller_wav.n + frame_n - 1) / frame_n;
+	else
+		hangup_frames = 5000 / FRAME_MS;
 	take_sample(0);
 
 	struct call *calls = calloc((size_t)opt.calls, sizeof *calls);
 	pthread_t *threads = calloc((size_t)opt.calls, sizeof *threads);
 	if (!calls || !threads) {
-		perror("switchsim");
+		perror(program_invocation_short_name);
 		return 1;
 	}
 	pthread_attr_t attr;
@@ -958,7 +1523,7 @@ int main(int argc, char **argv)
 	for (; started < opt.calls; started++) {
 		setup_call(&calls[started], started);
 		if ((rc = pthread_create(&threads[started], &attr, call_thread, &calls[started])) != 0) {
-			fprintf(stderr, "switchsim: starting call %d: %s; running %d calls\n", started,
+			fprintf(stderr, "%s: starting call %d: %s; running %d calls\n", program_invocation_short_name, started,
 			        strerror(rc), started);
 			status = 1;
 			break;
@@ -966,7 +1531,7 @@ int main(int argc, char **argv)
 	}
 	pthread_attr_destroy(&attr);
 	if (started > 0 && (rc = pthread_barrier_init(&round_barrier, NULL, (unsigned)started)) != 0) {
-		fprintf(stderr, "switchsim: pthread_barrier_init: %s\n", strerror(rc));
+		fprintf(stderr, "%s: pthread_barrier_init: %s\n", program_invocation_short_name, strerror(rc));
 		return 1;
 	}
 
@@ -996,19 +1561,45 @@ int main(int argc, char **argv)
 	/* No callback comes after listen_shutdown returns, so the events are
 	 * final when printed below. */
 	if ((rc = api.shutdown(5000)) != LISTEN_OK) {
-		fprintf(stderr, "switchsim: listen_shutdown(5000) returned %d\n", rc);
+		fprintf(stderr, "%s: listen_shutdown(5000) returned %d\n", program_invocation_short_name, rc);
 		status = 1;
 	}
 
-	int create_failed = 0;
+	int create_failed = 0, unexpected = 0;
 	for (int i = 0; i < started; i++) {
-		if (report_call(&calls[i]) != 0)
+		if (check_call(&calls[i]) != 0)
 			status = 1;
 		create_failed |= calls[i].create_err != NULL;
+		unexpected |= calls[i].unexpected != 0;
+		if (opt.json)
+			report_json(&calls[i]);
+		else
+			report_timeline(&calls[i]);
+	}
+	/* A refused config is the user's to fix (2); a listen that ended
+	 * otherwise than expected is the server's outcome (3), told apart from
+	 * switchsim or the engine failing (1). */
+	int exit_status = create_failed ? 2 : status ? status : unexpected ? 3 : 0;
+	if (!opt.stats && opt.calls == 1) {
+		fflush(stdout);
+		free(engine_json);
+		return exit_status;
 	}
 
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
+	if (!opt.json) {
+		printf("stats: %d calls; hook calls %" PRIu64 ": p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us; "
+		       "latest frame tick %.1f ms; cpu %.2f s user, %.2f s sys; max rss %ld KiB; wall %.1f s\n",
+		       started, all.count, (double)hist_quantile(&all, 0.50) / 1e3, (double)hist_quantile(&all, 0.99) / 1e3,
+		       (double)hist_quantile(&all, 0.999) / 1e3, (double)all.max_ns / 1e3, (double)max_late_ns / 1e6,
+		       tv_s(ru.ru_utime), tv_s(ru.ru_stime), ru.ru_maxrss, wall_s);
+		if (engine_json && engine_json[0] == '{')
+			printf("engine: %s\n", engine_json);
+		fflush(stdout);
+		free(engine_json);
+		return exit_status;
+	}
 	printf("{\"summary\":{\"calls\":%d,\"hook\":{\"count\":%" PRIu64
 	       ",\"p50_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f,\"max_us\":%.3f},"
 	       "\"max_late_ms\":%.3f,\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"maxrss_kib\":%ld,"
@@ -1016,7 +1607,7 @@ int main(int argc, char **argv)
 	       started, all.count, (double)hist_quantile(&all, 0.50) / 1e3,
 	       (double)hist_quantile(&all, 0.99) / 1e3, (double)hist_quantile(&all, 0.999) / 1e3,
 	       (double)all.max_ns / 1e3, (double)max_late_ns / 1e6, tv_s(ru.ru_utime), tv_s(ru.ru_stime),
-	       ru.ru_maxrss, wall_s);
+	       vm_hwm_kib(), wall_s);
 	if (engine_json && engine_json[0] == '{') {
 		fputs(",\"engine\":", stdout);
 		write_raw_json(stdout, engine_json);
@@ -1033,5 +1624,5 @@ int main(int argc, char **argv)
 	}
 	fputs("]}}\n", stdout);
 	fflush(stdout);
-	return create_failed ? 2 : status;
+	return exit_status;
 }

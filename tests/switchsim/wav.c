@@ -1,10 +1,12 @@
 #include "wav.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define WAVE_FORMAT_PCM 0x0001
+#define WAVE_FORMAT_IEEE_FLOAT 0x0003
 #define WAVE_FORMAT_EXTENSIBLE 0xFFFE
 #define WAV_OUT_BUFSIZE (64 * 1024)
 
@@ -24,7 +26,19 @@ static void put32(unsigned char *p, uint32_t v)
 	put16(p + 2, v >> 16);
 }
 
-int wav_read(const char *path, int rate, struct wav_in *out, char *err, size_t errlen)
+/* One sample of a frame as float in [-1, 1]. */
+static float sample_at(const unsigned char *p, int is_float)
+{
+	if (is_float) {
+		uint32_t u = le32(p);
+		float v;
+		memcpy(&v, &u, sizeof v);
+		return isfinite(v) ? v : 0;
+	}
+	return (float)(int16_t)le16(p) / 32768.0f;
+}
+
+int wav_read(const char *path, struct wav_in *out, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f) {
@@ -38,7 +52,8 @@ int wav_read(const char *path, int rate, struct wav_in *out, char *err, size_t e
 		goto fail;
 	}
 
-	int have_fmt = 0;
+	int have_fmt = 0, is_float = 0;
+	uint32_t channels = 0, width = 0;
 	for (;;) {
 		unsigned char ch[8];
 		if (fread(ch, 1, sizeof ch, f) != sizeof ch) {
@@ -52,17 +67,22 @@ int wav_read(const char *path, int rate, struct wav_in *out, char *err, size_t e
 				snprintf(err, errlen, "%s: bad fmt chunk", path);
 				goto fail;
 			}
-			uint32_t tag = le16(fmt), channels = le16(fmt + 2), srate = le32(fmt + 4),
-			         bits = le16(fmt + 14);
+			uint32_t tag = le16(fmt), srate = le32(fmt + 4), bits = le16(fmt + 14);
+			channels = le16(fmt + 2);
 			if (tag == WAVE_FORMAT_EXTENSIBLE && size >= 26)
 				tag = le16(fmt + 24); /* the sub-format GUID starts with the tag */
-			if (tag != WAVE_FORMAT_PCM || bits != 16 || channels != 1 || srate != (uint32_t)rate) {
+			is_float = tag == WAVE_FORMAT_IEEE_FLOAT;
+			if (!((tag == WAVE_FORMAT_PCM && bits == 16) || (is_float && bits == 32)) ||
+			    channels < 1 || channels > 2 || srate < WAV_MIN_RATE || srate > WAV_MAX_RATE) {
 				snprintf(err, errlen,
-				         "%s: format tag 0x%04x, %u bit, %u channel(s), %u Hz; "
-				         "need 16-bit PCM (tag 0x0001), mono, %d Hz (see --rate)",
-				         path, tag, bits, channels, srate, rate);
+				         "%s: format tag 0x%04x, %u bit, %u channel(s), %u Hz; need 16-bit PCM "
+				         "or 32-bit float, mono or stereo, %d to %d Hz",
+				         path, tag, bits, channels, srate, WAV_MIN_RATE, WAV_MAX_RATE);
 				goto fail;
 			}
+			out->rate = (int)srate;
+			out->channels = (int)channels;
+			width = bits / 8 * channels;
 			if (size & 1)
 				fgetc(f);
 			have_fmt = 1;
@@ -82,17 +102,24 @@ int wav_read(const char *path, int rate, struct wav_in *out, char *err, size_t e
 			if (size == 0 || size > (uint64_t)left)
 				size = (uint32_t)left;
 			fseek(f, here, SEEK_SET);
-			size_t n = size / 2;
+			size_t n = size / width;
 			unsigned char *raw = malloc(size ? size : 1);
 			out->samples = malloc((n ? n : 1) * sizeof *out->samples);
-			if (!raw || !out->samples || fread(raw, 1, n * 2, f) != n * 2) {
-				snprintf(err, errlen, "%s: cannot read %zu samples", path, n);
+			if (!raw || !out->samples || fread(raw, 1, n * width, f) != n * width) {
+				snprintf(err, errlen, "%s: cannot read %zu frames", path, n);
 				free(raw);
 				free(out->samples);
 				goto fail;
 			}
-			for (size_t i = 0; i < n; i++)
-				out->samples[i] = (int16_t)le16(raw + 2 * i);
+			/* Stereo is averaged, the way the engine downmixes a stereo clip. */
+			size_t step = width / channels;
+			for (size_t i = 0; i < n; i++) {
+				float v = 0;
+				for (uint32_t c = 0; c < channels; c++)
+					v += sample_at(raw + i * width + c * step, is_float);
+				v = v / (float)channels * 32768.0f;
+				out->samples[i] = (int16_t)(v >= 32767.0f ? 32767 : v <= -32768.0f ? -32768 : lrintf(v));
+			}
 			free(raw);
 			out->n = n;
 			fclose(f);

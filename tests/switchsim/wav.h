@@ -1,6 +1,6 @@
 /*
- * wav.h: 16-bit PCM mono WAV files, the only format the switch simulator
- * speaks (the codec hands the engine exactly that).
+ * wav.h: WAV files in, 16-bit PCM mono WAV files out (the codec hands the
+ * engine 16-bit PCM mono).
  */
 #ifndef SWITCHSIM_WAV_H
 #define SWITCHSIM_WAV_H
@@ -9,14 +9,21 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define WAV_MIN_RATE 8000
+#define WAV_MAX_RATE 48000
+
 struct wav_in {
-	int16_t *samples;
+	int16_t *samples; /* mono */
 	size_t n;
+	int rate;     /* the file's */
+	int channels; /* the file's, before the downmix */
 };
 
-/* Reads a whole file, which must be 16-bit PCM, mono, at rate Hz. Returns 0,
- * or -1 with err filled (saying what the file is instead). */
-int wav_read(const char *path, int rate, struct wav_in *out, char *err, size_t errlen);
+/* Reads a whole file of 16-bit PCM or 32-bit float, mono or stereo, at
+ * WAV_MIN_RATE..WAV_MAX_RATE Hz, as mono 16-bit samples at the file's rate
+ * (stereo averaged). Returns 0, or -1 with err filled (saying what the file
+ * is instead). */
+int wav_read(const char *path, struct wav_in *out, char *err, size_t errlen);
 
 /* A WAV being written frame by frame; the sizes in its header are patched by
  * wav_close. */
