@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -161,31 +162,41 @@ func (c call) events(name string) []json.RawMessage {
 	return out
 }
 
-// runSim runs one switchsim call with the arguments and returns its line.
-func runSim(t *testing.T, args ...string) call {
-	t.Helper()
+// sim runs one switchsim call with the arguments (its stop reason, which
+// the tests check, never fails the run) and returns its line. It reports
+// failures as errors, so it may run on a goroutine of its own.
+func sim(t *testing.T, args ...string) (call, error) {
 	dir := buildDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(dir, "switchsim"),
-		append([]string{"--lib", filepath.Join(dir, "liblisten.so"), "--quiet-log"}, args...)...)
+		append([]string{"--lib", filepath.Join(dir, "liblisten.so"), "--quiet-log", "--json", "--expect", "any"}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("switchsim %q: %v\n%s\n%s", args, err, stdout.String(), stderr.String())
+		return call{}, fmt.Errorf("switchsim %q: %v\n%s\n%s", args, err, stdout.String(), stderr.String())
 	}
 	for _, line := range strings.Split(stdout.String(), "\n") {
 		if strings.HasPrefix(line, `{"call":`) {
 			var c call
 			if err := json.Unmarshal([]byte(line), &c); err != nil {
-				t.Fatalf("switchsim line %q: %v", line, err)
+				return call{}, fmt.Errorf("switchsim line %q: %v", line, err)
 			}
 			t.Logf("switchsim: %s", line)
-			return c
+			return c, nil
 		}
 	}
-	t.Fatalf("switchsim printed no call line\n%s\n%s", stdout.String(), stderr.String())
-	return call{}
+	return call{}, fmt.Errorf("switchsim printed no call line\n%s\n%s", stdout.String(), stderr.String())
+}
+
+// runSim is sim on the test's goroutine: a failure ends the test.
+func runSim(t *testing.T, args ...string) call {
+	t.Helper()
+	c, err := sim(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func mustJSON(v any) string {

@@ -273,9 +273,15 @@ func TestCrashRepair(t *testing.T) {
 	const rate = 8000
 	srv := startRecorder(t, "-sync", "100ms")
 	cfg := mustJSON(map[string]any{"url": srv.URL, "sampleRate": rate})
-	done := make(chan call, 1)
+	caller := counterWAV(t, rate, 5*rate)
+	type simResult struct {
+		c   call
+		err error
+	}
+	done := make(chan simResult, 1)
 	go func() {
-		done <- runSim(t, "--config", cfg, "--caller", counterWAV(t, rate, 5*rate), "--call", `{"callSid":"crash-1"}`)
+		c, err := sim(t, "--config", cfg, "--caller", caller, "--call", `{"callSid":"crash-1"}`)
+		done <- simResult{c, err}
 	}()
 	// Kill once a second of audio is on disk.
 	var part string
@@ -294,8 +300,11 @@ func TestCrashRepair(t *testing.T) {
 	}
 	srv.cmd.Process.Signal(syscall.SIGKILL)
 	<-srv.waited
-	c := <-done
-	t.Logf("killed with %d bytes on disk; the call ended with %s", had, c.reason())
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	t.Logf("killed with %d bytes on disk; the call ended with %s", had, res.c.reason())
 
 	out, err := exec.Command(filepath.Join(buildDir(t), "listen-recorder"), "repair", "-dir", srv.Dir).CombinedOutput()
 	t.Logf("repair: %s", out)
@@ -345,22 +354,27 @@ func TestAuthLimitsDisk(t *testing.T) {
 	full := startRecorder(t, "-min-free-disk", "1048576TiB")
 	caller := counterWAV(t, rate, 4*rate)
 
-	var wrong, right call
-	var disk call
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		wrong = runSim(t, "--config", mustJSON(map[string]any{"url": srv.URL,
-			"wsAuth": map[string]any{"username": "fs", "password": "wrong"}}), "--hangup", "1")
-	})
-	wg.Go(func() {
-		right = runSim(t, "--config", mustJSON(map[string]any{"url": srv.URL, "sampleRate": rate,
+	runs := [][]string{
+		{"--config", mustJSON(map[string]any{"url": srv.URL,
+			"wsAuth": map[string]any{"username": "fs", "password": "wrong"}}), "--hangup", "1"},
+		{"--config", mustJSON(map[string]any{"url": srv.URL, "sampleRate": rate,
 			"wsAuth":    map[string]any{"username": "fs", "password": "s3cret"},
-			"reconnect": map[string]any{"attempts": 3, "backoffMs": 100}}), "--caller", caller)
-	})
-	wg.Go(func() {
-		disk = runSim(t, "--config", mustJSON(map[string]any{"url": full.URL}), "--hangup", "1")
-	})
+			"reconnect": map[string]any{"attempts": 3, "backoffMs": 100}}), "--caller", caller},
+		{"--config", mustJSON(map[string]any{"url": full.URL}), "--hangup", "1"},
+	}
+	calls := make([]call, len(runs))
+	errs := make([]error, len(runs))
+	var wg sync.WaitGroup
+	for i, args := range runs {
+		wg.Go(func() { calls[i], errs[i] = sim(t, args...) })
+	}
 	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	wrong, right, disk := calls[0], calls[1], calls[2]
 
 	for _, tc := range []struct {
 		name   string
