@@ -2,4 +2,8 @@ module github.com/modlisten/mod_listen
 
 go 1.26.8
 
-require github.com/gorilla/websocket v1.5.3
+require (
+	github.com/gorilla/websocket v1.5.3
+	golang.org/x/crypto v0.59.0
+	golang.org/x/sys v0.50.0
+)

@@ -1,4 +1,4 @@
-// Command wsserver is the bundled WebSocket server of the demo: it accepts
+// Command wsserver is a small WebSocket server for trying the engine by hand: it accepts
 // listen streams, records each one's audio to a WAV file, logs every text
 // frame, and can talk back with a playAudio clip.
 //
