@@ -160,7 +160,7 @@ func (e *ESL) command(cmd string) (string, error) {
 }
 
 // API runs an api command and returns its output.
-func (e *ESL) API(t *testing.T, cmd string) string {
+func (e *ESL) API(t testing.TB, cmd string) string {
 	t.Helper()
 	out, err := e.command("api " + cmd)
 	if err != nil {
@@ -179,7 +179,7 @@ func (e *ESL) Mark() int {
 
 // WaitEvent returns the first event after the since'th that match accepts,
 // or fails the test after timeout.
-func (e *ESL) WaitEvent(t *testing.T, what string, since int, timeout time.Duration, match func(Event) bool) Event {
+func (e *ESL) WaitEvent(t testing.TB, what string, since int, timeout time.Duration, match func(Event) bool) Event {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
