@@ -138,7 +138,7 @@ const (
 	farHz      = 1000.0
 	nearHz     = 600.0
 	toneAmp    = 8000.0 // peak; -12.3 dBFS
-	mediaSecs  = 10 // a whole number of cycles of both tones: the loops are seamless
+	mediaSecs  = 10     // a whole number of cycles of both tones: the loops are seamless
 	levelSlack = 1.0
 )
 
@@ -183,4 +183,35 @@ func writeWAV(path string, rate int, s []int16) error {
 // dbfs is the level of a sine's RMS relative to a full-scale sine.
 func dbfs(rmsLevel float64) float64 {
 	return 20 * math.Log10(rmsLevel/(32767/math.Sqrt2))
+}
+
+// goertzelAmp is the amplitude of the component of s at freq.
+func goertzelAmp(s []float64, rate int, freq float64) float64 {
+	if len(s) == 0 {
+		return 0
+	}
+	coeff := 2 * math.Cos(2*math.Pi*freq/float64(rate))
+	var s1, s2 float64
+	for _, x := range s {
+		s1, s2 = x+coeff*s1-s2, s1
+	}
+	power := s1*s1 + s2*s2 - coeff*s1*s2
+	return 2 * math.Sqrt(math.Max(power, 0)) / float64(len(s))
+}
+
+// peakHz is the frequency, to 10 Hz, with the most energy between 100 Hz
+// and 4 kHz (below every Nyquist the tests use).
+func peakHz(s []float64, rate int) float64 {
+	best, bestAmp := 0.0, -1.0
+	for f := 100.0; f <= 4000 && f < float64(rate)/2; f += 10 {
+		if a := goertzelAmp(s, rate, f); a > bestAmp {
+			best, bestAmp = f, a
+		}
+	}
+	return best
+}
+
+// levelDB is a tone's amplitude in dB relative to the tones the calls play.
+func levelDB(amp float64) float64 {
+	return 20 * math.Log10(amp/toneAmp)
 }

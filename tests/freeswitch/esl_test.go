@@ -203,7 +203,12 @@ func (e *ESL) eventLog() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var b strings.Builder
-	for _, ev := range e.events {
+	evs := e.events
+	if len(evs) > 40 {
+		fmt.Fprintf(&b, "  (%d before)\n", len(evs)-40)
+		evs = evs[len(evs)-40:]
+	}
+	for _, ev := range evs {
 		fmt.Fprintf(&b, "  %s\n", shorten(ev.String(), 300))
 	}
 	return b.String()

@@ -230,10 +230,13 @@ type bootT struct {
 
 var errBootFailed = fmt.Errorf("FreeSWITCH start failed")
 
-func (b *bootT) Helper()                            {}
-func (b *bootT) Logf(format string, args ...any)    {}
-func (b *bootT) Fatal(args ...any)                  { b.failure = fmt.Sprint(args...); panic(errBootFailed) }
-func (b *bootT) Fatalf(format string, args ...any)  { b.failure = fmt.Sprintf(format, args...); panic(errBootFailed) }
+func (b *bootT) Helper()                         {}
+func (b *bootT) Logf(format string, args ...any) {}
+func (b *bootT) Fatal(args ...any)               { b.failure = fmt.Sprint(args...); panic(errBootFailed) }
+func (b *bootT) Fatalf(format string, args ...any) {
+	b.failure = fmt.Sprintf(format, args...)
+	panic(errBootFailed)
+}
 func (b *bootT) TempDir() string {
 	dir, err := os.MkdirTemp("", "listen-freeswitch-")
 	if err != nil {
