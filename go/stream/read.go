@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -75,12 +76,24 @@ func (s *Stream) refuse(text string) {
 	s.SendText(protocol.Error(text))
 }
 
+// refuseClip is refuse for a clip: the error frame and event name its id,
+// so the server knows which of its clips will never be heard.
+func (s *Stream) refuseClip(id json.RawMessage, text string) {
+	if id == nil {
+		s.refuse(text)
+		return
+	}
+	s.log(4, "server message refused: "+text)
+	s.event("error", map[string]any{"error": text, "id": id})
+	s.SendText(protocol.ClipError(id, text))
+}
+
 const playbackOff = "bidirectional audio is off for this listen"
 
 func (s *Stream) onText(data []byte) {
 	m, err := protocol.Parse(data)
 	if err != nil {
-		s.refuse(err.Error())
+		s.refuseClip(protocol.ClipID(data), err.Error())
 		return
 	}
 	switch m.Type {
@@ -117,22 +130,22 @@ func (s *Stream) onText(data []byte) {
 
 func (s *Stream) onPlay(c *protocol.Clip) {
 	if s.player == nil {
-		s.refuse("playAudio refused: " + playbackOff)
+		s.refuseClip(c.ID, "playAudio refused: "+playbackOff)
 		return
 	}
 	if max := s.o.Settings.MaxClipSeconds; float64(len(c.Samples)/c.Channels) > max*float64(c.Rate) {
-		s.refuse(fmt.Sprintf("playAudio refused: the clip is %.1f s long, over the limit of %g s",
+		s.refuseClip(c.ID, fmt.Sprintf("playAudio refused: the clip is %.1f s long, over the limit of %g s",
 			float64(len(c.Samples)/c.Channels)/float64(c.Rate), max))
 		return
 	}
 	mono := wav.Audio{Rate: c.Rate, Channels: c.Channels, Samples: c.Samples}.Mono()
 	samples, err := convert(mono, c.Rate, s.o.CodecRate)
 	if err != nil {
-		s.refuse("playAudio refused: " + err.Error())
+		s.refuseClip(c.ID, "playAudio refused: "+err.Error())
 		return
 	}
 	if err := s.player.Clip(samples, c.ID); err != nil {
-		s.refuse(err.Error())
+		s.refuseClip(c.ID, err.Error())
 		return
 	}
 	s.Wake()
