@@ -624,38 +624,38 @@ var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml v
         </condition>
       </extension>
       <extension name="park">
-        <condition field="destination_number" expression="^park-">
+        <condition field="destination_number" expression="^(park-.*)$">
           <action application="answer"/>
-          <action application="listen_start" data='{"url":"{{.WSURL}}/$0","bidirectionalAudio":{"enabled":true,"streaming":true,"sampleRate":16000}}'/>
+          <action application="listen_start" data='{"url":"{{.WSURL}}/$1","bidirectionalAudio":{"enabled":true,"streaming":true,"sampleRate":16000}}'/>
           <action application="park"/>
         </condition>
       </extension>
       <extension name="sleep">
-        <condition field="destination_number" expression="^sleep-">
+        <condition field="destination_number" expression="^(sleep-.*)$">
           <action application="answer"/>
-          <action application="listen_start" data='{"url":"{{.WSURL}}/$0","bidirectionalAudio":{"enabled":true,"streaming":true,"sampleRate":16000}}'/>
+          <action application="listen_start" data='{"url":"{{.WSURL}}/$1","bidirectionalAudio":{"enabled":true,"streaming":true,"sampleRate":16000}}'/>
           <action application="sleep" data="10000"/>
           <action application="hangup"/>
         </condition>
       </extension>
       <extension name="noplay">
-        <condition field="destination_number" expression="^noplay-">
+        <condition field="destination_number" expression="^(noplay-.*)$">
           <action application="answer"/>
-          <action application="listen_start" data='{"url":"{{.WSURL}}/$0"}'/>
+          <action application="listen_start" data='{"url":"{{.WSURL}}/$1"}'/>
           <action application="park"/>
         </condition>
       </extension>
       <extension name="block">
-        <condition field="destination_number" expression="^block-">
+        <condition field="destination_number" expression="^(block-.*)$">
           <action application="answer"/>
-          <action application="listen" data='{"url":"{{.WSURL}}/$0"}'/>
+          <action application="listen" data='{"url":"{{.WSURL}}/$1","bidirectionalAudio":{"enabled":true,"streaming":true,"sampleRate":16000}}'/>
           <action application="park"/>
         </condition>
       </extension>
       <extension name="dtmf">
-        <condition field="destination_number" expression="^dtmf-">
+        <condition field="destination_number" expression="^(dtmf-.*)$">
           <action application="answer"/>
-          <action application="listen_start" data='{"url":"{{.WSURL}}/$0","passDtmf":true,"finishOnKey":"#"}'/>
+          <action application="listen_start" data='{"url":"{{.WSURL}}/$1","passDtmf":true,"finishOnKey":"#"}'/>
           <action application="park"/>
         </condition>
       </extension>
@@ -667,7 +667,7 @@ var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml v
         </condition>
       </extension>
       <extension name="agent">
-        <condition field="destination_number" expression="^agent-">
+        <condition field="destination_number" expression="^(agent-.*)$">
           <action application="answer"/>
           <action application="endless_playback" data="{{.Media}}/near-${read_rate}.wav"/>
         </condition>
