@@ -229,3 +229,10 @@ func shorten(s string, n int) string {
 	}
 	return s
 }
+
+// Since is the events received after the since'th.
+func (e *ESL) Since(since int) []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]Event(nil), e.events[since:]...)
+}

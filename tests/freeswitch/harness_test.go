@@ -257,7 +257,7 @@ func startSwitch(t testing.TB, inst installation, build, wsURL string) *Switch {
 	}
 	// An RTP range of its own: other FreeSWITCHes on the machine use the
 	// default one.
-	rtp := 20000 + 2*rand.Intn(10000)
+	rtp := 20000 + 2*rand.Intn(10000) // 20000-41998
 	p := configParams{ESLPort: freePort(t), UASPort: freeUDPPort(t), UACPort: freeUDPPort(t), RTPStart: rtp, RTPEnd: rtp + 1999,
 		WSURL: wsURL, Module: filepath.Join(build, "mod_listen.so"), Modules: requiredModules, Dir: dir,
 		Media: filepath.Join(dir, "media"), Password: "ClueCon"}
@@ -496,7 +496,7 @@ var listenConf = template.Must(template.New("listen.conf.xml").Parse(`<configura
 //	noplay-<id>              listen_start without playback, park
 //	block-<id>               the blocking listen, then park
 //	dtmf-<id>                listen_start with passDtmf and finishOnKey #, park
-//	bridge-<id>              listen_start stereo, bridge to agent-<id> over SIP
+//	bridge-<id>              listen_start stereo at 16 kHz, bridge (PCMU) to agent-<id> over SIP
 //	agent-<id>               answers and plays near.wav
 var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml version="1.0"?>
 <document type="freeswitch/xml">
@@ -663,7 +663,7 @@ var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml v
         <condition field="destination_number" expression="^bridge-(.*)$">
           <action application="answer"/>
           <action application="listen_start" data='{"url":"{{.WSURL}}/$0","mixType":"stereo","sampleRate":16000}'/>
-          <action application="bridge" data="{absolute_codec_string=${absolute_codec_string}}sofia/uac/agent-$1@127.0.0.1:{{.UASPort}}"/>
+          <action application="bridge" data="{absolute_codec_string=PCMU}sofia/uac/agent-$1@127.0.0.1:{{.UASPort}}"/>
         </condition>
       </extension>
       <extension name="agent">

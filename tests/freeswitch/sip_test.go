@@ -121,12 +121,22 @@ func toneCall(t *testing.T, fs *Switch, srv *WSServer, c codec, mix string, rate
 	}
 	heard, heardRate := hangUpAndListen(t, fs, far, mark)
 	stop := fs.Events.WaitEvent(t, what+": listen::stop", mark, 10*time.Second, named("listen::stop", near))
-	if sb := decodeJSON(t, "listen::stop body", stop.Body); sb["reason"] != "hangup" {
+	sb := decodeJSON(t, "listen::stop body", stop.Body)
+	if sb["reason"] != "hangup" {
 		t.Errorf("%s: listen::stop %s, want reason hangup", what, stop.Body)
 	}
 	WaitFor(t, what+": the socket to close", 5*time.Second, func() bool { return conn.CloseCode() != 0 })
 	if code := conn.CloseCode(); code != 1000 {
 		t.Errorf("%s: close code %d, want 1000", what, code)
+	}
+
+	bins := conn.Binaries()
+	// Everything the listen captured reached the server before the close.
+	if sent, _ := sb["framesSent"].(float64); int(sent) != len(bins) {
+		t.Errorf("%s: the server got %d frames, the listen sent %v (listen::stop %s)", what, len(bins), sb["framesSent"], stop.Body)
+	}
+	if ms, _ := sb["durationMs"].(float64); math.Abs(ms-float64(20*len(bins))) > 20 {
+		t.Errorf("%s: %d frames (%d ms) reached the server, the listen lasted %v ms", what, len(bins), 20*len(bins), sb["durationMs"])
 	}
 
 	texts := conn.Texts()
@@ -138,7 +148,6 @@ func toneCall(t *testing.T, fs *Switch, srv *WSServer, c codec, mix string, rate
 	if mix == "stereo" {
 		channels = 2
 	}
-	bins := conn.Binaries()
 	for i, b := range bins {
 		if want := rate / 50 * channels * 2; len(b) != want {
 			t.Fatalf("%s: binary frame %d has %d bytes, want %d (20 ms)", what, i, len(b), want)
