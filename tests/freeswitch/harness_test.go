@@ -276,7 +276,7 @@ func startSwitch(t testing.TB, inst installation, build, wsURL string) *Switch {
 	}
 
 	s := &Switch{Dir: dir, Module: p.Module, Media: p.Media, UASPort: p.UASPort, outPath: filepath.Join(dir, "freeswitch.out"),
-		logPath: filepath.Join(dir, "freeswitch.log"), exited: make(chan struct{}), api: make(chan *ESL, 64)}
+		logPath: filepath.Join(dir, "freeswitch.log"), exited: make(chan struct{}), api: make(chan *ESL, 128)}
 	out, err := os.Create(s.outPath)
 	if err != nil {
 		t.Fatal(err)
@@ -355,26 +355,35 @@ func startSwitch(t testing.TB, inst installation, build, wsURL string) *Switch {
 // connection until the call is answered).
 func (s *Switch) API(t testing.TB, cmd string) string {
 	t.Helper()
+	out, err := s.tryAPI(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// tryAPI is API for goroutines that are not the test's.
+func (s *Switch) tryAPI(cmd string) (string, error) {
 	var c *ESL
 	select {
 	case c = <-s.api:
 	default:
 		var err error
 		if c, err = dialESL(s.addr, "ClueCon", nil); err != nil {
-			t.Fatalf("event socket: %v", err)
+			return "", fmt.Errorf("event socket: %v", err)
 		}
 	}
 	out, err := c.command("api " + cmd)
 	if err != nil {
 		c.Close()
-		t.Fatalf("api %s: %v", cmd, err)
+		return "", fmt.Errorf("api %s: %v", cmd, err)
 	}
 	select {
 	case s.api <- c:
 	default:
 		c.Close()
 	}
-	return out
+	return out, nil
 }
 
 func (s *Switch) kill() {
@@ -498,6 +507,7 @@ var listenConf = template.Must(template.New("listen.conf.xml").Parse(`<configura
 //	dtmf-<id>                listen_start with passDtmf and finishOnKey #, park
 //	bridge-<id>              listen_start stereo at 16 kHz, bridge (PCMU) to agent-<id> over SIP
 //	agent-<id>               answers and plays near.wav
+//	load-<id>                listen_start (mono, 8 kHz), park; called by "farload", which only plays
 var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml version="1.0"?>
 <document type="freeswitch/xml">
   <section name="configuration" description="Various Configuration">
@@ -614,8 +624,20 @@ var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml v
           <action application="endless_playback" data="{{.Media}}/far-${read_rate}.wav"/>
         </condition>
       </extension>
+      <extension name="farload">
+        <condition field="destination_number" expression="^farload$">
+          <action application="endless_playback" data="{{.Media}}/far-${read_rate}.wav"/>
+        </condition>
+      </extension>
     </context>
     <context name="uas">
+      <extension name="load">
+        <condition field="destination_number" expression="^(load-.*)$">
+          <action application="answer"/>
+          <action application="listen_start" data='{"url":"{{.WSURL}}/$1"}'/>
+          <action application="park"/>
+        </condition>
+      </extension>
       <extension name="tone">
         <condition field="destination_number" expression="^tone-[\w.]+-(mono|stereo|mixed)-(\d+)$">
           <action application="answer"/>
