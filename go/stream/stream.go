@@ -136,6 +136,10 @@ type Stream struct {
 	limited  bool // an ending condition met: no more audio is framed
 	silentMs int64
 	notices  []playback.Notice
+	// What was played when the caller's audio last came with audio waiting
+	// to play, and how much of the caller's audio has come since.
+	lastPlayed   uint64
+	unplayedRead int
 
 	// Reconnect state.
 	replay     [][]byte

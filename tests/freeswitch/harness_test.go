@@ -503,6 +503,7 @@ var listenConf = template.Must(template.New("listen.conf.xml").Parse(`<configura
 //	park-<id>                listen_start (playback on, streamed audio at 16 kHz), park
 //	sleep-<id>               listen_start (playback on, streamed audio at 16 kHz), sleep 10000
 //	noplay-<id>              listen_start without playback, park
+//	parked-<id>              park, no listen (the test starts one with uuid_listen)
 //	block-<id>               the blocking listen, then park
 //	dtmf-<id>                listen_start with passDtmf and finishOnKey #, park
 //	bridge-<id>              listen_start stereo at 16 kHz, bridge (PCMU) to agent-<id> over SIP
@@ -658,6 +659,12 @@ var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml v
           <action application="listen_start" data='{"url":"{{.WSURL}}/$1","bidirectionalAudio":{"enabled":true,"streaming":true,"sampleRate":16000}}'/>
           <action application="sleep" data="10000"/>
           <action application="hangup"/>
+        </condition>
+      </extension>
+      <extension name="parked">
+        <condition field="destination_number" expression="^parked-.*$">
+          <action application="answer"/>
+          <action application="park"/>
         </condition>
       </extension>
       <extension name="noplay">

@@ -160,3 +160,48 @@ func soundSpan(s []float64, rate int) (start, end, pieces int) {
 	}
 	return start, end, pieces
 }
+
+// TestVoiceBotLateListen: a listen started by uuid_listen on a channel that
+// is parked already has no frames to play into (park chose, when it started,
+// to write none): the server's clip is refused with an error frame naming
+// it, and the host gets an error event, rather than a clip that never plays
+// and a playDone that never comes.
+func TestVoiceBotLateListen(t *testing.T) {
+	fs, srv := env(t)
+	t.Parallel()
+	callSlot(t)
+	const what = "late listen on a parked channel"
+	dest := "parked-" + uniqueID(t)
+	clip := tone(botHz, botRate, botRate/2, toneAmp)
+	srv.Handle("/"+dest, func(conn *Conn, f Frame) {
+		if !f.Text && len(conn.Binaries()) == 10 {
+			conn.WriteText(fmt.Sprintf(`{"type":"playAudio","data":{"audioContent":%q,"audioContentType":"raw","sampleRate":%d,"id":"late1"}}`,
+				base64.StdEncoding.EncodeToString(toPCM(clip)), botRate))
+		}
+	})
+	mark := fs.Events.Mark()
+	far := sipCall(t, fs, dest, codecs[0])
+	defer fs.API(t, "uuid_kill "+far)
+	ans := fs.Events.WaitEvent(t, "the answer of "+dest, mark, 10*time.Second, func(e Event) bool {
+		return e.Name() == "CHANNEL_ANSWER" && e.Get("Caller-Destination-Number") == dest && e.Get("Call-Direction") == "inbound"
+	})
+	near := ans.Get("Unique-ID")
+	time.Sleep(300 * time.Millisecond) // park is running
+	if out := fs.API(t, "uuid_listen "+near+` start {"url":"`+srv.URL+"/"+dest+`","bidirectionalAudio":{"enabled":true}}`); !strings.HasPrefix(out, "+OK") {
+		t.Fatalf("%s: uuid_listen start: %q", what, out)
+	}
+	conn := srv.Accept(t, "/"+dest, 10*time.Second)
+	WaitFor(t, what+": the refusal of the clip", 10*time.Second, func() bool { return containsText(conn.Texts(), `"id":"late1"`) })
+	for _, s := range conn.Texts() {
+		if strings.Contains(s, `"late1"`) && (!strings.Contains(s, `"type":"error"`) || !strings.Contains(s, "not played")) {
+			t.Errorf("%s: %s, want an error frame saying the clip was not played", what, s)
+		}
+		if strings.Contains(s, "playDone") {
+			t.Errorf("%s: playDone %s for a clip nobody heard", what, s)
+		}
+	}
+	ev := fs.Events.WaitEvent(t, what+": listen::error", mark, 5*time.Second, named("listen::error", near))
+	if !strings.Contains(ev.Body, `"late1"`) {
+		t.Errorf("%s: listen::error %s, want it to name the clip late1", what, ev.Body)
+	}
+}
