@@ -29,7 +29,7 @@ const skipMessage = "FreeSWITCH not installed: set FREESWITCH_PREFIX or install 
 func skipTest(t *testing.T, why string) {
 	t.Helper()
 	if os.Getenv("CI") != "" && freeswitchInstalled() {
-		t.Fatalf("CI is set and FreeSWITCH is installed, so this test may not skip: %s", why)
+		t.Fatalf("CI is set and FreeSWITCH is installed (pkg-config freeswitch, or /usr/local/freeswitch), so this test may not skip; it would have skipped because: %s", why)
 	}
 	t.Skip(why)
 }
