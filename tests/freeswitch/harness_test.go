@@ -210,7 +210,7 @@ func env(t *testing.T) (*Switch, *WSServer) {
 					panic(r)
 				}
 			}()
-			shared.srv = newWSServer(boot)
+			shared.srv = newWSServer()
 			shared.fs = startSwitch(boot, inst, build, shared.srv.URL)
 		}()
 		shared.failed = boot.failure

@@ -111,7 +111,7 @@ func (s *WSServer) handler(path string) func(c *Conn, f Frame) {
 	return s.onFrame[path]
 }
 
-func newWSServer(t testing.TB) *WSServer {
+func newWSServer() *WSServer {
 	s := &WSServer{conns: map[string]chan *Conn{}, onFrame: map[string]func(*Conn, Frame){}}
 	up := websocket.Upgrader{Subprotocols: []string{"audio.jambonz.org", "audio.drachtio.org"}}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
