@@ -413,7 +413,7 @@ static listen_call_t *listen_begin(switch_core_session_t *session, const char *a
 	listen_tag_t *tag;
 	char *config_json = NULL, *attrs, *status;
 	listen_stream_t h;
-	int media, one_rate = 1;
+	int media, one_rate = 1; /* the channel reads and writes at one rate */
 	/* In the background form (a listen nested in a dial) the server's audio
 	 * is played only when the config asks for it in so many words. */
 	uint32_t flags = mode == LISTEN_BACKGROUND ? LISTEN_FLAG_PLAYBACK_OPT_IN : 0;
@@ -449,16 +449,17 @@ static listen_call_t *listen_begin(switch_core_session_t *session, const char *a
 	switch_copy_string(tag->uuid, switch_core_session_get_uuid(session), sizeof(tag->uuid));
 	call->tag = tag;
 	attrs = call_attributes(session);
+	/* The engine takes one rate for both directions. A channel that writes
+	 * at another rate than it reads (asymmetric codecs) leaves the written
+	 * direction out: not sent, and in the background form not played into,
+	 * so the engine refuses the server's clips (each refusal naming the clip)
+	 * rather than accept audio that would never play. The blocking form
+	 * plays from its own loop, at the read rate. */
 	if (write_impl.actual_samples_per_second != read_impl.actual_samples_per_second) {
-		/* The engine takes one rate for both directions: the written one is
-		 * left out, and the engine refuses the server's clips (each refusal
-		 * naming the clip) rather than accept audio that cannot play. */
-		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_WARNING,
-						  "listen: the channel writes at %u Hz and reads at %u Hz; the written direction is left out "
-						  "(not sent, nothing played into it)\n", write_impl.actual_samples_per_second,
-						  read_impl.actual_samples_per_second);
-		flags |= LISTEN_FLAG_NO_PLAYBACK;
 		one_rate = 0;
+		if (mode == LISTEN_BACKGROUND) {
+			flags |= LISTEN_FLAG_NO_PLAYBACK;
+		}
 	}
 	h = listen_stream_create(config_json, attrs, (int)read_impl.actual_samples_per_second, flags, tag, err, errlen);
 	switch_safe_free(attrs);
@@ -468,6 +469,12 @@ static listen_call_t *listen_begin(switch_core_session_t *session, const char *a
 	}
 	atomic_store(&call->handle, h);
 	media = listen_stream_media(h);
+	if (!one_rate && (media & LISTEN_MEDIA_WRITE)) {
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_WARNING,
+						  "listen: the channel writes at %u Hz and reads at %u Hz; the written direction is left out "
+						  "(not sent%s)\n", write_impl.actual_samples_per_second, read_impl.actual_samples_per_second,
+						  mode == LISTEN_BACKGROUND ? ", the server's audio refused" : "");
+	}
 	call->tap_write = one_rate && (media & LISTEN_MEDIA_WRITE) != 0;
 	/* The blocking form plays the server's audio from its own loop. */
 	call->playback = one_rate && mode == LISTEN_BACKGROUND && (media & LISTEN_MEDIA_PLAYBACK);
