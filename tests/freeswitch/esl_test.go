@@ -159,17 +159,6 @@ func (e *ESL) command(cmd string) (string, error) {
 	}
 }
 
-// API runs an api command and returns its output.
-func (e *ESL) API(t testing.TB, cmd string) string {
-	t.Helper()
-	out, err := e.command("api " + cmd)
-	if err != nil {
-		t.Fatalf("api %s: %v", cmd, err)
-	}
-	t.Logf("api %s -> %s", shorten(cmd, 120), shorten(strings.TrimSpace(out), 300))
-	return out
-}
-
 // Mark is the number of events received so far, for WaitEvent's since.
 func (e *ESL) Mark() int {
 	e.mu.Lock()

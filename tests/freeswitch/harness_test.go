@@ -147,7 +147,7 @@ type Switch struct {
 	Module  string // mod_listen.so it loaded
 	Media   string // WAV files the dialplan plays
 	UASPort int    // SIP port of the "uas" profile, which runs the listens
-	ESL     *ESL   // connection for api commands of the tests that run one at a time
+	ESL     *ESL   // the first connection, which saw the switch come up
 	Events  *ESL   // connection subscribed to the events the tests watch
 	addr    string // the event socket
 	api     chan *ESL

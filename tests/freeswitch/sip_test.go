@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -102,9 +103,11 @@ func toneCall(t *testing.T, fs *Switch, srv *WSServer, c codec, mix string, rate
 		clip = fmt.Sprintf(`{"type":"playAudio","data":{"audioContent":%q,"audioContentType":"wav","id":"wav1"}}`,
 			base64.StdEncoding.EncodeToString(wavBytes(clipRate, samples)))
 	}
+	var sentAt atomic.Int64
 	if clip != "" {
 		srv.Handle(path, func(conn *Conn, f Frame) {
 			if !f.Text && len(conn.Binaries()) == 120 {
+				sentAt.Store(time.Now().UnixNano())
 				conn.WriteText(clip)
 			}
 		})
@@ -118,6 +121,10 @@ func toneCall(t *testing.T, fs *Switch, srv *WSServer, c codec, mix string, rate
 	WaitFor(t, what+": 2 s of audio", 15*time.Second, func() bool { return len(conn.Binaries()) >= 100 })
 	if clip != "" {
 		WaitFor(t, what+": playDone", 15*time.Second, func() bool { return containsText(conn.Texts(), `"playDone"`) })
+		// playDone follows the clip's last sample, not its arrival.
+		if d := time.Since(time.Unix(0, sentAt.Load())); d < (clipMs-100)*time.Millisecond {
+			t.Errorf("%s: playDone came %v after the %d ms clip was sent", what, d, clipMs)
+		}
 	}
 	heard, heardRate := hangUpAndListen(t, fs, far, mark)
 	stop := fs.Events.WaitEvent(t, what+": listen::stop", mark, 10*time.Second, named("listen::stop", near))
