@@ -1,10 +1,12 @@
 package freeswitch_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -129,7 +131,8 @@ func TestSIPDTMF(t *testing.T) {
 
 // TestSIPBridge: listen_start in stereo on a SIP leg (L16 at 16 kHz) that
 // then bridges to another SIP leg (PCMU): the caller's tone is on the left,
-// the bridged party's on the right, each at its level.
+// the bridged party's on the right, each at its level; the server's clip
+// replaces, for its length, what the caller hears of the bridged party.
 func TestSIPBridge(t *testing.T) {
 	fs, srv := env(t)
 	t.Parallel()
@@ -137,6 +140,17 @@ func TestSIPBridge(t *testing.T) {
 	c := codecs[1]
 	const what = "bridge L16@16000 stereo→16000"
 	dest := "bridge-" + uniqueID(t)
+	clip := fmt.Sprintf(`{"type":"playAudio","data":{"audioContent":%q,"audioContentType":"raw","sampleRate":8000,"id":"br1"}}`,
+		base64.StdEncoding.EncodeToString(toPCM(tone(clipHz, 8000, 8000*clipMs/1000, toneAmp))))
+	var once sync.Once
+	bridged := make(chan struct{})
+	srv.Handle("/"+dest, func(conn *Conn, f Frame) {
+		select {
+		case <-bridged:
+			once.Do(func() { conn.WriteText(clip) })
+		default:
+		}
+	})
 	mark := fs.Events.Mark()
 	far := sipCall(t, fs, dest, c)
 	defer fs.API(t, "uuid_kill "+far)
@@ -149,6 +163,7 @@ func TestSIPBridge(t *testing.T) {
 	n := len(conn.Binaries())
 	WaitFor(t, what+": 1.5 s of bridged audio", 10*time.Second, func() bool { return len(conn.Binaries()) >= n+75 })
 	bins := conn.Binaries()
+	close(bridged)
 	var audio []float64
 	for _, b := range bins[len(bins)-50:] {
 		if len(b) != 16000/50*2*2 {
@@ -172,5 +187,26 @@ func TestSIPBridge(t *testing.T) {
 		if db := levelDB(goertzelAmp(ch.s, 16000, ch.other)); db > -30 {
 			t.Errorf("%s: %s has the %.0f Hz tone at %+.1f dB, expected none", what, ch.name, ch.other, db)
 		}
+	}
+
+	WaitFor(t, what+": playDone", 10*time.Second, func() bool { return containsText(conn.Texts(), `"playDone"`) })
+	time.Sleep(200 * time.Millisecond)
+	heard, rate := hangUpAndListen(t, fs, far, mark)
+	clipBlocks, partyBlocks := 0, 0
+	for i := 0; i+rate/50 <= len(heard); i += rate / 50 {
+		block := heard[i : i+rate/50]
+		switch {
+		case rms(block) < 1000:
+		case toneShare(block, rate, clipHz) > 0.8:
+			clipBlocks++
+		case toneShare(block, rate, nearHz) > 0.8:
+			partyBlocks++
+		}
+	}
+	if ms := clipBlocks * 20; ms < clipMs-40 || ms > clipMs+40 {
+		t.Errorf("%s: the caller heard %d ms of the %.0f Hz clip, expected %d ms", what, ms, clipHz, clipMs)
+	}
+	if partyBlocks < 50 {
+		t.Errorf("%s: the caller heard %d ms of the bridged party, expected seconds", what, partyBlocks*20)
 	}
 }

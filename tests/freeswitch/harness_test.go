@@ -506,7 +506,7 @@ var listenConf = template.Must(template.New("listen.conf.xml").Parse(`<configura
 //	parked-<id>              park, no listen (the test starts one with uuid_listen)
 //	block-<id>               the blocking listen, then park
 //	dtmf-<id>                listen_start with passDtmf and finishOnKey #, park
-//	bridge-<id>              listen_start stereo at 16 kHz, bridge (PCMU) to agent-<id> over SIP
+//	bridge-<id>              listen_start stereo at 16 kHz (playback on), bridge (PCMU) to agent-<id> over SIP
 //	agent-<id>               answers and plays near.wav
 //	load-<id>                listen_start (mono, 8 kHz), park; called by "farload", which only plays
 var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml version="1.0"?>
@@ -691,7 +691,7 @@ var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml v
       <extension name="bridge">
         <condition field="destination_number" expression="^bridge-(.*)$">
           <action application="answer"/>
-          <action application="listen_start" data='{"url":"{{.WSURL}}/$0","mixType":"stereo","sampleRate":16000}'/>
+          <action application="listen_start" data='{"url":"{{.WSURL}}/$0","mixType":"stereo","sampleRate":16000,"bidirectionalAudio":{"enabled":true}}'/>
           <action application="bridge" data="{absolute_codec_string=PCMU}sofia/uac/agent-$1@127.0.0.1:{{.UASPort}}"/>
         </condition>
       </extension>
