@@ -70,21 +70,18 @@ func (s *Stream) readFailed(lost chan<- error, err error) {
 }
 
 // refuse tells the server and the host what was wrong; the stream goes on.
-func (s *Stream) refuse(text string) {
-	s.log(4, "server message refused: "+text)
-	s.event("error", map[string]any{"error": text})
-	s.SendText(protocol.Error(text))
-}
+func (s *Stream) refuse(text string) { s.refuseClip(nil, text) }
 
-// refuseClip is refuse for a clip: the error frame and event name its id,
-// so the server knows which of its clips will never be heard.
+// refuseClip is refuse for a clip: the error frame and event name its id
+// (when it has one), so the server knows which of its clips will never be
+// heard.
 func (s *Stream) refuseClip(id json.RawMessage, text string) {
-	if id == nil {
-		s.refuse(text)
-		return
-	}
 	s.log(4, "server message refused: "+text)
-	s.event("error", map[string]any{"error": text, "id": id})
+	body := map[string]any{"error": text}
+	if id != nil {
+		body["id"] = id
+	}
+	s.event("error", body)
 	s.SendText(protocol.ClipError(id, text))
 }
 
