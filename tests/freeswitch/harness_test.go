@@ -174,6 +174,38 @@ type configParams struct {
 	Password string
 }
 
+// RTP ranges for the tests' FreeSWITCH: above the default range (16384 to
+// 32768) that other FreeSWITCHes on the machine use, one per test run at a
+// time. FreeSWITCH binds RTP ports without checking that no other process
+// has them, and the newest socket on a port takes its packets: two switches
+// with one range steal each other's audio.
+const (
+	rtpBase   = 33000
+	rtpPorts  = 2000
+	rtpRanges = 15
+)
+
+// rtpRange claims a range no other run of these tests on the machine holds,
+// with a lock kept until the process ends, and returns its first port.
+func rtpRange(t testing.TB) int {
+	t.Helper()
+	for _, k := range rand.Perm(rtpRanges) {
+		f, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("listen-freeswitch-rtp-%d.lock", k)), os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			rtpLock = f // held, open, for the life of the process
+			return rtpBase + k*rtpPorts
+		}
+		f.Close()
+	}
+	t.Fatalf("all %d RTP ranges from %d are held by other runs of these tests", rtpRanges, rtpBase)
+	return 0
+}
+
+var rtpLock *os.File
+
 // The switch and the WebSocket server every test shares: starting a
 // FreeSWITCH takes seconds, and calls in parallel on one switch are what it
 // is built for.
@@ -255,10 +287,8 @@ func startSwitch(t testing.TB, inst installation, build, wsURL string) *Switch {
 			t.Fatal(err)
 		}
 	}
-	// An RTP range of its own: other FreeSWITCHes on the machine use the
-	// default one.
-	rtp := 20000 + 2*rand.Intn(10000) // 20000-41998
-	p := configParams{ESLPort: freePort(t), UASPort: freeUDPPort(t), UACPort: freeUDPPort(t), RTPStart: rtp, RTPEnd: rtp + 1999,
+	rtp := rtpRange(t)
+	p := configParams{ESLPort: freePort(t), UASPort: freeUDPPort(t), UACPort: freeUDPPort(t), RTPStart: rtp, RTPEnd: rtp + rtpPorts - 1,
 		WSURL: wsURL, Module: filepath.Join(build, "mod_listen.so"), Modules: requiredModules, Dir: dir,
 		Media: filepath.Join(dir, "media"), Password: "ClueCon"}
 	p.Profiles = map[string]int{"uas": p.UASPort, "uac": p.UACPort}
