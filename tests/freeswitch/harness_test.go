@@ -329,6 +329,13 @@ func startSwitch(t testing.TB, inst installation, build, wsURL string) *Switch {
 		out.Close()
 		close(s.exited)
 	}()
+	// A start that fails half way leaves no FreeSWITCH behind.
+	started := false
+	defer func() {
+		if !started {
+			s.kill()
+		}
+	}()
 
 	s.addr = fmt.Sprintf("127.0.0.1:%d", p.ESLPort)
 	deadline := time.Now().Add(60 * time.Second)
@@ -342,7 +349,6 @@ func startSwitch(t testing.TB, inst installation, build, wsURL string) *Switch {
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.kill()
 			t.Fatalf("FreeSWITCH's event socket did not come up at %s: %v\n%s", s.addr, err, s.logTail(60))
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -372,11 +378,11 @@ func startSwitch(t testing.TB, inst installation, build, wsURL string) *Switch {
 			break
 		}
 		if time.Now().After(deadline) {
-			s.kill()
 			t.Fatalf("the sofia profiles did not start:\n%s\n%s", out, s.logTail(80))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	started = true
 	return s
 }
 
@@ -416,7 +422,13 @@ func (s *Switch) tryAPI(cmd string) (string, error) {
 	return out, nil
 }
 
+// kill ends the switch's process group, unless it has exited already.
 func (s *Switch) kill() {
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
 	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	<-s.exited
 }
