@@ -61,6 +61,7 @@ typedef struct listen_call {
 	listen_mode_t mode;
 	int tap_write; /* the other party's audio goes to the engine (stereo, mixed) */
 	int playback;  /* the bug replaces written frames with the server's audio */
+	int idle_silence; /* this listen set send_silence_when_idle on the channel */
 	switch_media_bug_t *bug;
 	int16_t play[SWITCH_RECOMMENDED_BUFFER_SIZE / sizeof(int16_t)];
 } listen_call_t;
@@ -219,6 +220,34 @@ static void release_channel(switch_channel_t *channel, listen_call_t *call)
 	switch_mutex_unlock(globals.claim_mutex);
 }
 
+/*
+ * A write-replace bug only sees frames the channel writes, and park, sleep
+ * and the like write none: the server's audio would wait forever. FreeSWITCH
+ * has one switch for this, the channel variable send_silence_when_idle: park,
+ * sleep and originate's ringback write silence at the codec's frame time
+ * while it is set, and the core sets it itself on SRTP channels (switch_rtp.c)
+ * so that their media never has gaps. -1 is digital silence (zeros). A
+ * value the dialplan set is left alone. It takes effect for the applications
+ * that start after the listen: listen_start comes before park in the dialplan.
+ */
+static void idle_silence_on(switch_channel_t *channel, listen_call_t *call)
+{
+	if (!switch_channel_get_variable(channel, SWITCH_SEND_SILENCE_WHEN_IDLE_VARIABLE)) {
+		switch_channel_set_variable(channel, SWITCH_SEND_SILENCE_WHEN_IDLE_VARIABLE, "-1");
+		call->idle_silence = 1;
+	}
+}
+
+static void idle_silence_off(switch_channel_t *channel, listen_call_t *call)
+{
+	const char *v = switch_channel_get_variable(channel, SWITCH_SEND_SILENCE_WHEN_IDLE_VARIABLE);
+
+	if (call->idle_silence && v && !strcmp(v, "-1")) {
+		switch_channel_set_variable(channel, SWITCH_SEND_SILENCE_WHEN_IDLE_VARIABLE, NULL);
+	}
+	call->idle_silence = 0;
+}
+
 /* The bug closes on hangup, on listen_stop, and when the engine has ended the
  * listen (a per-frame call returned LISTEN_ENDED). */
 static void bug_closed(switch_media_bug_t *bug, listen_call_t *call)
@@ -229,6 +258,7 @@ static void bug_closed(switch_media_bug_t *bug, listen_call_t *call)
 
 	listen_stream_stop(h, switch_channel_down(channel) ? "hangup" : "stop");
 	listen_stream_destroy(h);
+	idle_silence_off(channel, call);
 	if (call->mode == LISTEN_BACKGROUND) {
 		switch_core_event_hook_remove_recv_dtmf(session, on_recv_dtmf);
 		release_channel(channel, call);
@@ -384,7 +414,7 @@ static listen_call_t *listen_begin(switch_core_session_t *session, const char *a
 	listen_tag_t *tag;
 	char *config_json = NULL, *attrs, *status;
 	listen_stream_t h;
-	int media;
+	int media, one_rate = 1; /* the channel reads and writes at one rate */
 	/* In the background form (a listen nested in a dial) the server's audio
 	 * is played only when the config asks for it in so many words. */
 	uint32_t flags = mode == LISTEN_BACKGROUND ? LISTEN_FLAG_PLAYBACK_OPT_IN : 0;
@@ -420,6 +450,18 @@ static listen_call_t *listen_begin(switch_core_session_t *session, const char *a
 	switch_copy_string(tag->uuid, switch_core_session_get_uuid(session), sizeof(tag->uuid));
 	call->tag = tag;
 	attrs = call_attributes(session);
+	/* The engine takes one rate for both directions. A channel that writes
+	 * at another rate than it reads (asymmetric codecs) leaves the written
+	 * direction out: not sent, and in the background form not played into,
+	 * so the engine refuses the server's clips (each refusal naming the clip)
+	 * rather than accept audio that would never play. The blocking form
+	 * plays from its own loop, at the read rate. */
+	if (write_impl.actual_samples_per_second != read_impl.actual_samples_per_second) {
+		one_rate = 0;
+		if (mode == LISTEN_BACKGROUND) {
+			flags |= LISTEN_FLAG_NO_PLAYBACK;
+		}
+	}
 	h = listen_stream_create(config_json, attrs, (int)read_impl.actual_samples_per_second, flags, tag, err, errlen);
 	switch_safe_free(attrs);
 	if (!h) {
@@ -428,20 +470,20 @@ static listen_call_t *listen_begin(switch_core_session_t *session, const char *a
 	}
 	atomic_store(&call->handle, h);
 	media = listen_stream_media(h);
-	call->tap_write = (media & LISTEN_MEDIA_WRITE) != 0;
-	/* The blocking form plays the server's audio from its own loop. */
-	call->playback = mode == LISTEN_BACKGROUND && (media & LISTEN_MEDIA_PLAYBACK);
-	if ((call->tap_write || call->playback) &&
-		write_impl.actual_samples_per_second != read_impl.actual_samples_per_second) {
-		/* The engine takes one rate for both directions. */
+	if (!one_rate && (media & LISTEN_MEDIA_WRITE)) {
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_WARNING,
 						  "listen: the channel writes at %u Hz and reads at %u Hz; the written direction is left out "
-						  "(not sent, nothing played into it)\n", write_impl.actual_samples_per_second,
-						  read_impl.actual_samples_per_second);
-		call->tap_write = call->playback = 0;
+						  "(not sent%s)\n", write_impl.actual_samples_per_second, read_impl.actual_samples_per_second,
+						  mode == LISTEN_BACKGROUND ? ", the server's audio refused" : "");
 	}
+	call->tap_write = one_rate && (media & LISTEN_MEDIA_WRITE) != 0;
+	/* The blocking form plays the server's audio from its own loop. */
+	call->playback = one_rate && mode == LISTEN_BACKGROUND && (media & LISTEN_MEDIA_PLAYBACK);
 	if (call->tap_write || call->playback) {
 		bug_flags |= SMBF_WRITE_REPLACE;
+	}
+	if (call->playback) {
+		idle_silence_on(channel, call);
 	}
 
 	if (mode == LISTEN_BACKGROUND) {

@@ -5,6 +5,7 @@
 package outbox
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -73,12 +74,13 @@ func (o *Outbox) Answer(frame []byte) {
 	o.add(frame)
 }
 
-// Refuse queues an error frame with text. Past maxErrors waiting, refusals
-// are merged: one frame tells how many there were and the last one's text.
-func (o *Outbox) Refuse(text string) {
+// Refuse queues an error frame with text, naming the clip id when there is
+// one. Past maxErrors waiting, refusals are merged: one frame tells how many
+// there were and the last one's text.
+func (o *Outbox) Refuse(id json.RawMessage, text string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	frame := protocol.Error(text)
+	frame := protocol.ClipError(id, text)
 	if o.errors >= o.maxErrors || !o.fits(len(frame)) {
 		o.merged++
 		o.lastMerged = text

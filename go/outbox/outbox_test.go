@@ -20,7 +20,7 @@ func texts(frames [][]byte) []string {
 func TestRefusalsAreBounded(t *testing.T) {
 	o := New(4096, 3)
 	for i := 0; i < 1_000_000; i++ {
-		o.Refuse(fmt.Sprintf("bad %d", i))
+		o.Refuse(nil, fmt.Sprintf("bad %d", i))
 	}
 	if o.bytes > 4096 {
 		t.Fatalf("outbox holds %d bytes, bound 4096", o.bytes)
@@ -38,7 +38,7 @@ func TestRefusalsAreBounded(t *testing.T) {
 	if got := o.Take(); len(got) != 0 {
 		t.Errorf("after Take: %q", texts(got))
 	}
-	o.Refuse("again")
+	o.Refuse(nil, "again")
 	if got := texts(o.Take()); len(got) != 1 || got[0] != `{"type":"error","data":{"error":"again"}}` {
 		t.Errorf("after a drain refusals are told one by one again: %q", got)
 	}

@@ -239,6 +239,14 @@ func (p *Player) add(s *segment) {
 // Kill discards everything queued and in the ring. It returns the marks that
 // were cleared, in order, and how many clips were discarded.
 func (p *Player) Kill() (cleared []json.RawMessage, clips int) {
+	ids, cleared := p.Abandon()
+	return cleared, len(ids)
+}
+
+// Abandon discards everything queued and in the ring, like Kill, and returns
+// the ids of the clips (nil for a clip without one) and the names of the
+// marks it discarded, each in order.
+func (p *Player) Abandon() (clips, marks []json.RawMessage) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	// A started segment is in inRing, and still in segs while partly
@@ -252,9 +260,9 @@ func (p *Player) Kill() (cleared []json.RawMessage, clips int) {
 	for _, s := range all {
 		switch s.kind {
 		case mark:
-			cleared = append(cleared, s.id)
+			marks = append(marks, s.id)
 		case clip:
-			clips++
+			clips = append(clips, s.id)
 		}
 	}
 	p.ring.Discard()
@@ -263,7 +271,7 @@ func (p *Player) Kill() (cleared []json.RawMessage, clips int) {
 	p.Budget.Give(2 * int(p.queued-p.written))
 	p.written = p.queued
 	p.delta = p.ring.Written() - p.queued
-	return cleared, clips
+	return clips, marks
 }
 
 // Close gives back the budget of everything still waiting (the stream is

@@ -517,3 +517,23 @@ func TestEmptyClipStartsBeforeDone(t *testing.T) {
 		t.Fatalf("empty clip: %v, want %v", got, want)
 	}
 }
+
+func TestAbandonNamesWhatItDiscards(t *testing.T) {
+	r := newRing(150)
+	p := New(r, 8000, 10, 40)
+	p.Clip(fill(100, 1), id("a"))
+	p.Mark(id("m1"))
+	p.Clip(fill(100, 2), nil) // partly in the ring: named once
+	p.Clip(fill(100, 3), id("c"))
+	p.Service(t0, nil)
+	clips, marks := p.Abandon()
+	if want := []json.RawMessage{id("a"), nil, id("c")}; !reflect.DeepEqual(clips, want) {
+		t.Fatalf("abandoned clips %s, want %s", clips, want)
+	}
+	if got, want := fmt.Sprintf("%s", marks), `["m1"]`; got != want {
+		t.Fatalf("abandoned marks %s, want %s", got, want)
+	}
+	if p.Busy() || r.discards != 1 {
+		t.Fatalf("after Abandon: busy %v, ring discards %d", p.Busy(), r.discards)
+	}
+}

@@ -149,6 +149,32 @@ func Error(text string) []byte {
 	return []byte(`{"type":"error","data":{"error":` + string(raw(text)) + `}}`)
 }
 
+// ClipError tells the server that a clip will not be played, naming it by
+// its id when it had one.
+func ClipError(id json.RawMessage, text string) []byte {
+	if id == nil {
+		return Error(text)
+	}
+	return []byte(`{"type":"error","data":{"error":` + string(raw(text)) + `,"id":` + string(id) + `}}`)
+}
+
+// ClipID is the id of a playAudio message that could not be parsed, read
+// as leniently as can be so that its refusal names it; nil when there is
+// none, or when it is too long to echo.
+func ClipID(data []byte) json.RawMessage {
+	var m struct {
+		Type string `json:"type"`
+		Data struct {
+			ID json.RawMessage `json:"id"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(data, &m) != nil || m.Type != PlayAudio || len(m.Data.ID) == 0 ||
+		string(m.Data.ID) == "null" || nameBytes(m.Data.ID) > MaxNameBytes {
+		return nil
+	}
+	return m.Data.ID
+}
+
 // Message types the engine acts on.
 const (
 	PlayAudio  = "playAudio"

@@ -443,3 +443,28 @@ func TestRate(t *testing.T) {
 		}
 	}
 }
+
+// A refused clip is named: the server learns which of its clips will never
+// be heard, even when the message did not parse.
+func TestClipErrorNamesTheClip(t *testing.T) {
+	if got, want := string(ClipError(json.RawMessage(`"c1"`), `bad "clip"`)),
+		`{"type":"error","data":{"error":"bad \"clip\"","id":"c1"}}`; got != want {
+		t.Errorf("ClipError = %s, want %s", got, want)
+	}
+	if got, want := string(ClipError(nil, "bad")), string(Error("bad")); got != want {
+		t.Errorf("ClipError without an id = %s, want %s", got, want)
+	}
+	for in, want := range map[string]string{
+		`{"type":"playAudio","data":{"audioContent":"!!","id":"c2"}}`:                      `"c2"`,
+		`{"type":"playAudio","data":{"id":7,"sampleRate":"x"}}`:                            `7`,
+		`{"type":"playAudio","data":{"audioContent":"AAAA"}}`:                              ``,
+		`{"type":"playAudio","data":{"id":null}}`:                                          ``,
+		`{"type":"mark","data":{"id":"c3"}}`:                                               ``,
+		`{"type":"playAudio",`:                                                             ``,
+		`{"type":"playAudio","data":{"id":"` + strings.Repeat("i", MaxNameBytes+1) + `"}}`: ``,
+	} {
+		if got := string(ClipID([]byte(in))); got != want {
+			t.Errorf("ClipID(%s) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -46,30 +47,41 @@ func (c *refusalCount) add(now time.Time) int {
 
 // refuse tells the server and the host what was wrong with something the
 // server sent; the stream goes on, unless the server keeps at it.
-func (s *Stream) refuse(text string) {
-	s.tell(text)
+func (s *Stream) refuse(text string) { s.refuseClip(nil, text) }
+
+// refuseClip is refuse for a clip: the error frame and event name its id
+// (when it has one), so the server knows which of its clips will never be
+// heard.
+func (s *Stream) refuseClip(id json.RawMessage, text string) {
+	s.tell(id, text)
 	s.count(text)
 }
 
 // refuseErr refuses for err. The engine-wide budget running out is not the
 // server's doing: it does not count towards maxRefusals, or one stream's
 // flood would end the others' listens.
-func (s *Stream) refuseErr(err error) {
+func (s *Stream) refuseErr(err error) { s.refuseClipErr(nil, err) }
+
+func (s *Stream) refuseClipErr(id json.RawMessage, err error) {
 	if errors.Is(err, budget.ErrExhausted) {
-		s.tell(err.Error())
+		s.tell(id, err.Error())
 		return
 	}
-	s.refuse(err.Error())
+	s.refuseClip(id, err.Error())
 }
 
 // tell sends the refusal to the server and, within maxEventsPerSecond, to
 // the host.
-func (s *Stream) tell(text string) {
-	s.out.Refuse(text)
+func (s *Stream) tell(id json.RawMessage, text string) {
+	s.out.Refuse(id, text)
 	s.signal()
 	if s.peer.Allow("error", text) {
 		s.log(4, "server message refused: "+text)
-		s.event("error", map[string]any{"error": text})
+		body := map[string]any{"error": text}
+		if id != nil {
+			body["id"] = id
+		}
+		s.event("error", body)
 	}
 }
 

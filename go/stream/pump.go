@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/modlisten/mod_listen/go/protocol"
 )
 
 // drainFrames bounds one drain so a long backlog is sent in slices, with the
@@ -20,9 +22,11 @@ func (s *Stream) pump(conn *websocket.Conn, final bool) error {
 	if s.scratch == nil {
 		s.scratch = make([]int16, drainFrames*f.inFrame)
 	}
+	read := 0
 	for {
 		n, oldest := s.media.DrainRead(s.scratch)
 		f.inL = append(f.inL, s.scratch[:n]...)
+		read += n
 		got := n
 		if f.twoSided() {
 			var stamp int64
@@ -57,8 +61,45 @@ func (s *Stream) pump(conn *websocket.Conn, final bool) error {
 			}
 		}
 	}
+	s.checkPlayStall(read)
 	s.servicePlayback()
 	return s.writeOutbox(conn)
+}
+
+// playStalled is why queued audio is refused when the host never takes it.
+const playStalled = "not played: the channel writes no audio for the listen to replace " +
+	"(its application writes none, e.g. a park that started before the listen)"
+
+// checkPlayStall refuses the audio waiting to play when a second of the
+// caller's audio has come and none of it was played: the host reads the call
+// but writes nothing into it, and the server must not wait for a playDone
+// that never comes. It is not the server's doing, so it does not count
+// towards maxRefusals. read is the caller's audio that has just come, in samples.
+func (s *Stream) checkPlayStall(read int) {
+	if s.player == nil || read == 0 {
+		return
+	}
+	if played := s.media.Played(); played != s.lastPlayed || !s.player.Busy() {
+		s.lastPlayed, s.unplayedRead = played, 0
+		return
+	}
+	if s.unplayedRead += read; s.unplayedRead < s.o.CodecRate {
+		return
+	}
+	s.unplayedRead = 0
+	if s.streamIn != nil {
+		s.streamIn.discard()
+	}
+	clips, marks := s.player.Abandon()
+	for _, id := range clips {
+		s.tell(id, "playAudio "+playStalled)
+	}
+	for _, name := range marks {
+		s.out.Answer(protocol.MarkEvent(name, "cleared"))
+	}
+	if len(clips) == 0 {
+		s.tell(nil, "audio "+playStalled)
+	}
 }
 
 // emit frames the captured audio and sends every whole wire frame, up to

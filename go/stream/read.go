@@ -125,7 +125,7 @@ const playbackOff = "bidirectional audio is off for this listen"
 func (s *Stream) onText(data []byte) {
 	m, err := protocol.Parse(data)
 	if err != nil {
-		s.refuse(err.Error())
+		s.refuseClip(protocol.ClipID(data), err.Error())
 		return
 	}
 	switch m.Type {
@@ -178,37 +178,37 @@ func (s *Stream) onText(data []byte) {
 // the clip's header and lengths, and only then decodes and resamples it.
 func (s *Stream) onPlay(c *protocol.Clip) {
 	if s.player == nil {
-		s.refuse("playAudio refused: " + playbackOff)
+		s.refuseClip(c.ID, "playAudio refused: "+playbackOff)
 		return
 	}
 	if max := s.o.Settings.MaxClipSeconds; c.Seconds() > max {
-		s.refuse(fmt.Sprintf("playAudio refused: the clip is %.1f s long, over the limit of %g s", c.Seconds(), max))
+		s.refuseClip(c.ID, fmt.Sprintf("playAudio refused: the clip is %.1f s long, over the limit of %g s", c.Seconds(), max))
 		return
 	}
 	out := int(int64(c.Frames) * int64(s.o.CodecRate) / int64(c.Rate))
 	if err := s.player.ClipFits(out); err != nil {
-		s.refuse(err.Error())
+		s.refuseClip(c.ID, err.Error())
 		return
 	}
 	work := c.DecodeBytes() + 2*c.Frames + 2*out
 	if err := s.o.Budget.Take(work); err != nil {
-		s.refuseErr(fmt.Errorf("playAudio refused: %w", err))
+		s.refuseClipErr(c.ID, fmt.Errorf("playAudio refused: %w", err))
 		return
 	}
 	defer s.o.Budget.Give(work)
 	decoded, err := c.Decode()
 	if err != nil {
-		s.refuse(err.Error())
+		s.refuseClip(c.ID, err.Error())
 		return
 	}
 	mono := wav.Audio{Rate: c.Rate, Channels: c.Channels, Samples: decoded}.Mono()
 	samples, err := resample.Clip(mono, c.Rate, s.o.CodecRate)
 	if err != nil {
-		s.refuse("playAudio refused: " + err.Error())
+		s.refuseClip(c.ID, "playAudio refused: "+err.Error())
 		return
 	}
 	if err := s.player.Clip(samples, c.ID); err != nil {
-		s.refuseErr(err)
+		s.refuseClipErr(c.ID, err)
 		return
 	}
 	s.signal()

@@ -160,6 +160,10 @@ type Stream struct {
 	scratch []int16
 	limited bool // the audio up to the listen's end is framed: no more is
 	notices []playback.Notice
+	// What was played when the caller's audio last came with audio waiting
+	// to play, and how much of the caller's audio has come since.
+	lastPlayed   uint64
+	unplayedRead int
 
 	// Reconnect state.
 	replay     [][]byte

@@ -178,3 +178,94 @@ func TestStreamsLeaveNoGoroutines(t *testing.T) {
 	}
 	t.Fatalf("%d goroutines before 20 streams, %d after", before, after)
 }
+
+// stuckRing is a playback ring the host takes from only while playing is set.
+type stuckRing struct {
+	mu                        sync.Mutex
+	written, consumed, played uint64
+}
+
+func (r *stuckRing) Space() int { r.mu.Lock(); defer r.mu.Unlock(); return 1 << 20 }
+func (r *stuckRing) Write(src []int16) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.written += uint64(len(src))
+	return len(src)
+}
+func (r *stuckRing) Consumed() uint64 { r.mu.Lock(); defer r.mu.Unlock(); return r.consumed }
+func (r *stuckRing) Written() uint64  { r.mu.Lock(); defer r.mu.Unlock(); return r.written }
+func (r *stuckRing) Discard()         { r.mu.Lock(); defer r.mu.Unlock(); r.consumed = r.written }
+
+// playMedia is fakeMedia with a playback ring, which the host plays from
+// (one frame per frame read) only if playing.
+type playMedia struct {
+	fakeMedia
+	ring    stuckRing
+	playing bool
+}
+
+func (m *playMedia) DrainRead(dst []int16) (int, int64) {
+	n, stamp := m.fakeMedia.DrainRead(dst)
+	if n > 0 && m.playing {
+		m.ring.mu.Lock()
+		take := min(uint64(n), m.ring.written-m.ring.consumed)
+		m.ring.consumed += take
+		m.ring.played += take
+		m.ring.mu.Unlock()
+	}
+	return n, stamp
+}
+func (m *playMedia) Play() playback.Ring { return &m.ring }
+func (m *playMedia) Played() uint64 {
+	m.ring.mu.Lock()
+	defer m.ring.mu.Unlock()
+	return m.ring.played
+}
+
+// A host that reads the call but writes nothing into it (a channel parked
+// before the listen) never plays the server's clip: after a second of the
+// caller's audio the clip is refused, naming it, instead of waiting forever.
+// A host that plays gets its playDone.
+func TestUnplayedClipIsRefused(t *testing.T) {
+	for _, playing := range []bool{false, true} {
+		texts := make(chan string, 16)
+		up := websocket.Upgrader{}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			c, err := up.Upgrade(w, req, nil)
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			clip := `{"type":"playAudio","data":{"audioContent":"` + strings.Repeat("AAAA", 400) + `","audioContentType":"raw","sampleRate":8000,"id":"p1"}}`
+			c.WriteMessage(websocket.TextMessage, []byte(clip))
+			for {
+				kind, data, err := c.ReadMessage()
+				if err != nil {
+					return
+				}
+				if kind == websocket.TextMessage {
+					texts <- string(data)
+				}
+			}
+		}))
+		h := &recorder{}
+		s := startStream(t, `{"url":"ws`+strings.TrimPrefix(srv.URL, "http")+`"}`, &playMedia{playing: playing}, h)
+		wakeUntilDone(t, s, 2500*time.Millisecond)
+		srv.Close()
+		var got []string
+		for len(texts) > 0 {
+			got = append(got, <-texts)
+		}
+		all := strings.Join(got, "\n")
+		if !playing {
+			if !strings.Contains(all, `"id":"p1"`) || !strings.Contains(all, "not played") || strings.Contains(all, "playDone") {
+				t.Errorf("host writing nothing: the server got %q, want an error frame naming p1 and no playDone", all)
+			}
+			if b := h.bodies["error"]; !strings.Contains(b, `"id":"p1"`) {
+				t.Errorf("host writing nothing: error event %q, want one naming p1", b)
+			}
+		} else if !strings.Contains(all, `"playDone"`) || strings.Contains(all, "not played") {
+			t.Errorf("host playing: the server got %q, want playDone and no refusal", all)
+		}
+	}
+}

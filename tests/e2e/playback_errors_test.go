@@ -219,6 +219,10 @@ func TestRefusedPlaybackOff(t *testing.T) {
 				if !strings.Contains(e.str("error"), "bidirectional audio is off") {
 					t.Errorf("error frame %s does not say bidirectional audio is off", e.Raw)
 				}
+				// A refused clip is named by its id.
+				if j < len(sends) && sends[j].label == "playAudio" && e.str("id") != "x" {
+					t.Errorf("error frame %s refusing the clip does not name its id x", e.Raw)
+				}
 				if j < len(sends) {
 					if w := strings.TrimSuffix(sends[j].label, "2"); w != "binary" && !strings.Contains(e.str("error"), w) {
 						t.Errorf("error frame %d %s does not name what it refused (%s)", j, e.Raw, w)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 )
 
 // pcm reads 16-bit little-endian samples.
@@ -129,4 +130,88 @@ func loudRun(s []float64, rate int, threshold float64) []float64 {
 		bestStart, bestLen = start, len(s)-start
 	}
 	return s[bestStart : bestStart+bestLen]
+}
+
+// Tones the SIP calls play: the far end (the calling leg) and the near end's
+// other party (what the answering leg plays to the caller).
+const (
+	farHz      = 1000.0
+	nearHz     = 600.0
+	toneAmp    = 8000.0 // peak; -12.3 dBFS
+	mediaSecs  = 10     // a whole number of cycles of both tones: the loops are seamless
+	levelSlack = 1.0
+)
+
+// writeMedia writes the WAV files the dialplan plays, one per codec rate:
+// FreeSWITCH's resampling of a file while it plays slips a sample now and
+// then, which would blur the measures.
+func writeMedia(dir string) error {
+	for _, rate := range []int{8000, 16000, 48000} {
+		for name, hz := range map[string]float64{"far": farHz, "near": nearHz} {
+			path := filepath.Join(dir, fmt.Sprintf("%s-%d.wav", name, rate))
+			if err := writeWAV(path, rate, tone(hz, rate, rate*mediaSecs, toneAmp)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// wavBytes is a 16-bit PCM mono WAV file.
+func wavBytes(rate int, s []int16) []byte {
+	data := toPCM(s)
+	b := make([]byte, 44, 44+len(data))
+	copy(b, "RIFF")
+	binary.LittleEndian.PutUint32(b[4:], uint32(36+len(data)))
+	copy(b[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(b[16:], 16)
+	binary.LittleEndian.PutUint16(b[20:], 1)
+	binary.LittleEndian.PutUint16(b[22:], 1)
+	binary.LittleEndian.PutUint32(b[24:], uint32(rate))
+	binary.LittleEndian.PutUint32(b[28:], uint32(rate*2))
+	binary.LittleEndian.PutUint16(b[32:], 2)
+	binary.LittleEndian.PutUint16(b[34:], 16)
+	copy(b[36:], "data")
+	binary.LittleEndian.PutUint32(b[40:], uint32(len(data)))
+	return append(b, data...)
+}
+
+func writeWAV(path string, rate int, s []int16) error {
+	return os.WriteFile(path, wavBytes(rate, s), 0o644)
+}
+
+// dbfs is the level of a sine's RMS relative to a full-scale sine.
+func dbfs(rmsLevel float64) float64 {
+	return 20 * math.Log10(rmsLevel/(32767/math.Sqrt2))
+}
+
+// goertzelAmp is the amplitude of the component of s at freq.
+func goertzelAmp(s []float64, rate int, freq float64) float64 {
+	if len(s) == 0 {
+		return 0
+	}
+	coeff := 2 * math.Cos(2*math.Pi*freq/float64(rate))
+	var s1, s2 float64
+	for _, x := range s {
+		s1, s2 = x+coeff*s1-s2, s1
+	}
+	power := s1*s1 + s2*s2 - coeff*s1*s2
+	return 2 * math.Sqrt(math.Max(power, 0)) / float64(len(s))
+}
+
+// peakHz is the frequency, to 10 Hz, with the most energy between 100 Hz
+// and 4 kHz (below every Nyquist the tests use).
+func peakHz(s []float64, rate int) float64 {
+	best, bestAmp := 0.0, -1.0
+	for f := 100.0; f <= 4000 && f < float64(rate)/2; f += 10 {
+		if a := goertzelAmp(s, rate, f); a > bestAmp {
+			best, bestAmp = f, a
+		}
+	}
+	return best
+}
+
+// levelDB is a tone's amplitude in dB relative to the tones the calls play.
+func levelDB(amp float64) float64 {
+	return 20 * math.Log10(amp/toneAmp)
 }

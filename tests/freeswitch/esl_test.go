@@ -159,17 +159,6 @@ func (e *ESL) command(cmd string) (string, error) {
 	}
 }
 
-// API runs an api command and returns its output.
-func (e *ESL) API(t *testing.T, cmd string) string {
-	t.Helper()
-	out, err := e.command("api " + cmd)
-	if err != nil {
-		t.Fatalf("api %s: %v", cmd, err)
-	}
-	t.Logf("api %s -> %s", shorten(cmd, 120), shorten(strings.TrimSpace(out), 300))
-	return out
-}
-
 // Mark is the number of events received so far, for WaitEvent's since.
 func (e *ESL) Mark() int {
 	e.mu.Lock()
@@ -179,7 +168,7 @@ func (e *ESL) Mark() int {
 
 // WaitEvent returns the first event after the since'th that match accepts,
 // or fails the test after timeout.
-func (e *ESL) WaitEvent(t *testing.T, what string, since int, timeout time.Duration, match func(Event) bool) Event {
+func (e *ESL) WaitEvent(t testing.TB, what string, since int, timeout time.Duration, match func(Event) bool) Event {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -203,7 +192,12 @@ func (e *ESL) eventLog() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var b strings.Builder
-	for _, ev := range e.events {
+	evs := e.events
+	if len(evs) > 40 {
+		fmt.Fprintf(&b, "  (%d before)\n", len(evs)-40)
+		evs = evs[len(evs)-40:]
+	}
+	for _, ev := range evs {
 		fmt.Fprintf(&b, "  %s\n", shorten(ev.String(), 300))
 	}
 	return b.String()
@@ -223,4 +217,11 @@ func shorten(s string, n int) string {
 		return s[:n] + "..."
 	}
 	return s
+}
+
+// Since is the events received after the since'th.
+func (e *ESL) Since(since int) []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]Event(nil), e.events[since:]...)
 }

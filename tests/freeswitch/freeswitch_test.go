@@ -23,35 +23,30 @@ const (
 // TestFreeSWITCH runs mod_listen inside a real FreeSWITCH: loading, the
 // blocking listen of a voice bot, and listen_start across a bridge.
 func TestFreeSWITCH(t *testing.T) {
-	inst := findFreeSWITCH(t)
-	build := buildDir(t)
-
+	fs, srv := env(t)
 	clip := base64.StdEncoding.EncodeToString(toPCM(tone(clipHz, clipRate, clipRate*clipMs/1000, 8000)))
 	playAudio := func(id string) string {
 		return fmt.Sprintf(`{"type":"playAudio","data":{"audioContent":%q,"audioContentType":"raw","sampleRate":"%d","id":%q}}`,
 			clip, clipRate, id)
 	}
-	srv := newWSServer(t, map[string]func(*Conn, Frame){
-		// One second into the stream the bot answers with a clip.
-		"/bot": func(c *Conn, f Frame) {
-			if !f.Text && len(c.Binaries()) == 50 {
-				c.WriteText(playAudio("clip1"))
-			}
-		},
-		// The recorder of a bridged call plays a clip after two seconds.
-		"/rec": func(c *Conn, f Frame) {
-			if !f.Text && len(c.Binaries()) == 100 {
-				c.WriteText(playAudio("clip2"))
-			}
-		},
-		// A listen_start that did not ask for playback: the clip is refused.
-		"/again": func(c *Conn, f Frame) {
-			if !f.Text && len(c.Binaries()) == 5 {
-				c.WriteText(playAudio("clip3"))
-			}
-		},
+	// One second into the stream the bot answers with a clip.
+	srv.Handle("/bot", func(c *Conn, f Frame) {
+		if !f.Text && len(c.Binaries()) == 50 {
+			c.WriteText(playAudio("clip1"))
+		}
 	})
-	fs := startSwitch(t, inst, build, srv.URL)
+	// The recorder of a bridged call plays a clip after two seconds.
+	srv.Handle("/rec", func(c *Conn, f Frame) {
+		if !f.Text && len(c.Binaries()) == 100 {
+			c.WriteText(playAudio("clip2"))
+		}
+	})
+	// A listen_start that did not ask for playback: the clip is refused.
+	srv.Handle("/again", func(c *Conn, f Frame) {
+		if !f.Text && len(c.Binaries()) == 5 {
+			c.WriteText(playAudio("clip3"))
+		}
+	})
 
 	steps := []struct {
 		name string
@@ -74,19 +69,19 @@ func TestFreeSWITCH(t *testing.T) {
 // through its rpath), loading it again is harmless, an unload and a load
 // restart the engine, and the API answers.
 func testLoad(t *testing.T, fs *Switch, _ *WSServer) {
-	if out := fs.ESL.API(t, "module_exists mod_listen"); strings.TrimSpace(out) != "true" {
+	if out := fs.API(t, "module_exists mod_listen"); strings.TrimSpace(out) != "true" {
 		t.Fatalf("mod_listen is not loaded: %q", out)
 	}
-	if out := fs.ESL.API(t, "load "+fs.Module); !strings.Contains(out, "already loaded") {
+	if out := fs.API(t, "load "+fs.Module); !strings.Contains(out, "already loaded") {
 		t.Errorf("a second load: %q, want a refusal saying it is already loaded", out)
 	}
-	if out := fs.ESL.API(t, "unload mod_listen"); !strings.HasPrefix(out, "+OK") {
+	if out := fs.API(t, "unload mod_listen"); !strings.HasPrefix(out, "+OK") {
 		t.Fatalf("unload: %q", out)
 	}
-	if out := fs.ESL.API(t, "load "+fs.Module); !strings.HasPrefix(out, "+OK") {
+	if out := fs.API(t, "load "+fs.Module); !strings.HasPrefix(out, "+OK") {
 		t.Fatalf("load after unload: %q", out)
 	}
-	if out := fs.ESL.API(t, "listen_reload"); !strings.HasPrefix(out, "+OK") {
+	if out := fs.API(t, "listen_reload"); !strings.HasPrefix(out, "+OK") {
 		t.Errorf("listen_reload: %q", out)
 	}
 
@@ -105,8 +100,8 @@ func testLoad(t *testing.T, fs *Switch, _ *WSServer) {
 		if err := os.WriteFile(conf, content, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		fs.ESL.API(t, "reloadxml")
-		return fs.ESL.API(t, "listen_reload")
+		fs.API(t, "reloadxml")
+		return fs.API(t, "listen_reload")
 	}
 	if out := reload(sample); !strings.HasPrefix(out, "+OK") {
 		t.Errorf("listen_reload with module/listen.conf.xml: %q", out)
@@ -118,15 +113,15 @@ func testLoad(t *testing.T, fs *Switch, _ *WSServer) {
 	if out := reload(original); !strings.HasPrefix(out, "+OK") {
 		t.Fatalf("listen_reload with the test's configuration: %q", out)
 	}
-	if out := strings.TrimSpace(fs.ESL.API(t, "listen_status")); out != "[]" {
+	if out := strings.TrimSpace(fs.API(t, "listen_status")); out != "[]" {
 		t.Errorf("listen_status with no call: %q, want []", out)
 	}
 	for _, cmd := range []string{"uuid_listen", "uuid_listen nosuchuuid"} {
-		if out := fs.ESL.API(t, cmd); !strings.HasPrefix(out, "-USAGE: uuid_listen") {
+		if out := fs.API(t, cmd); !strings.HasPrefix(out, "-USAGE: uuid_listen") {
 			t.Errorf("%s: %q, want the usage", cmd, out)
 		}
 	}
-	if out := fs.ESL.API(t, "uuid_listen nosuchuuid stop"); !strings.HasPrefix(out, "-ERR") {
+	if out := fs.API(t, "uuid_listen nosuchuuid stop"); !strings.HasPrefix(out, "-ERR") {
 		t.Errorf("uuid_listen on an unknown channel: %q", out)
 	}
 }
@@ -136,7 +131,7 @@ func testLoad(t *testing.T, fs *Switch, _ *WSServer) {
 // and returns the caller leg's uuid.
 func originate(t *testing.T, fs *Switch, dest, callerID string) string {
 	t.Helper()
-	out := fs.ESL.API(t, fmt.Sprintf("originate {loopback_bowout=false,origination_caller_id_number=%s}loopback/%s/default caller XML default",
+	out := fs.API(t, fmt.Sprintf("originate {loopback_bowout=false,origination_caller_id_number=%s}loopback/%s/default caller XML default",
 		callerID, dest))
 	if !strings.HasPrefix(out, "+OK ") {
 		t.Fatalf("originate: %q", out)
@@ -155,7 +150,7 @@ func decodeJSON(t *testing.T, what, s string) map[string]any {
 
 func getvar(t *testing.T, fs *Switch, uuid, name string) string {
 	t.Helper()
-	return strings.TrimSpace(fs.ESL.API(t, "uuid_getvar "+uuid+" "+name))
+	return strings.TrimSpace(fs.API(t, "uuid_getvar "+uuid+" "+name))
 }
 
 // testBlockingListen: a voice bot. The bot leg runs the blocking "listen"
@@ -166,7 +161,7 @@ func getvar(t *testing.T, fs *Switch, uuid, name string) string {
 func testBlockingListen(t *testing.T, fs *Switch, srv *WSServer) {
 	mark := fs.Events.Mark()
 	caller := originate(t, fs, "bot", "15550100")
-	defer fs.ESL.API(t, "uuid_kill "+caller)
+	defer fs.API(t, "uuid_kill "+caller)
 
 	start := fs.Events.WaitEvent(t, "listen::start (blocking)", mark, 10*time.Second, func(e Event) bool {
 		return e.Name() == "listen::start" && e.Get("Listen-Mode") == "blocking"
@@ -191,7 +186,7 @@ func testBlockingListen(t *testing.T, fs *Switch, srv *WSServer) {
 		return containsText(conn.Texts(), `"playDone"`)
 	})
 
-	fs.ESL.API(t, "uuid_recv_dtmf "+bot+" 1")
+	fs.API(t, "uuid_recv_dtmf "+bot+" 1")
 	WaitFor(t, "the DTMF frame for 1", 5*time.Second, func() bool {
 		for _, s := range conn.Texts() {
 			var m map[string]any
@@ -202,7 +197,7 @@ func testBlockingListen(t *testing.T, fs *Switch, srv *WSServer) {
 		return false
 	})
 	fs.Events.WaitEvent(t, "listen::dtmf", mark, 5*time.Second, named("listen::dtmf", bot))
-	fs.ESL.API(t, "uuid_recv_dtmf "+bot+" #")
+	fs.API(t, "uuid_recv_dtmf "+bot+" #")
 
 	stop := fs.Events.WaitEvent(t, "listen::stop", mark, 10*time.Second, named("listen::stop", bot))
 	sb := decodeJSON(t, "listen::stop body", stop.Body)
@@ -276,9 +271,9 @@ func testBlockingListen(t *testing.T, fs *Switch, srv *WSServer) {
 
 // hangUpAndListen hangs up the caller leg and returns its recording of what
 // it heard.
-func hangUpAndListen(t *testing.T, fs *Switch, caller string, mark int) ([]float64, int) {
+func hangUpAndListen(t testing.TB, fs *Switch, caller string, mark int) ([]float64, int) {
 	t.Helper()
-	fs.ESL.API(t, "uuid_kill "+caller)
+	fs.API(t, "uuid_kill "+caller)
 	rec := fs.Events.WaitEvent(t, "RECORD_STOP of the caller leg", mark, 10*time.Second, named("RECORD_STOP", caller))
 	heard, rate, err := readWAV(rec.Get("Record-File-Path"))
 	if err != nil {
@@ -300,7 +295,7 @@ func testHangupDuringListen(t *testing.T, fs *Switch, srv *WSServer) {
 	fs.Events.WaitEvent(t, "listen::connect", mark, 10*time.Second, named("listen::connect", bot))
 	WaitFor(t, "half a second of audio", 5*time.Second, func() bool { return len(conn.Binaries()) >= 25 })
 
-	fs.ESL.API(t, "uuid_kill "+bot)
+	fs.API(t, "uuid_kill "+bot)
 	stop := fs.Events.WaitEvent(t, "listen::stop", mark, 10*time.Second, named("listen::stop", bot))
 	if sb := decodeJSON(t, "listen::stop body", stop.Body); sb["reason"] != "hangup" {
 		t.Errorf("listen::stop body %s, want reason hangup", stop.Body)
@@ -310,7 +305,7 @@ func testHangupDuringListen(t *testing.T, fs *Switch, srv *WSServer) {
 		t.Errorf("close code %d, want 1000", code)
 	}
 	WaitFor(t, "listen_status to be empty", 5*time.Second, func() bool {
-		return strings.TrimSpace(fs.ESL.API(t, "listen_status")) == "[]"
+		return strings.TrimSpace(fs.API(t, "listen_status")) == "[]"
 	})
 }
 
@@ -319,7 +314,7 @@ func testHangupDuringListen(t *testing.T, fs *Switch, srv *WSServer) {
 func testBreakEndsListen(t *testing.T, fs *Switch, srv *WSServer) {
 	mark := fs.Events.Mark()
 	caller := originate(t, fs, "bot", "15550133")
-	defer fs.ESL.API(t, "uuid_kill "+caller)
+	defer fs.API(t, "uuid_kill "+caller)
 	start := fs.Events.WaitEvent(t, "listen::start (blocking)", mark, 10*time.Second, func(e Event) bool {
 		return e.Name() == "listen::start" && e.Get("Listen-Mode") == "blocking"
 	})
@@ -327,7 +322,7 @@ func testBreakEndsListen(t *testing.T, fs *Switch, srv *WSServer) {
 	srv.Accept(t, "/bot", 10*time.Second)
 	fs.Events.WaitEvent(t, "listen::connect", mark, 10*time.Second, named("listen::connect", bot))
 
-	fs.ESL.API(t, "uuid_break "+bot)
+	fs.API(t, "uuid_break "+bot)
 	stop := fs.Events.WaitEvent(t, "listen::stop", mark, 10*time.Second, named("listen::stop", bot))
 	if sb := decodeJSON(t, "listen::stop body", stop.Body); sb["reason"] != "stop" {
 		t.Errorf("listen::stop body %s, want reason stop", stop.Body)
@@ -345,7 +340,7 @@ func testBreakEndsListen(t *testing.T, fs *Switch, srv *WSServer) {
 func testListenStartAcrossBridge(t *testing.T, fs *Switch, srv *WSServer) {
 	mark := fs.Events.Mark()
 	caller := originate(t, fs, "rec", "15550111")
-	defer fs.ESL.API(t, "hupall normal_clearing")
+	defer fs.API(t, "hupall normal_clearing")
 
 	start := fs.Events.WaitEvent(t, "listen::start (background)", mark, 10*time.Second, func(e Event) bool {
 		return e.Name() == "listen::start" && e.Get("Listen-Mode") == "background"
@@ -359,36 +354,36 @@ func testListenStartAcrossBridge(t *testing.T, fs *Switch, srv *WSServer) {
 	}
 	// "~" makes FreeSWITCH process the digit as one from the network: it
 	// runs the receive-DTMF hooks that the background form listens with.
-	fs.ESL.API(t, "uuid_recv_dtmf "+leg+" ~5")
+	fs.API(t, "uuid_recv_dtmf "+leg+" ~5")
 	WaitFor(t, "the DTMF frame for 5", 5*time.Second, func() bool { return containsText(conn.Texts(), `"dtmf":"5"`) })
 	fs.Events.WaitEvent(t, "listen::dtmf", mark, 5*time.Second, named("listen::dtmf", leg))
 
 	if v := getvar(t, fs, leg, "bridge_uuid"); v == "" || v == "_undef_" {
 		t.Fatalf("the listening leg is not bridged (bridge_uuid %q)", v)
 	}
-	st := decodeJSON(t, "listen_status "+leg, fs.ESL.API(t, "listen_status "+leg))
+	st := decodeJSON(t, "listen_status "+leg, fs.API(t, "listen_status "+leg))
 	if st["mixType"] != "stereo" {
 		t.Errorf("listen_status: %v, want mixType stereo", st)
 	}
 	var all []map[string]any
-	if err := json.Unmarshal([]byte(fs.ESL.API(t, "listen_status")), &all); err != nil || len(all) != 1 {
+	if err := json.Unmarshal([]byte(fs.API(t, "listen_status")), &all); err != nil || len(all) != 1 {
 		t.Errorf("listen_status of all: %v (%v), want one stream", all, err)
 	}
-	if out := fs.ESL.API(t, "uuid_listen "+leg+` start {"url":"`+srv.URL+`/rec"}`); !strings.HasPrefix(out, "-ERR") ||
+	if out := fs.API(t, "uuid_listen "+leg+` start {"url":"`+srv.URL+`/rec"}`); !strings.HasPrefix(out, "-ERR") ||
 		!strings.Contains(out, "already") {
 		t.Errorf("a second listen on the channel: %q, want an error saying one is running", out)
 	}
-	if out := fs.ESL.API(t, "unload mod_listen"); !strings.HasPrefix(out, "-ERR") {
+	if out := fs.API(t, "unload mod_listen"); !strings.HasPrefix(out, "-ERR") {
 		t.Fatalf("unload with a listen_start running: %q, want a refusal (module in use)", out)
 	}
-	if out := fs.ESL.API(t, "uuid_listen "+leg+` send_text {"type":"note","text":"hello"}`); !strings.HasPrefix(out, "+OK") {
+	if out := fs.API(t, "uuid_listen "+leg+` send_text {"type":"note","text":"hello"}`); !strings.HasPrefix(out, "+OK") {
 		t.Errorf("send_text: %q", out)
 	}
 	WaitFor(t, "the text frame from send_text", 5*time.Second, func() bool {
 		return containsText(conn.Texts(), `"hello"`)
 	})
 	for _, action := range []string{"pause", "resume", "bogus"} {
-		out := fs.ESL.API(t, "uuid_listen "+leg+" "+action)
+		out := fs.API(t, "uuid_listen "+leg+" "+action)
 		if want := map[string]string{"pause": "+OK", "resume": "+OK", "bogus": "-USAGE"}[action]; !strings.HasPrefix(out, want) {
 			t.Errorf("uuid_listen %s: %q, want %s", action, out, want)
 		}
@@ -398,7 +393,7 @@ func testListenStartAcrossBridge(t *testing.T, fs *Switch, srv *WSServer) {
 	WaitFor(t, "audio after resume", 5*time.Second, func() bool { return len(conn.Binaries()) >= n+50 })
 	bins := conn.Binaries()
 
-	if out := fs.ESL.API(t, "uuid_listen "+leg+" stop"); !strings.HasPrefix(out, "+OK") {
+	if out := fs.API(t, "uuid_listen "+leg+" stop"); !strings.HasPrefix(out, "+OK") {
 		t.Fatalf("uuid_listen stop: %q", out)
 	}
 	stop := fs.Events.WaitEvent(t, "listen::stop", mark, 10*time.Second, named("listen::stop", leg))
@@ -412,10 +407,10 @@ func testListenStartAcrossBridge(t *testing.T, fs *Switch, srv *WSServer) {
 	if code := conn.CloseCode(); code != 1000 {
 		t.Errorf("close code %d, want 1000", code)
 	}
-	if out := strings.TrimSpace(fs.ESL.API(t, "uuid_exists "+leg)); out != "true" {
+	if out := strings.TrimSpace(fs.API(t, "uuid_exists "+leg)); out != "true" {
 		t.Errorf("the call ended with the listen (uuid_exists %q)", out)
 	}
-	if out := fs.ESL.API(t, "listen_status "+leg); !strings.HasPrefix(out, "-ERR") {
+	if out := fs.API(t, "listen_status "+leg); !strings.HasPrefix(out, "-ERR") {
 		t.Errorf("listen_status after the stop: %q", out)
 	}
 
@@ -442,7 +437,7 @@ func testListenStartAcrossBridge(t *testing.T, fs *Switch, srv *WSServer) {
 
 	// The channel takes a new listen once the first is over; a hangup ends it.
 	again := fs.Events.Mark()
-	if out := fs.ESL.API(t, "uuid_listen "+leg+` start {"url":"`+srv.URL+`/again"}`); !strings.HasPrefix(out, "+OK") {
+	if out := fs.API(t, "uuid_listen "+leg+` start {"url":"`+srv.URL+`/again"}`); !strings.HasPrefix(out, "+OK") {
 		t.Fatalf("a new listen after the stop: %q", out)
 	}
 	conn2 := srv.Accept(t, "/again", 10*time.Second)

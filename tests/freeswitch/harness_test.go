@@ -3,11 +3,13 @@ package freeswitch_test
 import (
 	"bytes"
 	"fmt"
+	"math/rand"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"text/template"
@@ -21,6 +23,25 @@ type installation struct {
 }
 
 const skipMessage = "FreeSWITCH not installed: set FREESWITCH_PREFIX or install freeswitch.pc; skipping"
+
+// skipTest skips, except on CI with FreeSWITCH installed: there every
+// FreeSWITCH test must run, and one that would skip fails instead.
+func skipTest(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CI") != "" && freeswitchInstalled() {
+		t.Fatalf("CI is set and FreeSWITCH is installed (pkg-config freeswitch, or /usr/local/freeswitch), so this test may not skip; it would have skipped because: %s", why)
+	}
+	t.Skip(why)
+}
+
+// freeswitchInstalled: pkg-config knows it, or it is where ../shared/freeswitch/install puts it.
+func freeswitchInstalled() bool {
+	if exec.Command("pkg-config", "--exists", "freeswitch").Run() == nil {
+		return true
+	}
+	_, err := os.Stat("/usr/local/freeswitch/bin/freeswitch")
+	return err == nil
+}
 
 // findFreeSWITCH asks pkg-config (with $FREESWITCH_PREFIX/lib/pkgconfig first
 // when that is set) where FreeSWITCH is, and skips the test when it is not.
@@ -53,13 +74,13 @@ func findFreeSWITCH(t *testing.T) installation {
 		}
 	}
 	if inst.binary == "" || inst.modulesDir == "" {
-		t.Skip(skipMessage)
+		skipTest(t, skipMessage)
 	}
 	if _, err := os.Stat(inst.binary); err != nil {
 		if prefix != "" {
 			t.Fatalf("FREESWITCH_PREFIX=%s but %v", prefix, err)
 		}
-		t.Skip(skipMessage)
+		skipTest(t, skipMessage)
 	}
 	for _, m := range requiredModules {
 		if _, err := os.Stat(filepath.Join(inst.modulesDir, m+".so")); err != nil {
@@ -71,7 +92,7 @@ func findFreeSWITCH(t *testing.T) installation {
 
 // The stock modules the test's calls use.
 var requiredModules = []string{"mod_console", "mod_event_socket", "mod_commands", "mod_dptools",
-	"mod_dialplan_xml", "mod_loopback", "mod_sndfile", "mod_tone_stream"}
+	"mod_dialplan_xml", "mod_loopback", "mod_sndfile", "mod_tone_stream", "mod_sofia", "mod_opus"}
 
 // buildDir is where mod_listen.so and liblisten.so were built:
 // $LISTEN_BUILD_DIR, else ../../build. A missing module is a failure, since
@@ -95,7 +116,8 @@ func buildDir(t *testing.T) string {
 	return abs
 }
 
-func freePort(t *testing.T) int {
+// freePort is a TCP port nobody listens on now (the switch binds it moments later).
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -105,13 +127,31 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// Switch is a FreeSWITCH started by the test.
+// freeUDPPort is a port free for both TCP and UDP (SIP uses both).
+func freeUDPPort(t testing.TB) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		port := freePort(t)
+		if c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both TCP and UDP")
+	return 0
+}
+
+// Switch is a FreeSWITCH started by the tests, shared by all of them.
 type Switch struct {
 	Dir     string // its configuration, logs, databases and recordings
 	Module  string // mod_listen.so it loaded
-	ESL     *ESL   // connection for api commands
-	Events  *ESL   // connection subscribed to the events the test watches
-	logger  *ESL   // connection receiving the log
+	Media   string // WAV files the dialplan plays
+	UASPort int    // SIP port of the "uas" profile, which runs the listens
+	ESL     *ESL   // the first connection, which saw the switch come up
+	Events  *ESL   // connection subscribed to the events the tests watch
+	addr    string // the event socket
+	api     chan *ESL
+	logger  *ESL // connection receiving the log
 	logFile *os.File
 	cmd     *exec.Cmd
 	outPath string // FreeSWITCH's stdout and stderr
@@ -120,26 +160,141 @@ type Switch struct {
 }
 
 type configParams struct {
+	Profiles map[string]int // sofia profile name to SIP port
 	ESLPort  int
+	UASPort  int // SIP port of the answering profile
+	UACPort  int // SIP port of the calling profile
+	RTPStart int // RTP port range, away from other FreeSWITCHes on the machine
+	RTPEnd   int
 	WSURL    string // ws://127.0.0.1:port of the test's WebSocket server
 	Module   string
+	Modules  []string // stock modules to load
 	Dir      string
+	Media    string
 	Password string
 }
 
+// RTP ranges for the tests' FreeSWITCH: above the default range (16384 to
+// 32768) that other FreeSWITCHes on the machine use, one per test run at a
+// time. FreeSWITCH binds RTP ports without checking that no other process
+// has them, and the newest socket on a port takes its packets: two switches
+// with one range steal each other's audio.
+const (
+	rtpBase   = 33000
+	rtpPorts  = 2000
+	rtpRanges = 15
+)
+
+// rtpRange claims a range no other run of these tests on the machine holds,
+// with a lock kept until the process ends, and returns its first port.
+func rtpRange(t testing.TB) int {
+	t.Helper()
+	for _, k := range rand.Perm(rtpRanges) {
+		f, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("listen-freeswitch-rtp-%d.lock", k)), os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			rtpLock = f // held, open, for the life of the process
+			return rtpBase + k*rtpPorts
+		}
+		f.Close()
+	}
+	t.Fatalf("all %d RTP ranges from %d are held by other runs of these tests", rtpRanges, rtpBase)
+	return 0
+}
+
+var rtpLock *os.File
+
+// The switch and the WebSocket server every test shares: starting a
+// FreeSWITCH takes seconds, and calls in parallel on one switch are what it
+// is built for.
+var shared struct {
+	once   sync.Once
+	fs     *Switch
+	srv    *WSServer
+	failed string // why the start failed, for every test that asks
+}
+
+// TestMain shuts the shared switch down once every test has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.fs != nil {
+		shared.fs.stop(code != 0)
+	}
+	if shared.srv != nil {
+		shared.srv.Close()
+	}
+	os.Exit(code)
+}
+
+// env is the shared switch and server, started by the first test that asks;
+// without FreeSWITCH the test is skipped.
+func env(t *testing.T) (*Switch, *WSServer) {
+	t.Helper()
+	inst := findFreeSWITCH(t)
+	build := buildDir(t)
+	shared.once.Do(func() {
+		boot := &bootT{}
+		func() {
+			defer func() {
+				if r := recover(); r != nil && r != errBootFailed {
+					panic(r)
+				}
+			}()
+			shared.srv = newWSServer()
+			shared.fs = startSwitch(boot, inst, build, shared.srv.URL)
+		}()
+		shared.failed = boot.failure
+	})
+	if shared.failed != "" {
+		t.Fatalf("FreeSWITCH did not start: %s", shared.failed)
+	}
+	return shared.fs, shared.srv
+}
+
+// bootT is the testing.TB the shared start reports to: its failure is told
+// to each test that needs the switch.
+type bootT struct {
+	testing.TB
+	failure string
+}
+
+var errBootFailed = fmt.Errorf("FreeSWITCH start failed")
+
+func (b *bootT) Helper()                         {}
+func (b *bootT) Logf(format string, args ...any) {}
+func (b *bootT) Fatal(args ...any)               { b.failure = fmt.Sprint(args...); panic(errBootFailed) }
+func (b *bootT) Fatalf(format string, args ...any) {
+	b.failure = fmt.Sprintf(format, args...)
+	panic(errBootFailed)
+}
+func (b *bootT) TempDir() string {
+	dir, err := os.MkdirTemp("", "listen-freeswitch-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
 // startSwitch writes a configuration into a temporary directory and starts
-// FreeSWITCH on it; the switch is shut down (killed if need be) when the
-// test ends.
-func startSwitch(t *testing.T, inst installation, build, wsURL string) *Switch {
+// FreeSWITCH on it.
+func startSwitch(t testing.TB, inst installation, build, wsURL string) *Switch {
 	t.Helper()
 	dir := t.TempDir()
-	for _, sub := range []string{"conf", "log", "db", "run", "temp", "storage", "cache", "recordings"} {
+	for _, sub := range []string{"conf", "log", "db", "run", "temp", "storage", "cache", "recordings", "media"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	p := configParams{ESLPort: freePort(t), WSURL: wsURL, Module: filepath.Join(build, "mod_listen.so"), Dir: dir,
-		Password: "ClueCon"}
+	rtp := rtpRange(t)
+	p := configParams{ESLPort: freePort(t), UASPort: freeUDPPort(t), UACPort: freeUDPPort(t), RTPStart: rtp, RTPEnd: rtp + rtpPorts - 1,
+		WSURL: wsURL, Module: filepath.Join(build, "mod_listen.so"), Modules: requiredModules, Dir: dir,
+		Media: filepath.Join(dir, "media"), Password: "ClueCon"}
+	p.Profiles = map[string]int{"uas": p.UASPort, "uac": p.UACPort}
+	if err := writeMedia(p.Media); err != nil {
+		t.Fatal(err)
+	}
 	for name, tmpl := range map[string]*template.Template{"freeswitch.xml": configTemplate, "listen.conf.xml": listenConf} {
 		var conf bytes.Buffer
 		if err := tmpl.Execute(&conf, p); err != nil {
@@ -150,8 +305,8 @@ func startSwitch(t *testing.T, inst installation, build, wsURL string) *Switch {
 		}
 	}
 
-	s := &Switch{Dir: dir, Module: p.Module, outPath: filepath.Join(dir, "freeswitch.out"),
-		logPath: filepath.Join(dir, "freeswitch.log"), exited: make(chan struct{})}
+	s := &Switch{Dir: dir, Module: p.Module, Media: p.Media, UASPort: p.UASPort, outPath: filepath.Join(dir, "freeswitch.out"),
+		logPath: filepath.Join(dir, "freeswitch.log"), exited: make(chan struct{}), api: make(chan *ESL, 128)}
 	out, err := os.Create(s.outPath)
 	if err != nil {
 		t.Fatal(err)
@@ -174,12 +329,18 @@ func startSwitch(t *testing.T, inst installation, build, wsURL string) *Switch {
 		out.Close()
 		close(s.exited)
 	}()
-	t.Cleanup(func() { s.stop(t) })
+	// A start that fails half way leaves no FreeSWITCH behind.
+	started := false
+	defer func() {
+		if !started {
+			s.kill()
+		}
+	}()
 
-	addr := fmt.Sprintf("127.0.0.1:%d", p.ESLPort)
+	s.addr = fmt.Sprintf("127.0.0.1:%d", p.ESLPort)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if s.ESL, err = dialESL(addr, p.Password, nil); err == nil {
+		if s.ESL, err = dialESL(s.addr, p.Password, nil); err == nil {
 			break
 		}
 		select {
@@ -188,67 +349,134 @@ func startSwitch(t *testing.T, inst installation, build, wsURL string) *Switch {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("FreeSWITCH's event socket did not come up at %s: %v\n%s", addr, err, s.logTail(60))
+			t.Fatalf("FreeSWITCH's event socket did not come up at %s: %v\n%s", s.addr, err, s.logTail(60))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	if s.logFile, err = os.Create(s.logPath); err != nil {
 		t.Fatal(err)
 	}
-	if s.logger, err = dialESL(addr, p.Password, s.logFile); err != nil {
+	if s.logger, err = dialESL(s.addr, p.Password, s.logFile); err != nil {
 		t.Fatal(err)
 	}
 	if reply, err := s.logger.command("log 7"); err != nil || !strings.HasPrefix(reply, "+OK") {
 		t.Fatalf("log 7: %q %v", reply, err)
 	}
-	if s.Events, err = dialESL(addr, p.Password, nil); err != nil {
+	if s.Events, err = dialESL(s.addr, p.Password, nil); err != nil {
 		t.Fatal(err)
 	}
-	subs := "event plain CHANNEL_HANGUP_COMPLETE RECORD_STOP CUSTOM listen::start listen::connect listen::connect_failed " +
+	subs := "event plain CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE RECORD_STOP CUSTOM listen::start listen::connect listen::connect_failed " +
 		"listen::disconnect listen::dtmf listen::play_start listen::play_done listen::kill_audio listen::buffer_overrun " +
 		"listen::message listen::error listen::stop listen::hook_response listen::hook_failed listen::mark"
 	if reply, err := s.Events.command(subs); err != nil || !strings.HasPrefix(reply, "+OK") {
 		t.Fatalf("subscribe: %q %v", reply, err)
 	}
+	// Both profiles up, or no call can be placed.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		out, _ := s.ESL.command("api sofia status")
+		if strings.Contains(out, "uas") && strings.Contains(out, "uac") && strings.Count(out, "RUNNING") >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sofia profiles did not start:\n%s\n%s", out, s.logTail(80))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	started = true
 	return s
+}
+
+// API runs an api command on a connection of its own, so that tests running
+// in parallel do not wait for each other's commands (an originate blocks its
+// connection until the call is answered).
+func (s *Switch) API(t testing.TB, cmd string) string {
+	t.Helper()
+	out, err := s.tryAPI(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// tryAPI is API for goroutines that are not the test's.
+func (s *Switch) tryAPI(cmd string) (string, error) {
+	var c *ESL
+	select {
+	case c = <-s.api:
+	default:
+		var err error
+		if c, err = dialESL(s.addr, "ClueCon", nil); err != nil {
+			return "", fmt.Errorf("event socket: %v", err)
+		}
+	}
+	out, err := c.command("api " + cmd)
+	if err != nil {
+		c.Close()
+		return "", fmt.Errorf("api %s: %v", cmd, err)
+	}
+	select {
+	case s.api <- c:
+	default:
+		c.Close()
+	}
+	return out, nil
+}
+
+// kill ends the switch's process group, unless it has exited already.
+func (s *Switch) kill() {
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	<-s.exited
 }
 
 // stop shuts the switch down through its event socket (which unloads
 // mod_listen, stopping the engine) and kills it if it does not end in time.
-func (s *Switch) stop(t *testing.T) {
-	if s.ESL != nil {
-		fmt.Fprintf(s.ESL.conn, "api fsctl shutdown\n\n")
+// It reports on stderr: no test is running any more.
+func (s *Switch) stop(failed bool) {
+	if c, err := dialESL(s.addr, "ClueCon", nil); err == nil {
+		fmt.Fprintf(c.conn, "api fsctl shutdown\n\n")
+		defer c.Close()
 	}
 	select {
 	case <-s.exited:
 	case <-time.After(20 * time.Second):
-		t.Errorf("FreeSWITCH did not shut down within 20 s; killed")
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.exited
+		fmt.Fprintf(os.Stderr, "FAIL: FreeSWITCH did not shut down within 20 s; killed\n")
+		failed = true
+		s.kill()
 	}
 	if st := s.cmd.ProcessState; st != nil && !st.Success() {
-		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			t.Errorf("FreeSWITCH ended by signal %v\n%s", ws.Signal(), s.logTail(80))
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() != syscall.SIGKILL {
+			fmt.Fprintf(os.Stderr, "FAIL: FreeSWITCH ended by signal %v\n%s", ws.Signal(), s.logTail(80))
+			failed = true
+			defer os.Exit(1)
 		}
 	}
-	if s.ESL != nil {
-		s.ESL.Close()
-	}
-	for _, c := range []*ESL{s.Events, s.logger} {
+	for _, c := range []*ESL{s.ESL, s.Events, s.logger} {
 		if c != nil {
 			c.Close()
 		}
 	}
+	close(s.api)
+	for c := range s.api {
+		c.Close()
+	}
 	if s.logFile != nil {
 		s.logFile.Close()
 	}
-	if t.Failed() {
-		t.Logf("FreeSWITCH log (%s), last lines:\n%s", s.logPath, s.logTail(150))
+	if failed {
+		fmt.Fprintf(os.Stderr, "FreeSWITCH log (%s), last lines:\n%s", s.logPath, s.logTail(150))
 	}
 	if keep := os.Getenv("LISTEN_FS_LOG"); keep != "" {
 		if data, err := os.ReadFile(s.logPath); err == nil {
 			os.WriteFile(keep, data, 0o644)
 		}
+	}
+	if !failed {
+		os.RemoveAll(s.Dir)
 	}
 }
 
@@ -295,7 +523,10 @@ var listenConf = template.Must(template.New("listen.conf.xml").Parse(`<configura
 `))
 
 // The configuration: the stock modules from the installation, mod_listen by
-// its absolute path in the build directory, and the test's dialplan.
+// its absolute path in the build directory, two SIP profiles on 127.0.0.1,
+// and the test's dialplan.
+//
+// Loopback calls (context "default"):
 //
 //	bot      answers and runs the blocking listen with the "bot" profile,
 //	         which ends on '#'; then records the outcome and parks
@@ -303,28 +534,42 @@ var listenConf = template.Must(template.New("listen.conf.xml").Parse(`<configura
 //	rec      runs listen_start in stereo, with the server's audio played,
 //	         and bridges to "agent"
 //	agent    plays a 600 Hz tone
+//
+// SIP calls: the tests originate from the "uac" profile to the "uas" one;
+// the calling leg runs "far" (context "uac": it records what it hears and
+// plays far.wav, 1 kHz), the answering leg an extension of context "uas"
+// named after what it does, whose listen streams to the WebSocket server at
+// the path of the dialled number:
+//
+//	tone-<id>-<mix>-<rate>   listen_start (playback on), near.wav (600 Hz) played to the caller
+//	park-<id>                listen_start (playback on, streamed audio at 16 kHz), park
+//	sleep-<id>               listen_start (playback on, streamed audio at 16 kHz), sleep 10000
+//	noplay-<id>              listen_start without playback, park
+//	parked-<id>              park, no listen (the test starts one with uuid_listen)
+//	block-<id>               the blocking listen, then park
+//	dtmf-<id>                listen_start with passDtmf and finishOnKey #, park
+//	bridge-<id>              listen_start stereo at 16 kHz (playback on), bridge (PCMU) to agent-<id> over SIP
+//	agent-<id>               answers and plays near.wav
+//	load-<id>                listen_start (mono, 8 kHz), park; called by "farload", which only plays
 var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml version="1.0"?>
 <document type="freeswitch/xml">
   <section name="configuration" description="Various Configuration">
     <configuration name="switch.conf" description="Core Configuration">
       <settings>
         <param name="colorize-console" value="false"/>
-        <param name="max-sessions" value="50"/>
-        <param name="sessions-per-second" value="50"/>
+        <param name="max-sessions" value="1000"/>
+        <param name="sessions-per-second" value="1000"/>
         <param name="loglevel" value="debug"/>
         <param name="dump-cores" value="no"/>
+        <param name="rtp-start-port" value="{{.RTPStart}}"/>
+        <param name="rtp-end-port" value="{{.RTPEnd}}"/>
       </settings>
     </configuration>
     <configuration name="modules.conf" description="Modules">
       <modules>
-        <load module="mod_console"/>
-        <load module="mod_event_socket"/>
-        <load module="mod_commands"/>
-        <load module="mod_dptools"/>
-        <load module="mod_dialplan_xml"/>
-        <load module="mod_loopback"/>
-        <load module="mod_sndfile"/>
-        <load module="mod_tone_stream"/>
+{{- range .Modules}}
+        <load module="{{.}}"/>
+{{- end}}
         <load module="{{.Module}}"/>
       </modules>
     </configuration>
@@ -339,6 +584,46 @@ var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml v
         <param name="listen-port" value="{{.ESLPort}}"/>
         <param name="password" value="{{.Password}}"/>
       </settings>
+    </configuration>
+    <configuration name="acl.conf" description="Network Lists">
+      <network-lists>
+        <list name="loopback" default="deny"><node type="allow" cidr="127.0.0.0/8"/></list>
+      </network-lists>
+    </configuration>
+    <configuration name="opus.conf" description="Opus">
+      <settings><param name="use-vbr" value="0"/><param name="maxaveragebitrate" value="64000"/></settings>
+    </configuration>
+    <configuration name="sofia.conf" description="SIP">
+      <global_settings><param name="log-level" value="0"/></global_settings>
+      <profiles>
+{{- range $name, $port := .Profiles}}
+        <profile name="{{$name}}">
+          <settings>
+            <param name="context" value="{{$name}}"/>
+            <param name="dialplan" value="XML"/>
+            <param name="sip-ip" value="127.0.0.1"/>
+            <param name="rtp-ip" value="127.0.0.1"/>
+            <param name="sip-port" value="{{$port}}"/>
+            <param name="ext-rtp-ip" value="127.0.0.1"/>
+            <param name="ext-sip-ip" value="127.0.0.1"/>
+            <param name="local-network-acl" value="loopback"/>
+            <param name="apply-inbound-acl" value="loopback"/>
+            <param name="auth-calls" value="false"/>
+            <param name="inbound-codec-prefs" value="OPUS,L16@16000h,PCMU"/>
+            <param name="outbound-codec-prefs" value="PCMU"/>
+            <param name="inbound-codec-negotiation" value="generous"/>
+            <param name="rtp-timer-name" value="soft"/>
+            <param name="dtmf-type" value="rfc2833"/>
+            <param name="rfc2833-pt" value="101"/>
+            <param name="liberal-dtmf" value="true"/>
+            <param name="rtp-timeout-sec" value="30"/>
+            <param name="manage-presence" value="false"/>
+            <param name="disable-register" value="true"/>
+            <param name="tls" value="false"/>
+          </settings>
+        </profile>
+{{- end}}
+      </profiles>
     </configuration>
     <X-PRE-PROCESS cmd="include" data="listen.conf.xml"/>
   </section>
@@ -371,6 +656,91 @@ var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml v
         <condition field="destination_number" expression="^agent$">
           <action application="answer"/>
           <action application="playback" data="tone_stream://%(1000,0,600);loops=-1"/>
+        </condition>
+      </extension>
+    </context>
+    <context name="uac">
+      <extension name="far">
+        <condition field="destination_number" expression="^far$">
+          <action application="set" data="RECORD_READ_ONLY=true"/>
+          <action application="record_session" data="{{.Dir}}/recordings/far-${uuid}.wav"/>
+          <action application="endless_playback" data="{{.Media}}/far-${read_rate}.wav"/>
+        </condition>
+      </extension>
+      <extension name="farload">
+        <condition field="destination_number" expression="^farload$">
+          <action application="endless_playback" data="{{.Media}}/far-${read_rate}.wav"/>
+        </condition>
+      </extension>
+    </context>
+    <context name="uas">
+      <extension name="load">
+        <condition field="destination_number" expression="^(load-.*)$">
+          <action application="answer"/>
+          <action application="listen_start" data='{"url":"{{.WSURL}}/$1"}'/>
+          <action application="park"/>
+        </condition>
+      </extension>
+      <extension name="tone">
+        <condition field="destination_number" expression="^tone-[\w.]+-(mono|stereo|mixed)-(\d+)$">
+          <action application="answer"/>
+          <action application="listen_start" data='{"url":"{{.WSURL}}/$0","mixType":"$1","sampleRate":$2,"bidirectionalAudio":{"enabled":true}}'/>
+          <action application="endless_playback" data="{{.Media}}/near-${read_rate}.wav"/>
+        </condition>
+      </extension>
+      <extension name="park">
+        <condition field="destination_number" expression="^(park-.*)$">
+          <action application="answer"/>
+          <action application="listen_start" data='{"url":"{{.WSURL}}/$1","bidirectionalAudio":{"enabled":true,"streaming":true,"sampleRate":16000}}'/>
+          <action application="park"/>
+        </condition>
+      </extension>
+      <extension name="sleep">
+        <condition field="destination_number" expression="^(sleep-.*)$">
+          <action application="answer"/>
+          <action application="listen_start" data='{"url":"{{.WSURL}}/$1","bidirectionalAudio":{"enabled":true,"streaming":true,"sampleRate":16000}}'/>
+          <action application="sleep" data="10000"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+      <extension name="parked">
+        <condition field="destination_number" expression="^parked-.*$">
+          <action application="answer"/>
+          <action application="park"/>
+        </condition>
+      </extension>
+      <extension name="noplay">
+        <condition field="destination_number" expression="^(noplay-.*)$">
+          <action application="answer"/>
+          <action application="listen_start" data='{"url":"{{.WSURL}}/$1"}'/>
+          <action application="park"/>
+        </condition>
+      </extension>
+      <extension name="block">
+        <condition field="destination_number" expression="^(block-.*)$">
+          <action application="answer"/>
+          <action application="listen" data='{"url":"{{.WSURL}}/$1","bidirectionalAudio":{"enabled":true,"streaming":true,"sampleRate":16000}}'/>
+          <action application="park"/>
+        </condition>
+      </extension>
+      <extension name="dtmf">
+        <condition field="destination_number" expression="^(dtmf-.*)$">
+          <action application="answer"/>
+          <action application="listen_start" data='{"url":"{{.WSURL}}/$1","passDtmf":true,"finishOnKey":"#"}'/>
+          <action application="park"/>
+        </condition>
+      </extension>
+      <extension name="bridge">
+        <condition field="destination_number" expression="^bridge-(.*)$">
+          <action application="answer"/>
+          <action application="listen_start" data='{"url":"{{.WSURL}}/$0","mixType":"stereo","sampleRate":16000,"bidirectionalAudio":{"enabled":true}}'/>
+          <action application="bridge" data="{absolute_codec_string=PCMU}sofia/uac/agent-$1@127.0.0.1:{{.UASPort}}"/>
+        </condition>
+      </extension>
+      <extension name="agent">
+        <condition field="destination_number" expression="^(agent-.*)$">
+          <action application="answer"/>
+          <action application="endless_playback" data="{{.Media}}/near-${read_rate}.wav"/>
         </condition>
       </extension>
     </context>

@@ -68,20 +68,51 @@ func (c *Conn) WriteText(s string) error {
 	return c.ws.WriteMessage(websocket.TextMessage, []byte(s))
 }
 
+func (c *Conn) WriteBinary(b []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.ws.WriteMessage(websocket.BinaryMessage, b)
+}
+
 // WSServer accepts listen streams, records every frame, and lets a handler
 // per path react to them.
 type WSServer struct {
 	*httptest.Server
 	URL string // ws://127.0.0.1:port
 
-	seen chan *Conn
+	mu    sync.Mutex
+	conns map[string]chan *Conn // accepted connections by path, until Accept takes them
 	// onFrame, if set for a path, is called (on the reader goroutine) after
 	// each frame is recorded.
 	onFrame map[string]func(c *Conn, f Frame)
 }
 
-func newWSServer(t *testing.T, onFrame map[string]func(c *Conn, f Frame)) *WSServer {
-	s := &WSServer{seen: make(chan *Conn, 16), onFrame: onFrame}
+// Handle sets what the server does on each frame received on path.
+func (s *WSServer) Handle(path string, fn func(c *Conn, f Frame)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onFrame[path] = fn
+}
+
+func (s *WSServer) queue(path string) chan *Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.conns[path]
+	if q == nil {
+		q = make(chan *Conn, 16)
+		s.conns[path] = q
+	}
+	return q
+}
+
+func (s *WSServer) handler(path string) func(c *Conn, f Frame) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.onFrame[path]
+}
+
+func newWSServer() *WSServer {
+	s := &WSServer{conns: map[string]chan *Conn{}, onFrame: map[string]func(*Conn, Frame){}}
 	up := websocket.Upgrader{Subprotocols: []string{"audio.jambonz.org", "audio.drachtio.org"}}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := up.Upgrade(w, r, nil)
@@ -89,7 +120,10 @@ func newWSServer(t *testing.T, onFrame map[string]func(c *Conn, f Frame)) *WSSer
 			return
 		}
 		c := &Conn{ws: ws, Path: r.URL.Path}
-		s.seen <- c
+		select {
+		case s.queue(c.Path) <- c:
+		default: // nobody waits for it: recorded nowhere
+		}
 		defer ws.Close()
 		for {
 			kind, data, err := ws.ReadMessage()
@@ -108,34 +142,29 @@ func newWSServer(t *testing.T, onFrame map[string]func(c *Conn, f Frame)) *WSSer
 			c.mu.Lock()
 			c.frames = append(c.frames, f)
 			c.mu.Unlock()
-			if h := s.onFrame[c.Path]; h != nil {
+			if h := s.handler(c.Path); h != nil {
 				h(c, f)
 			}
 		}
 	}))
 	s.URL = "ws" + strings.TrimPrefix(s.Server.URL, "http")
-	t.Cleanup(s.Close)
 	return s
 }
 
 // Accept returns the next connection on path.
-func (s *WSServer) Accept(t *testing.T, path string, timeout time.Duration) *Conn {
+func (s *WSServer) Accept(t testing.TB, path string, timeout time.Duration) *Conn {
 	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case c := <-s.seen:
-			if c.Path == path {
-				return c
-			}
-		case <-deadline:
-			t.Fatalf("no WebSocket connection on %s within %v", path, timeout)
-		}
+	select {
+	case c := <-s.queue(path):
+		return c
+	case <-time.After(timeout):
+		t.Fatalf("no WebSocket connection on %s within %v", path, timeout)
+		return nil
 	}
 }
 
 // WaitFor polls cond until it holds or fails the test after timeout.
-func WaitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
