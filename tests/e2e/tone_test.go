@@ -46,8 +46,10 @@ func TestToneThroughEveryRate(t *testing.T) {
 			if call.ReasonString() != "hangup" {
 				t.Errorf("stop reason %s, want hangup\n%s", call.ReasonString(), r.Describe())
 			}
-			if call.FramesDropped == nil || *call.FramesDropped != 0 {
-				t.Errorf("framesDropped %v, want 0", call.FramesDropped)
+			if call.FramesDropped == nil {
+				t.Errorf("no framesDropped in the result\n%s", r.Describe())
+			} else if *call.FramesDropped != 0 {
+				t.Errorf("framesDropped %d, want 0", *call.FramesDropped)
 			}
 			c := rn.srv.WaitDone(t, 1, 5*time.Second)[0]
 			checkWireFrames(t, c, rn.rate, 1)
