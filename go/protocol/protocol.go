@@ -72,6 +72,9 @@ func (o *Object) Clone() *Object {
 	return c
 }
 
+// Keys returns the keys in order.
+func (o *Object) Keys() []string { return o.keys }
+
 // Get returns the raw value of key.
 func (o *Object) Get(key string) (json.RawMessage, bool) {
 	v, ok := o.values[key]

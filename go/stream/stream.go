@@ -146,6 +146,7 @@ type Stream struct {
 	workers sync.WaitGroup
 	cutMs   atomic.Int64 // media time at which a rule ended the listen; 0 until then
 
+	wf       wireFormat
 	out      *outbox.Outbox
 	peer     *throttle.Throttle // events and warnings the server causes
 	refusals refusalCount
@@ -179,11 +180,19 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
+	wf, err := newWireFormat(o.Config, o.Call)
+	if err != nil {
+		return nil, err
+	}
+	var errorFrame func(string) []byte
+	if wf.refusal("") != nil {
+		errorFrame = wf.refusal
+	}
 	s := &Stream{
-		o: o, cfg: o.Config, media: media, host: host, frame: f,
+		o: o, cfg: o.Config, media: media, host: host, frame: f, wf: wf,
 		wake:  make(chan struct{}, 1),
 		ended: make(chan struct{}), done: make(chan struct{}),
-		out: outbox.New(outboxBytes, outboxErrors),
+		out: outbox.New(outboxBytes, outboxErrors, errorFrame),
 	}
 	s.peer = throttle.New(max(o.Settings.MaxEventsPerSecond, 1), time.Second, s.suppressed)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
