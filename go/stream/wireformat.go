@@ -63,8 +63,10 @@ func (j *jambonzFormat) audio(_ uint64, frame []byte) (int, [][]byte) {
 	return websocket.BinaryMessage, j.one
 }
 
-func (j *jambonzFormat) dtmf(digit byte, duration uint32) []byte { return protocol.DTMF(digit, duration) }
-func (j *jambonzFormat) playDone(id json.RawMessage) []byte      { return protocol.PlayDone(id) }
+func (j *jambonzFormat) dtmf(digit byte, duration uint32) []byte {
+	return protocol.DTMF(digit, duration)
+}
+func (j *jambonzFormat) playDone(id json.RawMessage) []byte { return protocol.PlayDone(id) }
 func (j *jambonzFormat) mark(name json.RawMessage, event string) []byte {
 	return protocol.MarkEvent(name, event)
 }

@@ -52,7 +52,7 @@ func TestOpening(t *testing.T) {
 func TestCallSid(t *testing.T) {
 	for in, want := range map[string]string{
 		"CA0123456789abcdef0123456789abcdef": "CA0123456789abcdef0123456789abcdef",
-		"abc": "CAba7816bf8f01cfea414140de5dae2223",
+		"abc":                                "CAba7816bf8f01cfea414140de5dae2223",
 	} {
 		if got := callSid(in); got != want {
 			t.Errorf("callSid(%q) = %q, want %q", in, got, want)
