@@ -609,3 +609,38 @@ func TestG711PlayAudio(t *testing.T) {
 		}
 	}
 }
+
+// TestTwilioSimTimeline: listen-sim --wire against a Twilio server shows
+// the opening messages in full, and the media messages both ways counted
+// per second like binary frames (by their payload's bytes), not 50 lines a
+// second; the mark echo in full.
+func TestTwilioSimTimeline(t *testing.T) {
+	t.Parallel()
+	srv := NewWSServer(t, func(c *WSConn) {
+		done := c.ReadInBackground()
+		if _, ok := c.WaitFor(5*time.Second, func(f Frame) bool { return strings.Contains(string(f.Data), `"event":"start"`) }); ok {
+			c.Send(websocket.TextMessage, twMedia(make([]int16, 1600)))
+			c.Send(websocket.TextMessage, twMark("m1"))
+		}
+		<-done
+	})
+	r := RunSim(t, Sim{Config: twConfig(t, srv.URL, nil), Hangup: 2, QuietLog: true, Readable: true,
+		Expect: "hangup", Extra: []string{"--wire"}})
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d\n%s", r.ExitCode, r.Describe())
+	}
+	out := r.Stdout
+	timelineLine(t, out, `→ first frame \{"event":"connected","protocol":"Call","version":"1\.0\.0"\}$`)
+	timelineLine(t, out, `→ \{"event":"start","sequenceNumber":"1","start":\{`)
+	timelineLine(t, out, `→ media message with a payload of 160 bytes \(the first\)$`)
+	timelineLine(t, out, `→ audio 50 frames, 8000 bytes in 0-1 s$`)
+	if !regexp.MustCompile(`→ audio 50 frames, 8000 bytes in 1-2 s\n *2\.[0-9]+ → \{"event":"stop"`).MatchString(out) {
+		t.Errorf("the last second's audio is not told before the stop message:\n%s", out)
+	}
+	timelineLine(t, out, `← media message with a payload of 1600 bytes \(the first\)$`)
+	timelineLine(t, out, `→ \{"event":"mark","streamSid":"MZ[0-9a-f]{32}","sequenceNumber":"[0-9]+","mark":\{"name":"m1"\}\}$`)
+	timelineLine(t, out, `→ \{"event":"stop","sequenceNumber":"[0-9]+"`)
+	if n := strings.Count(out, `"event":"media"`); n != 0 {
+		t.Errorf("%d media messages shown in full", n)
+	}
+}
