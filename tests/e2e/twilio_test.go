@@ -457,7 +457,8 @@ func TestTwilioPlaybackMarkClear(t *testing.T) {
 
 // TestTwilioBadInput: what a Twilio server sends wrong is refused with an
 // error event naming it (a payload that is not base64, a media message with
-// no payload, a binary frame) and the stream goes on: the good media after
+// no payload, a binary frame, 130 s of audio at once: over maxQueuedSeconds,
+// known from the base64's length) and the stream goes on: the good media after
 // them plays and the mark after it is answered; nothing but Twilio messages
 // goes to the server; an unknown event is passed to the host.
 func TestTwilioBadInput(t *testing.T) {
@@ -470,6 +471,7 @@ func TestTwilioBadInput(t *testing.T) {
 			script.send(c, "bad64", websocket.TextMessage, []byte(`{"event":"media","streamSid":"MZx","media":{"payload":"@@@@"}}`))
 			script.send(c, "nopayload", websocket.TextMessage, []byte(`{"event":"media","streamSid":"MZx","media":{"track":"outbound"}}`))
 			script.send(c, "binary", websocket.BinaryMessage, make([]byte, 320))
+			script.send(c, "toolong", websocket.TextMessage, twMedia(make([]int16, 130*8000)))
 			script.send(c, "custom", websocket.TextMessage, []byte(`{"event":"transcript","text":"hi"}`))
 			script.send(c, "audio", websocket.TextMessage, twMedia(tone))
 			script.send(c, "m1", websocket.TextMessage, twMark("m1"))
@@ -488,6 +490,7 @@ func TestTwilioBadInput(t *testing.T) {
 		`media: "media.payload" is not valid base64: illegal base64 data at input byte 0`,
 		`media: "media.payload" is missing`,
 		`binary frame refused: Twilio Media Streams carry audio in media messages`,
+		`streamed audio refused: 130.0 s of audio would be waiting, over the limit of 120.0 s`,
 	}
 	if strings.Join(errs, "\n") != strings.Join(want, "\n") {
 		t.Errorf("error events\n%s\nwant\n%s\n%s", strings.Join(errs, "\n"), strings.Join(want, "\n"), desc)
@@ -642,5 +645,78 @@ func TestTwilioSimTimeline(t *testing.T) {
 	timelineLine(t, out, `→ \{"event":"stop","sequenceNumber":"[0-9]+"`)
 	if n := strings.Count(out, `"event":"media"`); n != 0 {
 		t.Errorf("%d media messages shown in full", n)
+	}
+}
+
+// TestTwilioReconnect: a Twilio server that closes the socket with 1011 at
+// 1 s is redialled; the new connection opens with connected and start (the
+// same streamSid, numbering from "1" again, the resumption figures in
+// customParameters as strings), its media chunks count from "1" again and
+// their timestamps go on in the stream's time, from startMs, so the two
+// connections' timestamps cover the whole call.
+func TestTwilioReconnect(t *testing.T) {
+	t.Parallel()
+	var srv *WSServer
+	srv = NewWSServer(t, func(c *WSConn) {
+		if len(srv.Conns()) == 1 {
+			done := c.ReadInBackground()
+			media := 0
+			c.WaitFor(5*time.Second, func(f Frame) bool {
+				if strings.HasPrefix(string(f.Data), `{"event":"media"`) {
+					media++
+				}
+				return media >= 50
+			})
+			c.CloseWith(websocket.CloseInternalServerErr, "bye")
+			<-done
+			return
+		}
+		c.ReadAll()
+	})
+	r := RunSim(t, Sim{Config: twConfig(t, srv.URL, map[string]any{"reconnect": map[string]any{"attempts": 2, "backoffMs": 100}}),
+		Hangup: 3, QuietLog: true})
+	r.MustSucceed(t, 1)
+	conns := srv.WaitDone(t, 2, 5*time.Second)
+	first, second := twMessages(t, conns[0]), twMessages(t, conns[1])
+	if len(second) < 3 || second[0].Event != "connected" || second[1].Event != "start" || twStr(second[1].Fields["sequenceNumber"]) != "1" {
+		t.Fatalf("the new connection opens with %.200s / %.300s", second[0].Raw, second[1].Raw)
+	}
+	if twStr(first[1].Fields["streamSid"]) != twStr(second[1].Fields["streamSid"]) {
+		t.Errorf("streamSid changed across the reconnect")
+	}
+	var start struct {
+		CustomParameters map[string]string `json:"customParameters"`
+	}
+	json.Unmarshal(second[1].Fields["start"], &start)
+	p := start.CustomParameters
+	if p["resumed"] != "true" || p["reconnects"] != "1" || p["startMs"] == "" {
+		t.Fatalf("customParameters %v, want the resumption figures", p)
+	}
+	startMs, _ := strconv.Atoi(p["startMs"])
+	covered := map[int]bool{}
+	for i, msgs := range [][]twMsg{first, second} {
+		chunk := 0
+		for k, m := range msgs[1:] {
+			if seq := twStr(m.Fields["sequenceNumber"]); seq != strconv.Itoa(k+1) {
+				t.Fatalf("connection %d: message %d has sequenceNumber %s", i, k+2, seq)
+			}
+			if m.Event != "media" {
+				continue
+			}
+			chunk++
+			ts, _ := strconv.Atoi(twField(m, "media.timestamp"))
+			if twField(m, "media.chunk") != strconv.Itoa(chunk) {
+				t.Fatalf("connection %d: media %d has chunk %s", i, chunk, twField(m, "media.chunk"))
+			}
+			if i == 1 && chunk == 1 && ts != startMs {
+				t.Errorf("the new connection's first media is at %d ms, its start said startMs %d", ts, startMs)
+			}
+			covered[ts] = true
+		}
+	}
+	for ms := 0; ms < 2900; ms += 20 {
+		if !covered[ms] {
+			t.Fatalf("no media with timestamp %d on either connection", ms)
+		}
 	}
 }
