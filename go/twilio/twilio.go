@@ -308,6 +308,10 @@ func Parse(frame []byte) (Message, error) {
 // the length of its base64 alone, so it can be refused before decoding.
 func (m Message) PayloadLen() (int, error) {
 	n := len(m.payload)
+	// The decoder would skip line breaks, and the length would be wrong.
+	if strings.ContainsAny(m.payload, "\r\n") {
+		return 0, errors.New(`media: "media.payload" is not valid base64: it holds a line break`)
+	}
 	if n%4 != 0 {
 		return 0, fmt.Errorf(`media: "media.payload" is not valid base64: its length (%d) is not a multiple of 4`, n)
 	}
