@@ -184,15 +184,11 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	var errorFrame func(string) []byte
-	if wf.refusal("") != nil {
-		errorFrame = wf.refusal
-	}
 	s := &Stream{
 		o: o, cfg: o.Config, media: media, host: host, frame: f, wf: wf,
 		wake:  make(chan struct{}, 1),
 		ended: make(chan struct{}), done: make(chan struct{}),
-		out: outbox.New(outboxBytes, outboxErrors, errorFrame),
+		out: outbox.New(outboxBytes, outboxErrors, wf.refusals()),
 	}
 	s.peer = throttle.New(max(o.Settings.MaxEventsPerSecond, 1), time.Second, s.suppressed)
 	s.ctx, s.cancel = context.WithCancel(context.Background())

@@ -44,7 +44,7 @@ func (t *twilioFormat) playDone(json.RawMessage) []byte { return nil }
 func (t *twilioFormat) mark(name json.RawMessage, _ string) []byte { return t.session.Mark(name) }
 
 // Twilio has no message for errors: refusals reach the host alone.
-func (t *twilioFormat) refusal(string) []byte { return nil }
+func (t *twilioFormat) refusals() func(string) []byte { return nil }
 
 func (t *twilioFormat) number(frame []byte) []byte { return t.session.Number(frame) }
 func (t *twilioFormat) closing() []byte            { return t.session.Stop() }

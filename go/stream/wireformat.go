@@ -26,9 +26,9 @@ type wireFormat interface {
 	// ("playout", "cleared") mark; nil when the protocol has no answer.
 	playDone(id json.RawMessage) []byte
 	mark(name json.RawMessage, event string) []byte
-	// refusal is the frame that tells the server what was wrong with
+	// refusals makes the frames that tell the server what was wrong with
 	// something it sent; nil when the protocol has no way to say it.
-	refusal(text string) []byte
+	refusals() func(text string) []byte
 	// number completes a queued frame as it is written. Writer goroutine only.
 	number(frame []byte) []byte
 	// closing is the last frame before the close handshake, or nil.
@@ -70,7 +70,7 @@ func (j *jambonzFormat) playDone(id json.RawMessage) []byte { return protocol.Pl
 func (j *jambonzFormat) mark(name json.RawMessage, event string) []byte {
 	return protocol.MarkEvent(name, event)
 }
-func (j *jambonzFormat) refusal(text string) []byte    { return protocol.Error(text) }
+func (j *jambonzFormat) refusals() func(string) []byte { return protocol.Error }
 func (j *jambonzFormat) number(frame []byte) []byte    { return frame }
 func (j *jambonzFormat) closing() []byte               { return nil }
 func (j *jambonzFormat) text(s *Stream, data []byte)   { s.onText(data) }
