@@ -720,3 +720,54 @@ func TestTwilioReconnect(t *testing.T) {
 		}
 	}
 }
+
+// TestTwilioFlood: a Twilio server that floods the call with unknown events
+// (with raw CR/LF in them) and then with media that is not base64 gets
+// the same bounds as any server: message and error events within
+// maxEventsPerSecond (the rest counted in suppressed), every value clean,
+// and after maxRefusals refusals within a minute the listen ends with
+// server_error, saying why; nothing but Twilio messages reaches the server.
+func TestTwilioFlood(t *testing.T) {
+	t.Parallel()
+	srv := NewWSServer(t, func(c *WSConn) {
+		done := c.ReadInBackground()
+		if _, ok := c.WaitFor(5*time.Second, func(f Frame) bool { return strings.Contains(string(f.Data), `"event":"start"`) }); ok {
+			for i := 0; i < 2000; i++ {
+				if c.Send(websocket.TextMessage, []byte("{\"event\":\"noise\",\r\n\"text\":\"FORGED "+strconv.Itoa(i)+"\"}")) != nil {
+					break
+				}
+			}
+			for i := 0; i < 2000; i++ {
+				if c.Send(websocket.TextMessage, []byte(`{"event":"media","media":{"payload":"\u0000\r\n@@"}}`)) != nil {
+					break
+				}
+			}
+		}
+		<-done
+	})
+	r := RunSim(t, Sim{Config: twConfig(t, srv.URL, nil), Hangup: 3, QuietLog: true})
+	r.MustSucceed(t, 1)
+	call := r.Call(t, 0)
+	stop, _ := call.Stop()
+	want := `the server sent 101 messages that were refused within a minute, over the limit of 100 (maxRefusals); the last: media: "media.payload" is not valid base64: it holds a line break`
+	if call.ReasonString() != "server_error" || stop.String("error") != want {
+		t.Fatalf("reason %s, error %q; want server_error, %q", call.ReasonString(), stop.String("error"), want)
+	}
+	bound := hosEventRateBound(20, 3)
+	for _, name := range []string{"message", "error"} {
+		told, delivered, _ := hosEventsTold(call, name)
+		if delivered > bound {
+			t.Errorf("%d %s events delivered, over the bound of %d", delivered, name, bound)
+		}
+		if name == "message" && told != 2000 {
+			t.Errorf("%d message events delivered or counted as suppressed, want the 2000 sent", told)
+		}
+	}
+	hosCheckClean(t, call)
+	for _, e := range call.EventsNamed("message") {
+		if strings.ContainsAny(string(e.JSON), "\r\n") {
+			t.Fatalf("a message event holds a raw line break: %q", e.JSON)
+		}
+	}
+	twCheck(t, srv.WaitDone(t, 1, 5*time.Second)[0], []string{"inbound"})
+}
