@@ -303,6 +303,8 @@ func (s *Stream) Status() map[string]any {
 		"framesDropped": s.media.Dropped(),
 		"mixType":       s.cfg.MixType,
 		"sampleRate":    s.cfg.SampleRate,
+		"protocol":      s.cfg.Protocol,
+		"encoding":      s.cfg.Encoding,
 	}
 	if s.media.Play() != nil {
 		st["samplesPlayed"] = s.media.Played()
