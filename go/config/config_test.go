@@ -32,6 +32,8 @@ func TestDefaults(t *testing.T) {
 	l := parse(t, `{"verb":"listen","url":"wss://rec.example.com/calls"}`)
 	want := &Listen{
 		URL:           "wss://rec.example.com/calls",
+		Protocol:      "jambonz",
+		Encoding:      "l16",
 		MixType:       "mono",
 		SampleRate:    8000,
 		Subprotocols:  []string{"audio.jambonz.org", "audio.drachtio.org"},
@@ -67,6 +69,8 @@ func TestEveryKey(t *testing.T) {
 	l := parse(t, `{
 		"verb": "listen",
 		"url": "ws://10.0.0.1:8080/x?y=1",
+		"protocol": "jambonz",
+		"encoding": "l16",
 		"mixType": "stereo",
 		"sampleRate": 16000,
 		"metadata": {"a": 1, "b": "two"},
@@ -86,6 +90,8 @@ func TestEveryKey(t *testing.T) {
 	}`)
 	want := &Listen{
 		URL:           "ws://10.0.0.1:8080/x?y=1",
+		Protocol:      "jambonz",
+		Encoding:      "l16",
 		MixType:       "stereo",
 		SampleRate:    16000,
 		Metadata:      []byte(`{"a": 1, "b": "two"}`),
@@ -358,7 +364,7 @@ func TestParseSettingsDefaults(t *testing.T) {
 	}
 	d := DefaultSettings()
 	want := Settings{
-		SampleRate: 8000, Subprotocols: []string{"audio.jambonz.org", "audio.drachtio.org"},
+		SampleRate: 8000, Protocol: "jambonz", Subprotocols: []string{"audio.jambonz.org", "audio.drachtio.org"},
 		BufferSeconds: 1, JitterMs: 40, MaxTextBytes: 4 << 20, MaxQueuedClips: 10,
 		HookTimeout: 5 * time.Second, HookRetries: 2, ConnectTimeout: 5 * time.Second,
 		FlushTimeout: 2 * time.Second, MaxStreams: 4096, TLS: TLS{Verify: true},
@@ -373,7 +379,7 @@ func TestParseSettingsDefaults(t *testing.T) {
 }
 
 func TestParseSettingsEveryKey(t *testing.T) {
-	s, err := ParseSettings([]byte(`{"sampleRate":"16000","subprotocols":"a,b","bufferSeconds":2.5,
+	s, err := ParseSettings([]byte(`{"sampleRate":"16000","protocol":"twilio","subprotocols":"a,b","bufferSeconds":2.5,
 		"jitterMs":"80","maxTextBytes":2048,"maxQueuedClips":3,"hookTimeoutMs":1500,"hookRetries":0,
 		"connectTimeoutMs":"250","flushTimeoutMs":0,"maxStreams":100,"caFile":"/etc/ca.pem",
 		"tlsVerify":"false","silenceThresholdDb":-30.5,"logLevel":7,
@@ -382,7 +388,7 @@ func TestParseSettingsEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Settings{
-		SampleRate: 16000, Subprotocols: []string{"a", "b"}, BufferSeconds: 2.5, JitterMs: 80,
+		SampleRate: 16000, Protocol: "twilio", Subprotocols: []string{"a", "b"}, BufferSeconds: 2.5, JitterMs: 80,
 		MaxTextBytes: 2048, MaxQueuedClips: 3, HookTimeout: 1500 * time.Millisecond, HookRetries: 0,
 		ConnectTimeout: 250 * time.Millisecond, FlushTimeout: 0, MaxStreams: 100,
 		TLS: TLS{CAFile: "/etc/ca.pem", Verify: false}, MaxClipSeconds: 120, MaxQueuedSeconds: 120, SilenceThreshold: -30.5, LogLevel: 7,
@@ -411,6 +417,7 @@ func TestParseSettingsErrors(t *testing.T) {
 		{`{"caFile":1}`, `listen: "caFile" must be a string`},
 		{`{"tlsVerify":"nope"}`, `listen: "tlsVerify" must be true or false`},
 		{`{"logLevel":8}`, `listen: "logLevel" must be between 0 and 7 (got 8)`},
+		{`{"protocol":"plivo"}`, `listen: "protocol" must be "jambonz" or "twilio" (got "plivo")`},
 
 		{`{"maxRefusals":0}`, `listen: "maxRefusals" must be between 1 and 1e+06 (got 0)`},
 		{`{"maxQueuedMarks":0}`, `listen: "maxQueuedMarks" must be between 1 and 10000 (got 0)`},

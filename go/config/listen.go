@@ -21,6 +21,22 @@ const (
 	Mixed  = "mixed"
 )
 
+// Protocols spoken to the server.
+const (
+	Jambonz = "jambonz"
+	Twilio  = "twilio" // Twilio Media Streams
+)
+
+// Encodings of the audio sent to the server.
+const (
+	L16   = "l16"   // 16-bit little-endian PCM
+	Mulaw = "mulaw" // G.711 µ-law
+	Alaw  = "alaw"  // G.711 A-law
+)
+
+// G711Rate is the only rate of the G.711 encodings.
+const G711Rate = 8000
+
 // StreamRates are the sampleRate values the spec allows for audio sent to the server.
 var StreamRates = []int{8000, 16000, 24000, 48000, 64000}
 
@@ -41,6 +57,8 @@ type Hook struct {
 // Listen is one listen verb, validated, with the settings' defaults applied.
 type Listen struct {
 	URL          string
+	Protocol     string
+	Encoding     string
 	MixType      string
 	SampleRate   int
 	Metadata     json.RawMessage // a JSON object merged into the first frame, last
@@ -95,6 +113,8 @@ func ParseListen(data []byte, s Settings) (*Listen, error) {
 		return nil, err
 	}
 	l := &Listen{
+		Protocol:      s.Protocol,
+		Encoding:      L16,
 		MixType:       Mono,
 		SampleRate:    s.SampleRate,
 		Subprotocols:  s.Subprotocols,
@@ -115,7 +135,37 @@ func ParseListen(data []byte, s Settings) (*Listen, error) {
 	if l.URL == "" {
 		return nil, fmt.Errorf(`listen: "url" is required`)
 	}
+	_, rateGiven := obj["sampleRate"]
+	if err := l.checkFormat(rateGiven); err != nil {
+		return nil, err
+	}
 	return l, nil
+}
+
+// checkFormat settles the protocol, encoding and rate together: G.711 and
+// Twilio Media Streams are 8 kHz, so a rate given otherwise is refused, and
+// the settings' default rate gives way.
+func (l *Listen) checkFormat(rateGiven bool) error {
+	if l.Protocol == Twilio {
+		if l.Encoding != L16 && l.Encoding != Mulaw {
+			return fmt.Errorf(`listen: Twilio Media Streams are 8 kHz µ-law: "encoding" %q cannot be used with "protocol": "twilio"`, l.Encoding)
+		}
+		if rateGiven && l.SampleRate != G711Rate {
+			return fmt.Errorf(`listen: Twilio Media Streams are 8 kHz µ-law: "sampleRate" must be 8000 with "protocol": "twilio" (got %d)`, l.SampleRate)
+		}
+		if l.StreamingRate != G711Rate {
+			return fmt.Errorf(`listen: Twilio Media Streams are 8 kHz µ-law both ways: "bidirectionalAudio.sampleRate" must be 8000 with "protocol": "twilio" (got %d)`, l.StreamingRate)
+		}
+		// The server's audio comes as media messages, played as they come.
+		l.Encoding, l.Streaming = Mulaw, true
+	}
+	if l.Encoding == Mulaw || l.Encoding == Alaw {
+		if rateGiven && l.SampleRate != G711Rate {
+			return fmt.Errorf(`listen: "encoding" %q is G.711, 8 kHz only: "sampleRate" must be 8000 (got %d)`, l.Encoding, l.SampleRate)
+		}
+		l.SampleRate = G711Rate
+	}
+	return nil
 }
 
 func (l *Listen) set(key string, raw json.RawMessage) error {
@@ -132,6 +182,13 @@ func (l *Listen) set(key string, raw json.RawMessage) error {
 		}
 	case "url":
 		l.URL, err = wsURL(raw, key)
+	case "protocol":
+		l.Protocol, err = protocol(raw, key)
+	case "encoding":
+		l.Encoding, err = str(raw, key)
+		if err == nil && l.Encoding != L16 && l.Encoding != Mulaw && l.Encoding != Alaw {
+			err = fmt.Errorf(`listen: "encoding" must be "l16", "mulaw" or "alaw" (got %q)`, l.Encoding)
+		}
 	case "mixType":
 		l.MixType, err = str(raw, key)
 		if err == nil && l.MixType != Mono && l.MixType != Stereo && l.MixType != Mixed {
@@ -530,6 +587,14 @@ func rateIn(raw json.RawMessage, key string, allowed []int) (int, error) {
 
 func sampleRate(raw json.RawMessage, key string) (int, error) {
 	return rateIn(raw, key, StreamRates)
+}
+
+func protocol(raw json.RawMessage, key string) (string, error) {
+	p, err := str(raw, key)
+	if err == nil && p != Jambonz && p != Twilio {
+		err = fmt.Errorf(`listen: %q must be "jambonz" or "twilio" (got %q)`, key, p)
+	}
+	return p, err
 }
 
 func subprotocols(raw json.RawMessage, key string) ([]string, error) {

@@ -14,6 +14,7 @@ import (
 // Settings are engine-wide: defaults for every stream and limits.
 type Settings struct {
 	SampleRate       int      // default sampleRate of a listen
+	Protocol         string   // default protocol of a listen
 	Subprotocols     []string // offered on the upgrade
 	BufferSeconds    float64  // capture ring length per direction
 	JitterMs         int      // streamed playback prebuffer
@@ -54,6 +55,7 @@ var DefaultSubprotocols = []string{"audio.jambonz.org", "audio.drachtio.org"}
 func DefaultSettings() Settings {
 	return Settings{
 		SampleRate:       8000,
+		Protocol:         Jambonz,
 		Subprotocols:     DefaultSubprotocols,
 		BufferSeconds:    1,
 		JitterMs:         40,
@@ -94,6 +96,8 @@ func ParseSettings(data []byte) (Settings, error) {
 		switch key {
 		case "sampleRate":
 			s.SampleRate, err = sampleRate(raw, key)
+		case "protocol":
+			s.Protocol, err = protocol(raw, key)
 		case "subprotocols":
 			s.Subprotocols, err = subprotocols(raw, key)
 		case "bufferSeconds":

@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-
-	"github.com/modlisten/mod_listen/go/protocol"
 )
 
 // ErrFull refuses a frame the host asked to send while the outbox is full.
@@ -31,12 +29,16 @@ type Outbox struct {
 	merged     int    // refusals past maxErrors, told in one frame
 	lastMerged string // the last of them
 	dropped    int    // answers that did not fit, told in one frame
+
+	errorFrame func(id json.RawMessage, text string) []byte
 }
 
 // New makes an outbox holding at most maxBytes of frames, of which at most
-// maxErrors error frames.
-func New(maxBytes, maxErrors int) *Outbox {
-	return &Outbox{maxBytes: maxBytes, maxErrors: maxErrors}
+// maxErrors error frames. errorFrame makes the frame that tells the server
+// of an error (about a clip, when id is not nil); nil when the protocol has
+// none (refusals are then not sent).
+func New(maxBytes, maxErrors int, errorFrame func(id json.RawMessage, text string) []byte) *Outbox {
+	return &Outbox{maxBytes: maxBytes, maxErrors: maxErrors, errorFrame: errorFrame}
 }
 
 func (o *Outbox) fits(n int) bool { return o.bytes+n <= o.maxBytes }
@@ -78,9 +80,12 @@ func (o *Outbox) Answer(frame []byte) {
 // one. Past maxErrors waiting, refusals are merged: one frame tells how many
 // there were and the last one's text.
 func (o *Outbox) Refuse(id json.RawMessage, text string) {
+	if o.errorFrame == nil {
+		return
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	frame := protocol.ClipError(id, text)
+	frame := o.errorFrame(id, text)
 	if o.errors >= o.maxErrors || !o.fits(len(frame)) {
 		o.merged++
 		o.lastMerged = text
@@ -97,10 +102,10 @@ func (o *Outbox) Take() [][]byte {
 	defer o.mu.Unlock()
 	out := o.frames
 	if o.merged > 0 {
-		out = append(out, protocol.Error(fmt.Sprintf("%d more messages refused, the last: %s", o.merged, o.lastMerged)))
+		out = append(out, o.errorFrame(nil, fmt.Sprintf("%d more messages refused, the last: %s", o.merged, o.lastMerged)))
 	}
-	if o.dropped > 0 {
-		out = append(out, protocol.Error(fmt.Sprintf("%d playDone, mark or dtmf frames dropped: the server was not reading", o.dropped)))
+	if o.dropped > 0 && o.errorFrame != nil {
+		out = append(out, o.errorFrame(nil, fmt.Sprintf("%d playDone, mark or dtmf frames dropped: the server was not reading", o.dropped)))
 	}
 	o.frames, o.bytes, o.errors, o.merged, o.lastMerged, o.dropped = nil, 0, 0, 0, "", 0
 	return out

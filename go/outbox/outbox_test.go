@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/modlisten/mod_listen/go/protocol"
 )
 
 func texts(frames [][]byte) []string {
@@ -18,7 +20,7 @@ func texts(frames [][]byte) []string {
 // A server that never reads gets a million refusals: the outbox stays within
 // its bound and, when drained, tells the first ones and then how many more.
 func TestRefusalsAreBounded(t *testing.T) {
-	o := New(4096, 3)
+	o := New(4096, 3, protocol.ClipError)
 	for i := 0; i < 1_000_000; i++ {
 		o.Refuse(nil, fmt.Sprintf("bad %d", i))
 	}
@@ -45,7 +47,7 @@ func TestRefusalsAreBounded(t *testing.T) {
 }
 
 func TestPutRefusesWhenFull(t *testing.T) {
-	o := New(100, 3)
+	o := New(100, 3, protocol.ClipError)
 	frame := []byte(`{"type":"note","text":"` + strings.Repeat("x", 40) + `"}`)
 	if err := o.Put(frame); err != nil {
 		t.Fatal(err)
@@ -65,7 +67,7 @@ func TestPutRefusesWhenFull(t *testing.T) {
 }
 
 func TestAnswersDroppedAreCounted(t *testing.T) {
-	o := New(64, 3)
+	o := New(64, 3, protocol.ClipError)
 	for i := 0; i < 10; i++ {
 		o.Answer([]byte(`{"type":"playDone"}`)) // 19 bytes: 3 fit
 	}
@@ -74,5 +76,17 @@ func TestAnswersDroppedAreCounted(t *testing.T) {
 		`{"type":"error","data":{"error":"7 playDone, mark or dtmf frames dropped: the server was not reading"}}`}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("frames:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A protocol with no error message: refusals are not queued, and answers
+// that do not fit are dropped with nothing to tell; answers that fit go.
+func TestNoErrorFrames(t *testing.T) {
+	o := New(64, 3, nil)
+	o.Refuse(nil, "bad")
+	o.Answer([]byte(`{"event":"mark"}`))
+	o.Answer(make([]byte, 60))
+	if got := texts(o.Take()); len(got) != 1 || got[0] != `{"event":"mark"}` {
+		t.Fatalf("got %q, want the mark alone", got)
 	}
 }

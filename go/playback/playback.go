@@ -13,7 +13,6 @@ import (
 
 	"github.com/modlisten/mod_listen/go/budget"
 	"github.com/modlisten/mod_listen/go/histogram"
-	"github.com/modlisten/mod_listen/go/protocol"
 )
 
 // Ring is the producer side of the host's playback ring.
@@ -51,7 +50,6 @@ type segment struct {
 // Notice is something the stream tells the server and the host.
 type Notice struct {
 	Event string          // host event name: play_start, play_done, mark
-	Frame []byte          // text frame for the server, or nil
 	ID    json.RawMessage // clip id or mark name
 }
 
@@ -316,10 +314,10 @@ func (p *Player) Service(now time.Time, out []Notice) []Notice {
 		}
 		switch s.kind {
 		case clip:
-			out = append(out, Notice{Event: "play_done", ID: s.id, Frame: protocol.PlayDone(s.id)})
+			out = append(out, Notice{Event: "play_done", ID: s.id})
 		case mark:
 			p.marks--
-			out = append(out, Notice{Event: "mark", ID: s.id, Frame: protocol.MarkEvent(s.id, "playout")})
+			out = append(out, Notice{Event: "mark", ID: s.id})
 		}
 	}
 	p.inRing = p.inRing[i:]

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/modlisten/mod_listen/go/config"
+	"github.com/modlisten/mod_listen/go/g711"
 	"github.com/modlisten/mod_listen/go/peertext"
 	"github.com/modlisten/mod_listen/go/wav"
 )
@@ -71,6 +72,9 @@ func (o *Object) Clone() *Object {
 	return c
 }
 
+// Keys returns the keys in order.
+func (o *Object) Keys() []string { return o.keys }
+
 // Get returns the raw value of key.
 func (o *Object) Get(key string) (json.RawMessage, bool) {
 	v, ok := o.values[key]
@@ -101,10 +105,10 @@ func raw(v any) json.RawMessage {
 	return b
 }
 
-// Initial is the first text frame: sampleRate and mixType, the call's
-// attributes, then extra keys (e.g. a resumption notice), then metadata
-// shallow-merged last (its keys win).
-func Initial(sampleRate int, mixType string, call *Object, extra *Object, metadata json.RawMessage) ([]byte, error) {
+// Initial is the first text frame: sampleRate and mixType (and encoding,
+// when the audio is not L16), the call's attributes, then extra keys (e.g.
+// a resumption notice), then metadata shallow-merged last (its keys win).
+func Initial(sampleRate int, mixType, encoding string, call *Object, extra *Object, metadata json.RawMessage) ([]byte, error) {
 	meta, err := ParseObject(metadata)
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %v", err)
@@ -112,6 +116,9 @@ func Initial(sampleRate int, mixType string, call *Object, extra *Object, metada
 	o := &Object{values: map[string]json.RawMessage{}}
 	o.Set("sampleRate", raw(sampleRate))
 	o.Set("mixType", raw(mixType))
+	if encoding != config.L16 {
+		o.Set("encoding", raw(encoding))
+	}
 	for _, src := range []*Object{call, extra, meta} {
 		if src == nil {
 			continue
@@ -123,6 +130,9 @@ func Initial(sampleRate int, mixType string, call *Object, extra *Object, metada
 	// The audio's format is a fact, not an attribute: nothing may misstate it.
 	o.Set("sampleRate", raw(sampleRate))
 	o.Set("mixType", raw(mixType))
+	if encoding != config.L16 {
+		o.Set("encoding", raw(encoding))
+	}
 	return o.MarshalJSON()
 }
 
@@ -207,8 +217,9 @@ type Clip struct {
 	Channels int
 	Frames   int // samples per channel
 
-	content string // base64
-	offset  int    // of the first sample in the decoded bytes
+	content  string // base64
+	offset   int    // of the first sample in the decoded bytes
+	encoding string // of the samples: config.L16, Mulaw or Alaw
 }
 
 // Seconds is the clip's length.
@@ -216,6 +227,14 @@ func (c *Clip) Seconds() float64 { return float64(c.Frames) / float64(c.Rate) }
 
 // DecodeBytes is the memory Decode allocates.
 func (c *Clip) DecodeBytes() int { return 2*c.Frames*c.Channels + 2*decodeChunk }
+
+// sampleBytes is the size of one sample in the decoded bytes.
+func (c *Clip) sampleBytes() int {
+	if c.encoding == config.Mulaw || c.encoding == config.Alaw {
+		return 1
+	}
+	return 2
+}
 
 // decodeChunk: base64 characters decoded at a time, straight into the
 // clip's samples: the decoded bytes are never held whole.
@@ -245,9 +264,16 @@ func (c *Clip) Decode() ([]int16, error) {
 		}
 		// The audio starts at an even offset and chunks decode to an even
 		// length, so samples never straddle two chunks.
-		for j := max(c.offset-pos, 0); j+1 < n && k < len(out); j += 2 {
-			out[k] = int16(uint16(dst[j]) | uint16(dst[j+1])<<8)
-			k++
+		switch j := max(c.offset-pos, 0); c.encoding {
+		case config.Mulaw:
+			k += len(g711.DecodeMulawFrame(out[k:k], dst[j:min(n, j+len(out)-k)]))
+		case config.Alaw:
+			k += len(g711.DecodeAlawFrame(out[k:k], dst[j:min(n, j+len(out)-k)]))
+		default:
+			for ; j+1 < n && k < len(out); j += 2 {
+				out[k] = int16(uint16(dst[j]) | uint16(dst[j+1])<<8)
+				k++
+			}
 		}
 		pos += n
 	}
@@ -333,7 +359,7 @@ func parsePlay(frame []byte) (*Clip, error) {
 	if d.AudioContent == nil {
 		return nil, errors.New(`playAudio: "data.audioContent" is missing`)
 	}
-	c := &Clip{ID: d.ID, Channels: 1, content: *d.AudioContent}
+	c := &Clip{ID: d.ID, Channels: 1, content: *d.AudioContent, encoding: config.L16}
 	if string(c.ID) == "null" {
 		c.ID = nil
 	}
@@ -354,6 +380,13 @@ func parsePlay(frame []byte) (*Clip, error) {
 			return nil, fmt.Errorf(`playAudio: "data.sampleRate" %v`, err)
 		}
 		c.Rate, c.Frames = rate, total/2
+	case config.Mulaw, config.Alaw:
+		if len(d.SampleRate) > 0 {
+			if rate, err := Rate(d.SampleRate); err != nil || rate != config.G711Rate {
+				return nil, fmt.Errorf(`playAudio: "data.sampleRate" must be 8000 for %s audio (got %s)`, d.AudioContentType, peertext.Show(string(d.SampleRate)))
+			}
+		}
+		c.Rate, c.Frames, c.encoding = config.G711Rate, total, d.AudioContentType
 	case "wav", "wave":
 		// Only the header is decoded here; the length comes from the
 		// content's length.
@@ -371,9 +404,9 @@ func parsePlay(frame []byte) (*Clip, error) {
 		}
 		c.Rate, c.Channels, c.Frames, c.offset = h.Rate, h.Channels, h.Frames(), h.DataOffset
 	case "":
-		return nil, errors.New(`playAudio: "data.audioContentType" is missing ("raw", "wav" or "wave")`)
+		return nil, errors.New(`playAudio: "data.audioContentType" is missing ("raw", "mulaw", "alaw", "wav" or "wave")`)
 	default:
-		return nil, fmt.Errorf(`playAudio: unknown "data.audioContentType" "%s" ("raw", "wav" or "wave")`, peertext.Show(d.AudioContentType))
+		return nil, fmt.Errorf(`playAudio: unknown "data.audioContentType" "%s" ("raw", "mulaw", "alaw", "wav" or "wave")`, peertext.Show(d.AudioContentType))
 	}
 	return c, nil
 }

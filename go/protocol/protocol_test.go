@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/modlisten/mod_listen/go/g711"
 	"github.com/modlisten/mod_listen/go/wav"
 )
 
@@ -92,7 +93,7 @@ func TestSetAndClone(t *testing.T) {
 func TestInitial(t *testing.T) {
 	call := mustObject(t, `{"callSid":"abc-123","from":"+15551230000","to":"+15559870000","direction":"inbound"}`)
 	meta := json.RawMessage(`{"from": "overridden", "custom": {"k": [1, 2]}}`)
-	b, err := Initial(16000, "stereo", call, nil, meta)
+	b, err := Initial(16000, "stereo", "l16", call, nil, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestInitial(t *testing.T) {
 func TestInitialExtraAndMetadataOrder(t *testing.T) {
 	call := mustObject(t, `{"callSid":"c","sampleRate":"bogus"}`)
 	extra := mustObject(t, `{"resumed":true,"callSid":"c2"}`)
-	b, err := Initial(8000, "mono", call, extra, json.RawMessage(`{"resumed":false,"mixType":"custom"}`))
+	b, err := Initial(8000, "mono", "l16", call, extra, json.RawMessage(`{"resumed":false,"mixType":"custom"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,14 +122,14 @@ func TestInitialExtraAndMetadataOrder(t *testing.T) {
 }
 
 func TestInitialNoCallNoMetadata(t *testing.T) {
-	b, err := Initial(8000, "mono", nil, nil, nil)
+	b, err := Initial(8000, "mono", "l16", nil, nil, nil)
 	if err != nil || string(b) != `{"sampleRate":8000,"mixType":"mono"}` {
 		t.Fatalf("got %s %v", b, err)
 	}
 }
 
 func TestInitialBadMetadata(t *testing.T) {
-	if _, err := Initial(8000, "mono", nil, nil, json.RawMessage(`[1]`)); err == nil || err.Error() != "metadata: not a JSON object" {
+	if _, err := Initial(8000, "mono", "l16", nil, nil, json.RawMessage(`[1]`)); err == nil || err.Error() != "metadata: not a JSON object" {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -276,8 +277,8 @@ func TestPlayAudioRefusals(t *testing.T) {
 		{`{"type":"playAudio"}`, `playAudio: "data" must be an object`},
 		{`{"type":"playAudio","data":"x"}`, `playAudio: "data" must be an object`},
 		{`{"type":"playAudio","data":{"audioContentType":"raw","sampleRate":8000}}`, `playAudio: "data.audioContent" is missing`},
-		{`{"type":"playAudio","data":{"audioContent":"AAA=","sampleRate":8000}}`, `playAudio: "data.audioContentType" is missing ("raw", "wav" or "wave")`},
-		{`{"type":"playAudio","data":{"audioContent":"AAA=","audioContentType":"mp3"}}`, `playAudio: unknown "data.audioContentType" "mp3" ("raw", "wav" or "wave")`},
+		{`{"type":"playAudio","data":{"audioContent":"AAA=","sampleRate":8000}}`, `playAudio: "data.audioContentType" is missing ("raw", "mulaw", "alaw", "wav" or "wave")`},
+		{`{"type":"playAudio","data":{"audioContent":"AAA=","audioContentType":"mp3"}}`, `playAudio: unknown "data.audioContentType" "mp3" ("raw", "mulaw", "alaw", "wav" or "wave")`},
 		{`{"type":"playAudio","data":{"audioContent":"AAA=","audioContentType":"raw"}}`, `playAudio: "data.sampleRate" is missing (required for raw audio)`},
 		{`{"type":"playAudio","data":{"audioContent":"AAA=","audioContentType":"raw","sampleRate":12345}}`, `playAudio: "data.sampleRate" must be one of 8000, 16000, 24000, 32000, 48000, 64000 (got 12345)`},
 		{`{"type":"playAudio","data":{"audioContent":"AAA=","audioContentType":"raw","sampleRate":"fast"}}`, `playAudio: "data.sampleRate" must be a number, got "fast"`},
@@ -466,5 +467,43 @@ func TestClipErrorNamesTheClip(t *testing.T) {
 		if got := string(ClipID([]byte(in))); got != want {
 			t.Errorf("ClipID(%s) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestInitialSaysTheEncoding(t *testing.T) {
+	b, err := Initial(8000, "mono", "mulaw", nil, nil, json.RawMessage(`{"encoding":"l16","x":1}`))
+	if err != nil || string(b) != `{"sampleRate":8000,"mixType":"mono","encoding":"mulaw","x":1}` {
+		t.Fatalf("got %s %v", b, err)
+	}
+}
+
+// A G.711 clip is one byte a sample at 8 kHz: its length is known before
+// decoding, and it decodes through the standard tables.
+func TestPlayG711(t *testing.T) {
+	codes := make([]byte, 5000) // over one decoding chunk
+	for i := range codes {
+		codes[i] = byte(i * 7)
+	}
+	for _, c := range []struct {
+		typ, rate string
+		dec       func(byte) int16
+	}{{"mulaw", "", g711.DecodeMulaw}, {"alaw", `,"sampleRate":"8000"`, g711.DecodeAlaw}} {
+		m := mustParse(t, playFrame(`{"audioContent":"`+b64(codes)+`","audioContentType":"`+c.typ+`"`+c.rate+`}`))
+		if m.Clip.Rate != 8000 || m.Clip.Frames != len(codes) || m.Clip.Channels != 1 {
+			t.Fatalf("%s: clip %+v", c.typ, m.Clip)
+		}
+		got, err := m.Clip.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, code := range codes {
+			if got[i] != c.dec(code) {
+				t.Fatalf("%s: sample %d = %d, want %d", c.typ, i, got[i], c.dec(code))
+			}
+		}
+	}
+	_, err := Parse(playFrame(`{"audioContent":"AAA=","audioContentType":"mulaw","sampleRate":16000}`))
+	if err == nil || err.Error() != `playAudio: "data.sampleRate" must be 8000 for mulaw audio (got 16000)` {
+		t.Fatalf("mulaw at 16 kHz: %v", err)
 	}
 }

@@ -162,9 +162,12 @@ func (s *Stream) session(conn *websocket.Conn, after *outage) error {
 	}
 	s.connMu.Unlock()
 	lost := make(chan error, 1) // this connection's reader reports its loss here
-	first, err := protocol.Initial(s.cfg.SampleRate, s.cfg.MixType, s.o.Call, resume, s.cfg.Metadata)
-	if err == nil {
-		err = s.send(conn, websocket.TextMessage, first)
+	opening, err := s.wf.opening(resume)
+	for _, frame := range opening {
+		if err != nil {
+			break
+		}
+		err = s.send(conn, websocket.TextMessage, frame)
 	}
 	if err == nil && resume != nil {
 		err = s.resend(conn)
@@ -194,7 +197,11 @@ func (s *Stream) session(conn *websocket.Conn, after *outage) error {
 		}
 	}
 	s.state.Store(stateClosing)
-	if err := s.pump(conn, true); err == nil {
+	err = s.pump(conn, true)
+	if last := s.wf.closing(); err == nil && last != nil {
+		err = s.send(conn, websocket.TextMessage, last)
+	}
+	if err == nil {
 		s.closeSocket(conn, readDone)
 	}
 	return nil
@@ -242,7 +249,7 @@ func (s *Stream) replayStart() int64 {
 
 func (s *Stream) resend(conn *websocket.Conn) error {
 	for i := s.replayStart(); i < int64(s.wireFrames); i++ {
-		if err := s.send(conn, websocket.BinaryMessage, s.replay[i%replayFrames]); err != nil {
+		if err := s.sendAudio(conn, uint64(i), s.replay[i%replayFrames]); err != nil {
 			return fmt.Errorf("resending: %w", err)
 		}
 	}

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"github.com/modlisten/mod_listen/go/config"
+	"github.com/modlisten/mod_listen/go/g711"
 	"github.com/modlisten/mod_listen/go/pcm"
 	"github.com/modlisten/mod_listen/go/resample"
 )
@@ -16,6 +17,7 @@ const slackFrames = 3
 // allocates nothing per frame once its buffers have grown.
 type framer struct {
 	mix      string
+	encoding string
 	inFrame  int // samples per 20 ms at the codec rate
 	outFrame int // samples per 20 ms per channel at the stream rate
 	channels int
@@ -31,7 +33,7 @@ type framer struct {
 }
 
 func newFramer(c *config.Listen, codecRate int) (*framer, error) {
-	f := &framer{mix: c.MixType, inFrame: codecRate / 50, outFrame: c.SampleRate / 50, channels: 1}
+	f := &framer{mix: c.MixType, encoding: c.Encoding, inFrame: codecRate / 50, outFrame: c.SampleRate / 50, channels: 1}
 	var err error
 	if f.left, err = resample.New(codecRate, c.SampleRate); err != nil {
 		return nil, err
@@ -49,7 +51,7 @@ func newFramer(c *config.Listen, codecRate int) (*framer, error) {
 	f.frameR = make([]int16, f.inFrame)
 	f.mixed = make([]int16, f.inFrame)
 	f.inter = make([]int16, 2*f.outFrame)
-	f.wire = make([]byte, 2*f.channels*f.outFrame)
+	f.wire = make([]byte, bytesPerSample(c.Encoding)*f.channels*f.outFrame)
 	return f, nil
 }
 
@@ -134,11 +136,32 @@ func (f *framer) wireFrame(pad bool) []byte {
 			f.outR = append(f.outR, 0)
 		}
 		pcm.Interleave(f.inter, f.outL[:f.outFrame], f.outR[:f.outFrame])
-		pcm.PutLE(f.wire, f.inter)
+		f.encode(f.inter)
 		f.outR = f.outR[:copy(f.outR, f.outR[f.outFrame:])]
 	} else {
-		pcm.PutLE(f.wire, f.outL[:f.outFrame])
+		f.encode(f.outL[:f.outFrame])
 	}
 	f.outL = f.outL[:copy(f.outL, f.outL[f.outFrame:])]
 	return f.wire
+}
+
+// encode writes one frame's samples (channels interleaved) into f.wire in
+// the stream's encoding.
+func (f *framer) encode(samples []int16) {
+	switch f.encoding {
+	case config.Mulaw:
+		g711.EncodeMulawFrame(f.wire, samples)
+	case config.Alaw:
+		g711.EncodeAlawFrame(f.wire, samples)
+	default:
+		pcm.PutLE(f.wire, samples)
+	}
+}
+
+// bytesPerSample is the size of one sample of one channel on the wire.
+func bytesPerSample(encoding string) int {
+	if encoding == config.Mulaw || encoding == config.Alaw {
+		return 1
+	}
+	return 2
 }

@@ -2,9 +2,11 @@ package stream
 
 import (
 	"encoding/binary"
+	"math"
 	"testing"
 
 	"github.com/modlisten/mod_listen/go/config"
+	"github.com/modlisten/mod_listen/go/g711"
 )
 
 func newTestFramer(t *testing.T, mix string, codec, rate int) *framer {
@@ -137,6 +139,33 @@ func TestFramingAllocatesNothing(t *testing.T) {
 		}
 		if a := testing.AllocsPerRun(200, step); a != 0 {
 			t.Errorf("%s: %v allocations per frame, want 0", mix, a)
+		}
+	}
+}
+
+// G.711 streams carry one byte a sample, channels interleaved like L16.
+func TestFramerG711(t *testing.T) {
+	for _, c := range []struct {
+		enc string
+		dec func(byte) int16
+	}{{config.Mulaw, g711.DecodeMulaw}, {config.Alaw, g711.DecodeAlaw}} {
+		f, err := newFramer(&config.Listen{MixType: config.Stereo, SampleRate: 8000, Encoding: c.enc}, 8000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.inL = append(f.inL, constFrame(160, 1000)...)
+		f.inR = append(f.inR, constFrame(160, -3000)...)
+		l, r, _ := f.next(false)
+		f.add(l, r)
+		w := f.wireFrame(false)
+		if len(w) != 320 {
+			t.Fatalf("%s: stereo frame of %d bytes, want 320", c.enc, len(w))
+		}
+		// Past the resampler's start (8 kHz to 8 kHz passes samples as they are).
+		for i := 0; i < 320; i += 2 {
+			if a, b := c.dec(w[i]), c.dec(w[i+1]); math.Abs(float64(a)-1000) > 40 || math.Abs(float64(b)+3000) > 100 {
+				t.Fatalf("%s: sample pair %d decodes to (%d, %d), want about (1000, -3000)", c.enc, i/2, a, b)
+			}
 		}
 	}
 }

@@ -129,16 +129,28 @@ func (s *Stream) emit(conn *websocket.Conn, flush bool) error {
 func (s *Stream) writeAudio(conn *websocket.Conn, frame []byte) error {
 	s.remember(frame)
 	s.wireFrames++
-	if err := s.send(conn, websocket.BinaryMessage, frame); err != nil {
+	if err := s.sendAudio(conn, s.wireFrames-1, frame); err != nil {
 		return err
 	}
 	s.framesSent.Add(1)
 	return nil
 }
 
+// sendAudio writes the index-th wire frame of the stream as the protocol
+// carries it.
+func (s *Stream) sendAudio(conn *websocket.Conn, index uint64, frame []byte) error {
+	kind, msgs := s.wf.audio(index, frame)
+	for _, m := range msgs {
+		if err := s.send(conn, kind, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Stream) writeOutbox(conn *websocket.Conn) error {
 	for _, m := range s.out.Take() {
-		if err := s.send(conn, websocket.TextMessage, m); err != nil {
+		if err := s.send(conn, websocket.TextMessage, s.wf.number(m)); err != nil {
 			return err
 		}
 	}
@@ -162,8 +174,15 @@ func (s *Stream) servicePlayback() {
 			body[key] = n.ID
 		}
 		s.peerEvent(n.Event, body)
-		if n.Frame != nil {
-			s.out.Answer(n.Frame)
+		var frame []byte
+		switch n.Event {
+		case "play_done":
+			frame = s.wf.playDone(n.ID)
+		case "mark":
+			frame = s.wf.mark(n.ID, "playout")
+		}
+		if frame != nil {
+			s.out.Answer(frame)
 		}
 	}
 }

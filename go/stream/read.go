@@ -40,9 +40,9 @@ func (s *Stream) read(conn *websocket.Conn, done chan struct{}, lost chan<- erro
 		case refusal != nil:
 			s.refuseErr(refusal)
 		case kind == websocket.TextMessage:
-			s.onText(data)
+			s.wf.text(s, data)
 		default:
-			s.onBinary(data)
+			s.wf.binary(s, data)
 		}
 		s.o.Budget.Give(held)
 	}
@@ -134,20 +134,7 @@ func (s *Stream) onText(data []byte) {
 	case protocol.KillAudio, protocol.Clear:
 		s.kill(m.Type)
 	case protocol.Mark:
-		if s.player == nil {
-			s.refuse("mark refused: " + playbackOff)
-			return
-		}
-		if s.streamIn != nil {
-			// The mark follows all the audio sent before it, the tail the
-			// resampler holds back included.
-			s.streamIn.flush()
-		}
-		if err := s.player.Mark(m.Name); err != nil {
-			s.refuse(err.Error())
-			return
-		}
-		s.signal()
+		s.onMark(m.Name)
 	case protocol.Disconnect:
 		s.event("disconnect", map[string]any{"requested": true})
 		s.end(ReasonDisconnect, "")
@@ -160,17 +147,40 @@ func (s *Stream) onText(data []byte) {
 		s.event("error", map[string]any{"error": text})
 		s.end(ReasonServerError, text)
 	default:
-		if len(m.Raw) > maxMessageBytes {
-			s.refuse(fmt.Sprintf("message refused: %d bytes, over the limit of %d for messages passed to the application",
-				len(m.Raw), maxMessageBytes))
-			return
-		}
-		// Compact: no raw line breaks of the server's reach the host.
-		var b bytes.Buffer
-		json.Compact(&b, m.Raw)
-		if s.peer.Allow("message", "") {
-			s.host.Event("message", b.Bytes())
-		}
+		s.message(m.Raw)
+	}
+}
+
+// onMark queues a mark behind the audio sent before it.
+func (s *Stream) onMark(name json.RawMessage) {
+	if s.player == nil {
+		s.refuse("mark refused: " + playbackOff)
+		return
+	}
+	if s.streamIn != nil {
+		// The mark follows all the audio sent before it, the tail the
+		// resampler holds back included.
+		s.streamIn.flush()
+	}
+	if err := s.player.Mark(name); err != nil {
+		s.refuse(err.Error())
+		return
+	}
+	s.signal()
+}
+
+// message passes a server message the engine does not act on to the host.
+func (s *Stream) message(raw []byte) {
+	if len(raw) > maxMessageBytes {
+		s.refuse(fmt.Sprintf("message refused: %d bytes, over the limit of %d for messages passed to the application",
+			len(raw), maxMessageBytes))
+		return
+	}
+	// Compact: no raw line breaks of the server's reach the host.
+	var b bytes.Buffer
+	json.Compact(&b, raw)
+	if s.peer.Allow("message", "") {
+		s.host.Event("message", b.Bytes())
 	}
 }
 
@@ -224,7 +234,9 @@ func (s *Stream) kill(kind string) {
 	}
 	cleared, clips := s.player.Kill()
 	for _, name := range cleared {
-		s.out.Answer(protocol.MarkEvent(name, "cleared"))
+		if frame := s.wf.mark(name, "cleared"); frame != nil {
+			s.out.Answer(frame)
+		}
 	}
 	s.signal()
 	s.peerEvent("kill_audio", map[string]any{"clipsDiscarded": clips, "marksCleared": len(cleared)})

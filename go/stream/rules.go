@@ -3,8 +3,6 @@ package stream
 import (
 	"strings"
 	"time"
-
-	"github.com/modlisten/mod_listen/go/protocol"
 )
 
 // applyRules ends the listen on finishOnKey, maxLength and the silence
@@ -25,7 +23,7 @@ func (s *Stream) applyRules() {
 		if s.cfg.PassDtmf {
 			// Past a full outbox it is dropped and counted, and the
 			// server told how many when it reads again.
-			s.out.Answer(protocol.DTMF(digit, duration))
+			s.out.Answer(s.wf.dtmf(digit, duration))
 			s.signal()
 		}
 		if strings.IndexByte(s.cfg.FinishOnKey, digit) >= 0 {

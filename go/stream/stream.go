@@ -146,6 +146,7 @@ type Stream struct {
 	workers sync.WaitGroup
 	cutMs   atomic.Int64 // media time at which a rule ended the listen; 0 until then
 
+	wf       wireFormat
 	out      *outbox.Outbox
 	peer     *throttle.Throttle // events and warnings the server causes
 	refusals refusalCount
@@ -183,11 +184,15 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
+	wf, err := newWireFormat(o.Config, o.Call)
+	if err != nil {
+		return nil, err
+	}
 	s := &Stream{
-		o: o, cfg: o.Config, media: media, host: host, frame: f,
+		o: o, cfg: o.Config, media: media, host: host, frame: f, wf: wf,
 		wake:  make(chan struct{}, 1),
 		ended: make(chan struct{}), done: make(chan struct{}),
-		out: outbox.New(outboxBytes, outboxErrors),
+		out: outbox.New(outboxBytes, outboxErrors, wf.refusals()),
 	}
 	s.peer = throttle.New(max(o.Settings.MaxEventsPerSecond, 1), time.Second, s.suppressed)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -302,6 +307,8 @@ func (s *Stream) Status() map[string]any {
 		"framesDropped": s.media.Dropped(),
 		"mixType":       s.cfg.MixType,
 		"sampleRate":    s.cfg.SampleRate,
+		"protocol":      s.cfg.Protocol,
+		"encoding":      s.cfg.Encoding,
 	}
 	if s.media.Play() != nil {
 		st["samplesPlayed"] = s.media.Played()

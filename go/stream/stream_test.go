@@ -2,6 +2,7 @@ package stream
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -267,5 +268,22 @@ func TestUnplayedClipIsRefused(t *testing.T) {
 		} else if !strings.Contains(all, `"playDone"`) || strings.Contains(all, "not played") {
 			t.Errorf("host playing: the server got %q, want playDone and no refusal", all)
 		}
+	}
+}
+
+// The status says what is spoken to the server.
+func TestStatusNamesProtocolAndEncoding(t *testing.T) {
+	for cfg, want := range map[string][2]string{
+		`{"url":"%s"}`:                     {"jambonz", "l16"},
+		`{"url":"%s","encoding":"alaw"}`:   {"jambonz", "alaw"},
+		`{"url":"%s","protocol":"twilio"}`: {"twilio", "mulaw"},
+	} {
+		m := &fakeMedia{}
+		s := startStream(t, fmt.Sprintf(cfg, sinkServer(t)), m, &recorder{})
+		st := s.Status()
+		if st["protocol"] != want[0] || st["encoding"] != want[1] {
+			t.Errorf("%s: status protocol %v encoding %v, want %v", cfg, st["protocol"], st["encoding"], want)
+		}
+		wakeUntilDone(t, s, 50*time.Millisecond)
 	}
 }

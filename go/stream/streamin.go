@@ -56,7 +56,17 @@ func (in *streamInput) frame(data []byte) {
 		in.odd = append(in.odd[:0], data[len(data)-1])
 		data = data[:len(data)-1]
 	}
-	samples := pcm.FromLE(make([]int16, 0, len(data)/2), data)
+	in.add(pcm.FromLE(make([]int16, 0, len(data)/2), data))
+}
+
+// samples takes audio already decoded.
+func (in *streamInput) samples(samples []int16) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.add(samples)
+}
+
+func (in *streamInput) add(samples []int16) {
 	out := in.align(in.r.Process(make([]int16, 0, in.r.MaxOut(len(samples))), samples))
 	in.dirty = true
 	in.idle.Reset(idleFlush)

@@ -128,6 +128,7 @@ func bench(o options) error {
 		"rss_kib_per_stream", "frames_dropped", "send_latency_p99_ms", "playback_latency_p99_ms",
 		"hook_calls", "hook_p50_us", "hook_max_us", "cpu_cores_per_1000_streams_16k_mono",
 		"cpu_cores_per_1000_streams_16k_stereo", "cpu_cores_per_1000_streams_8k_mono_light", "light_calls",
+		"cpu_cores_per_1000_streams_8k_mono_twilio", "twilio_cpu_ratio",
 		"frames_dropped_2000_calls", "send_latency_p50_ms", "playback_latency_p50_ms", "playback_latency_count",
 		"playback_calls", "playback_rate", "playback_sink_late_max_ms", "playback_sink_frames_late_20ms",
 		"overloaded_runs", "problems", "per_stream", "baseline", "hook_by_calls", "resampler", "resampler_worst"}
@@ -242,14 +243,18 @@ func engineBench(o options, out map[string]any, report *strings.Builder) error {
 	}
 	perStream := map[string]*runResult{}
 	for _, c := range []struct {
-		key  string
-		rate int
-		mix  string
-	}{{"8k_mono", 8000, "mono"}, {"16k_mono", 16000, "mono"}, {"16k_stereo", 16000, "stereo"}} {
-		if o.quick && c.key != "8k_mono" {
+		key      string
+		rate     int
+		mix      string
+		protocol string
+	}{{"8k_mono", 8000, "mono", ""}, {"8k_mono_twilio", 8000, "mono", "twilio"},
+		{"16k_mono", 16000, "mono", ""}, {"16k_stereo", 16000, "stereo", ""}} {
+		if o.quick && c.key != "8k_mono" && c.key != "8k_mono_twilio" {
 			continue
 		}
-		r, err := do(spec(c.key, o.mainCalls, c.rate, c.mix))
+		sp := spec(c.key, o.mainCalls, c.rate, c.mix)
+		sp.Protocol = c.protocol
+		r, err := do(sp)
 		if err != nil {
 			return err
 		}
@@ -301,6 +306,12 @@ func engineBench(o options, out map[string]any, report *strings.Builder) error {
 		out["light_calls"] = o.mainCalls
 	}
 	out["per_stream"] = costs
+	// Twilio's base64 and JSON per frame against the binary L16 frame.
+	if tw, ok := asFloat(out["cpu_cores_per_1000_streams_8k_mono_twilio"]); ok {
+		if l16, ok := asFloat(out["cpu_cores_per_1000_streams_8k_mono"]); ok && l16 > 0 {
+			out["twilio_cpu_ratio"] = num(tw / l16)
+		}
+	}
 	out["rss_kib_per_stream"] = costs["8k_mono"].(map[string]any)["rss_kib_per_stream"]
 	out["baseline"] = map[string]any{"calls": base.Spec.Calls, "cores": num(base.Cores()),
 		"cores_steady": num(base.SteadyCores), "maxrss_kib": base.Sum.MaxRSSKiB}
@@ -435,7 +446,7 @@ func runsReport(w *strings.Builder, runs []*runResult, base *runResult, perStrea
 		base.Spec.Calls, f3(base.Cores()), f3(base.SteadyCores), base.Sum.MaxRSSKiB/1024)
 	tw = tabwriter.NewWriter(w, 2, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "stream\tcores/1000 streams\tsteady\tof which media threads\tengine threads\tRSS KiB/stream (peak)\tsteady\t")
-	for _, k := range []string{"8k_mono", "16k_mono", "16k_stereo"} {
+	for _, k := range []string{"8k_mono", "8k_mono_twilio", "16k_mono", "16k_stereo"} {
 		r := perStream[k]
 		if r == nil {
 			continue
@@ -474,6 +485,7 @@ func targetsReport(w *strings.Builder, out map[string]any) {
 		{"hook_p99_us", 5, true, fmt.Sprintf("hook p99 at %v calls (µs)", out["hook_calls"])},
 		{"hook_p999_us", 100, true, fmt.Sprintf("hook p99.9 at %v calls (µs)", out["hook_calls"])},
 		{"cpu_cores_per_1000_streams_8k_mono", 0.25, true, "cores per 1000 8 kHz mono streams"},
+		{"twilio_cpu_ratio", 1.5, true, "Twilio stream CPU / L16 stream CPU (8 kHz mono)"},
 		{"rss_kib_per_stream", 64, true, "RSS per stream (KiB)"},
 		{"frames_dropped", 0, true, "frames dropped, all runs"},
 		{"frames_dropped_2000_calls", 0, true, "frames dropped at 2000 calls"},

@@ -38,13 +38,15 @@ static void flush_run(FILE *f, struct binary_run *r)
 	r->frames = r->bytes = 0;
 }
 
-static void binary_frame(FILE *f, struct binary_run *r, int64_t t, long bytes)
+/* One frame of audio: a binary frame, or a Twilio media message (what tells
+ * its kind), counted by its audio's bytes. */
+static void audio_frame(FILE *f, struct binary_run *r, int64_t t, long bytes, const char *what)
 {
 	if (r->second >= 0 && t / 1000 != r->second)
 		flush_run(f, r);
 	if (r->usual == 0 || bytes != r->usual) {
 		stamp(f, t);
-		fprintf(f, "%s binary frame of %ld bytes%s\n", r->arrow, bytes,
+		fprintf(f, "%s %s of %ld bytes%s\n", r->arrow, what, bytes,
 		        r->usual == 0 ? " (the first)" : " (another size)");
 		if (r->usual == 0)
 			r->usual = bytes;
@@ -120,11 +122,34 @@ static void wire(FILE *f, const struct event *e, struct binary_run *out, struct 
 	int sent = strcmp(dir, "out") == 0;
 	const char *v;
 	size_t n;
+	/* Whatever comes in a later second follows the audio counted before it,
+	 * in both directions. */
+	if (out->second >= 0 && e->t / 1000 > out->second)
+		flush_run(f, out);
+	if (in->second >= 0 && e->t / 1000 > in->second)
+		flush_run(f, in);
 	if (!json_member(e->json, "text", &v, &n)) {
-		binary_frame(f, sent ? out : in, e->t, atol(json_text(e->json, "bytes", bytes, sizeof bytes)));
+		audio_frame(f, sent ? out : in, e->t, atol(json_text(e->json, "bytes", bytes, sizeof bytes)), "binary frame");
 		return;
 	}
 	char *text = json_string_dup(v, n), type[32] = "";
+	/* Twilio Media Streams: 50 media messages a second are counted, like
+	 * binary frames, by their payload's bytes. */
+	if (text && strcmp(json_text(text, "event", type, sizeof type), "media") == 0 &&
+	    json_member(text, "media", &v, &n)) {
+		char *media = strndup(v, n);
+		long payload = 0;
+		if (media && json_member(media, "payload", &v, &n) && n >= 2) {
+			payload = (long)(n - 2) / 4 * 3;
+			for (size_t i = n - 2; i > 0 && payload > 0 && v[i] == '='; i--)
+				payload--; /* v[n-1] is the closing quote */
+		}
+		free(media);
+		audio_frame(f, sent ? out : in, e->t, payload, "media message with a payload");
+		free(text);
+		return;
+	}
+	type[0] = 0;
 	stamp(f, e->t);
 	fputs(sent ? "→ " : "← ", f);
 	if (sent && !*first_out) {

@@ -155,6 +155,9 @@ type sinkLine struct {
 // printMu keeps the per-stream lines whole.
 var printMu sync.Mutex
 
+// twilioMedia starts the media messages of a Twilio stream.
+const twilioMedia = `{"event":"media"`
+
 // sink reads a stream as fast as it can, keeping nothing.
 func sink(conn *websocket.Conn, id int64, backRate int) {
 	defer conn.Close()
@@ -164,6 +167,7 @@ func sink(conn *websocket.Conn, id int64, backRate int) {
 	var back sync.WaitGroup
 	var sentBack atomic.Int64
 	var late backLate
+	head := make([]byte, len(twilioMedia))
 	for {
 		kind, r, err := conn.NextReader()
 		if err != nil {
@@ -172,11 +176,14 @@ func sink(conn *websocket.Conn, id int64, backRate int) {
 			}
 			break
 		}
+		k, _ := io.ReadFull(r, head)
 		n, err := io.Copy(io.Discard, r)
+		n += int64(k)
 		if err != nil {
 			break
 		}
-		if kind == websocket.TextMessage {
+		// A Twilio stream's audio is in its media messages.
+		if kind == websocket.TextMessage && string(head[:k]) != twilioMedia {
 			if line.TextFrames == 0 && backRate > 0 {
 				back.Go(func() { streamBack(conn, backRate, stop, &sentBack, &late) })
 			}
