@@ -551,6 +551,7 @@ var listenConf = template.Must(template.New("listen.conf.xml").Parse(`<configura
 //	bridge-<id>              listen_start stereo at 16 kHz (playback on), bridge (PCMU) to agent-<id> over SIP
 //	agent-<id>               answers and plays near.wav
 //	load-<id>                listen_start (mono, 8 kHz), park; called by "farload", which only plays
+//	twilio-<id>              listen_start in Twilio mode (playback on), park
 var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml version="1.0"?>
 <document type="freeswitch/xml">
   <section name="configuration" description="Various Configuration">
@@ -686,6 +687,13 @@ var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml v
           <action application="answer"/>
           <action application="listen_start" data='{"url":"{{.WSURL}}/$0","mixType":"$1","sampleRate":$2,"bidirectionalAudio":{"enabled":true}}'/>
           <action application="endless_playback" data="{{.Media}}/near-${read_rate}.wav"/>
+        </condition>
+      </extension>
+      <extension name="twilio">
+        <condition field="destination_number" expression="^(twilio-.*)$">
+          <action application="answer"/>
+          <action application="listen_start" data='{"url":"{{.WSURL}}/$1","protocol":"twilio","bidirectionalAudio":{"enabled":true}}'/>
+          <action application="park"/>
         </condition>
       </extension>
       <extension name="park">
