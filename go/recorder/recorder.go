@@ -243,8 +243,13 @@ func parseFirst(kind int, data []byte) (first, int, error) {
 	}
 	switch f.Encoding {
 	case "", "L16", "l16", "audio/l16", "linear16", "pcm":
+		f.Encoding = "l16"
+	case "mulaw", "alaw":
+		if rate != 8000 {
+			return f, 0, fmt.Errorf("encoding %s at %d Hz: G.711 is 8000 Hz", f.Encoding, rate)
+		}
 	default:
-		return f, 0, fmt.Errorf("encoding %q is not supported (16-bit linear PCM only)", f.Encoding)
+		return f, 0, fmt.Errorf("encoding %q is not supported (l16, mulaw or alaw)", f.Encoding)
 	}
 	channels := 1
 	switch f.MixType {
@@ -295,6 +300,7 @@ func (r *Recorder) serve(conn *websocket.Conn) {
 		r.sendPrompt(conn)
 	}
 	code, reason := websocket.CloseAbnormalClosure, ""
+	lin := newLinear(f.Encoding)
 	// One buffer for every frame of the stream: a frame's bytes are
 	// written out before the next is read.
 	var buf bytes.Buffer
@@ -318,13 +324,13 @@ func (r *Recorder) serve(conn *websocket.Conn) {
 			r.text(conn, rec, id, data)
 			continue
 		}
-		if len(data)%(2*channels) != 0 {
-			msg := fmt.Sprintf("an audio frame of %d bytes is not whole %d-channel 16-bit samples", len(data), channels)
+		if len(data)%(lin.bytesPerSample*channels) != 0 {
+			msg := fmt.Sprintf("an audio frame of %d bytes is not whole %d-channel %s samples", len(data), channels, f.Encoding)
 			closeWith(conn, CodeUnsupported, msg)
 			r.end(rec, id, "closed", CodeUnsupported, msg)
 			return
 		}
-		if err := rec.audio(id, data); err != nil {
+		if err := rec.audio(id, lin.linear(data)); err != nil {
 			if errors.Is(err, errSizeLimit) {
 				msg := fmt.Sprintf("recording size limit of %d bytes reached", r.opts.MaxStreamBytes)
 				// disconnect first: the listen must not redial a stream

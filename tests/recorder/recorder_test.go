@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/modlisten/mod_listen/go/recorder"
 )
 
 // TestStereoRecording: a 16 kHz stereo call is one stereo WAV, the caller's
@@ -436,4 +439,45 @@ func TestHostileCallSid(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestG711Recording: mulaw and alaw streams are recorded as 16-bit PCM: the
+// caller's tone at its level (within 0.5 dB: G.711 keeps it) for the call's
+// media time within 20 ms, and the sidecar keeps the first frame's encoding.
+func TestG711Recording(t *testing.T) {
+	t.Parallel()
+	srv := startRecorder(t)
+	caller := writeWAV(t, "caller.wav", 8000, tone(8000, 440, 2))
+	for i, enc := range []string{"mulaw", "alaw"} {
+		cfg := mustJSON(map[string]any{"url": srv.URL, "encoding": enc})
+		c := runSim(t, "--config", cfg, "--caller", caller, "--call", fmt.Sprintf(`{"callSid":"g711-%s"}`, enc))
+		if c.reason() != "hangup" || c.DurationMs == nil {
+			t.Fatalf("%s: call ended with %s, want hangup", enc, c.reason())
+		}
+		var side *recorder.Sidecar
+		for _, sc := range srv.waitRecordings(t, i+1) {
+			if sc.CallSid == "g711-"+enc {
+				side = sc
+			}
+		}
+		if side == nil {
+			t.Fatalf("%s: no recording of call g711-%s", enc, enc)
+		}
+		a := audio(t, srv.Dir, side)
+		if a.Rate != 8000 || a.Channels != 1 {
+			t.Fatalf("%s: recorded %d Hz %d channels, want 8000 Hz mono", enc, a.Rate, a.Channels)
+		}
+		if ms := len(a.Samples) / 8; ms-int(*c.DurationMs) < -20 || ms-int(*c.DurationMs) > 20 {
+			t.Errorf("%s: recording lasts %d ms, the call's media time is %d ms", enc, ms, *c.DurationMs)
+		}
+		// A sine of amplitude 8000 has a Goertzel power per sample of 8000²/4.
+		if db := 10 * math.Log10(power(a.Samples[800:len(a.Samples)-800], 8000, 440)/(8000*8000/4)); db < -0.5 || db > 0.5 {
+			t.Errorf("%s: the 440 Hz tone recorded at %+.2f dB, want 0 ± 0.5 dB", enc, db)
+		}
+		var first map[string]any
+		json.Unmarshal(side.First, &first)
+		if first["encoding"] != enc {
+			t.Errorf("%s: the sidecar's first frame %s", enc, side.First)
+		}
+	}
 }
