@@ -69,6 +69,8 @@ type Listen struct {
 	// PingInterval is how often the server is pinged; a server heard from
 	// neither in pongs nor in anything else for two intervals is gone. 0: off.
 	PingInterval time.Duration
+
+	Transcribe *Transcribe // nil: no transcription
 }
 
 // Reconnect says whether and how a dropped socket is redialled.
@@ -108,7 +110,7 @@ func ParseListen(data []byte, s Settings) (*Listen, error) {
 		PingInterval:  DefaultPingInterval,
 	}
 	for _, key := range sortedKeys(obj) {
-		if err := l.set(key, obj[key]); err != nil {
+		if err := l.set(key, obj[key], s); err != nil {
 			return nil, err
 		}
 	}
@@ -118,7 +120,7 @@ func ParseListen(data []byte, s Settings) (*Listen, error) {
 	return l, nil
 }
 
-func (l *Listen) set(key string, raw json.RawMessage) error {
+func (l *Listen) set(key string, raw json.RawMessage, s Settings) error {
 	var err error
 	switch key {
 	case "metadata", "wsAuth", "actionHook", "bidirectionalAudio", "headers", "tls", "reconnect":
@@ -190,7 +192,11 @@ func (l *Listen) set(key string, raw json.RawMessage) error {
 		err = l.setReconnect(raw)
 	case "pingIntervalMs":
 		l.PingInterval, err = pingInterval(raw, key)
-	case "transcribe", "eventHook":
+	case "transcribe":
+		if !isNull(raw) {
+			l.Transcribe, err = parseTranscribe(raw, s.Transcribe, true)
+		}
+	case "eventHook":
 		// Handled by the application around the listen, not by the stream.
 		l.IgnoredKeys = append(l.IgnoredKeys, key)
 	default:

@@ -1,0 +1,264 @@
+package transcribe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/smallnest/ringbuffer"
+
+	"github.com/modlisten/mod_listen/go/peertext"
+)
+
+// KeepAliveEvery: Deepgram closes a connection that hears nothing for 10 s
+// and asks for a KeepAlive every 3 to 5 s while no audio is sent.
+const KeepAliveEvery = 3 * time.Second
+
+// MaxMessage bounds a recognizer's text message, as maxTextBytes bounds the
+// listen's server: transcripts are short.
+const MaxMessage = 64 << 10
+
+// Dialer opens the recognizer's connection.
+type Dialer func(ctx context.Context, url string, header map[string]string) (*websocket.Conn, error)
+
+// Options describe one recognizer connection.
+type Options struct {
+	Vendor Vendor
+	Format Format
+	Dial   Dialer
+	// RingFrames is how many 20 ms frames may wait for the recognizer;
+	// beyond that the oldest are dropped.
+	RingFrames int
+	KeepAlive  time.Duration // 0: KeepAliveEvery
+
+	// Called from the session's goroutines, Dropped from Write's.
+	Transcript func(Transcript)
+	Failed     func(err error)
+	Dropped    func(frames uint64) // the first time audio is dropped
+}
+
+// Session is one recognizer connection. Audio goes in through Write, from
+// one goroutine; the session's own goroutines do the network.
+type Session struct {
+	o          Options
+	frameBytes int
+	ring       *ringbuffer.RingBuffer
+	discard    []byte // Write's
+	dropped    atomic.Uint64
+	told       bool        // the drop was reported; Write's
+	dead       atomic.Bool // the connection failed: audio is no longer kept
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	finish   chan struct{} // closed by CloseAudio
+	closeOne sync.Once
+	lostOne  sync.Once
+	done     chan struct{}
+
+	connMu sync.Mutex
+	conn   *websocket.Conn
+}
+
+// Start dials in the background and returns at once.
+func Start(o Options) *Session {
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = KeepAliveEvery
+	}
+	fb := o.Format.Rate / 50 * 2 * o.Format.Channels
+	s := &Session{o: o, frameBytes: fb,
+		ring:    ringbuffer.New(max(o.RingFrames, 4) * fb),
+		discard: make([]byte, fb),
+		finish:  make(chan struct{}), done: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	go s.run()
+	return s
+}
+
+// FrameBytes is the size of the 20 ms frames Write takes.
+func (s *Session) FrameBytes() int { return s.frameBytes }
+
+// Write queues one 20 ms frame, copied; when the recognizer has fallen
+// behind, the oldest frames make room. Never blocks on the network.
+func (s *Session) Write(frame []byte) {
+	if s.dead.Load() || len(frame) != s.frameBytes {
+		return
+	}
+	var n uint64
+	for s.ring.Free() < len(frame) {
+		if got, _ := s.ring.Read(s.discard); got == 0 {
+			break
+		}
+		n++
+	}
+	if n > 0 {
+		total := s.dropped.Add(n)
+		if !s.told {
+			s.told = true
+			s.o.Dropped(total)
+		}
+	}
+	s.ring.Write(frame)
+}
+
+// Dropped counts the frames dropped because the recognizer fell behind.
+func (s *Session) Dropped() uint64 { return s.dropped.Load() }
+
+// CloseAudio says no more audio will come: the session sends what it holds,
+// then tells the recognizer to finish. Non-blocking.
+func (s *Session) CloseAudio() { s.closeOne.Do(func() { close(s.finish) }) }
+
+// Wait gives the recognizer until timeout to send its last results and
+// close, then closes the connection itself; it returns once every goroutine
+// of the session has returned.
+func (s *Session) Wait(timeout time.Duration) {
+	s.CloseAudio()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-s.done:
+		return
+	case <-t.C:
+	}
+	s.Abort()
+	<-s.done
+}
+
+// Abort ends the connection now.
+func (s *Session) Abort() {
+	s.cancel()
+	s.connMu.Lock()
+	if s.conn != nil {
+		s.conn.UnderlyingConn().Close()
+	}
+	s.connMu.Unlock()
+}
+
+func (s *Session) run() {
+	defer close(s.done)
+	defer s.cancel()
+	url, header := s.o.Vendor.Endpoint()
+	conn, err := s.o.Dial(s.ctx, url, header)
+	if err != nil {
+		s.dead.Store(true)
+		if s.ctx.Err() == nil {
+			s.o.Failed(err)
+		}
+		return
+	}
+	conn.SetReadLimit(MaxMessage)
+	s.connMu.Lock()
+	s.conn = conn
+	aborted := s.ctx.Err() != nil
+	s.connMu.Unlock()
+	defer conn.Close()
+	if aborted {
+		return
+	}
+	readDone := make(chan struct{})
+	var finished atomic.Bool
+	go func() {
+		defer close(readDone)
+		s.read(conn, &finished)
+	}()
+	if err := s.send(conn, readDone, &finished); err != nil {
+		s.lost(fmt.Errorf("sending to the recognizer: %v", err))
+		conn.UnderlyingConn().Close()
+	}
+	<-readDone
+}
+
+// lost reports the end of a connection that was not asked for, once: the
+// reader and the sender may both see it.
+func (s *Session) lost(err error) {
+	s.dead.Store(true)
+	if s.ctx.Err() != nil {
+		return
+	}
+	s.lostOne.Do(func() { s.o.Failed(err) })
+}
+
+// send writes the start frame, the audio as it comes, keepalives in pauses,
+// and at the end the rest of the audio and the finish frame.
+func (s *Session) send(conn *websocket.Conn, readDone <-chan struct{}, finished *atomic.Bool) error {
+	if start := s.o.Vendor.Start(); start != nil {
+		if err := conn.WriteMessage(websocket.TextMessage, start); err != nil {
+			return err
+		}
+	}
+	buf := make([]byte, s.frameBytes)
+	last := time.Now()
+	tick := time.NewTicker(s.o.KeepAlive / 3)
+	defer tick.Stop()
+	drain := func() error {
+		for {
+			n, _ := s.ring.Read(buf)
+			if n == 0 {
+				return nil
+			}
+			if err := conn.WriteMessage(websocket.BinaryMessage, buf[:n]); err != nil {
+				return err
+			}
+			last = time.Now()
+		}
+	}
+	for {
+		if err := drain(); err != nil {
+			return err
+		}
+		select {
+		case <-s.ring.Notify():
+		case <-tick.C:
+			if ka := s.o.Vendor.KeepAlive(); ka != nil && time.Since(last) >= s.o.KeepAlive {
+				if err := conn.WriteMessage(websocket.TextMessage, ka); err != nil {
+					return err
+				}
+				last = time.Now()
+			}
+		case <-s.finish:
+			if err := drain(); err != nil {
+				return err
+			}
+			finished.Store(true)
+			return conn.WriteMessage(websocket.TextMessage, s.o.Vendor.Finish())
+		case <-readDone:
+			return nil
+		case <-s.ctx.Done():
+			return nil
+		}
+	}
+}
+
+// read turns the recognizer's messages into transcripts until it closes.
+func (s *Session) read(conn *websocket.Conn, finished *atomic.Bool) {
+	for {
+		kind, msg, err := conn.ReadMessage()
+		if err != nil {
+			// After the finish frame, the recognizer ending the connection
+			// is the expected end, unless it says it failed.
+			var ce *websocket.CloseError
+			switch {
+			case errors.As(err, &ce) && (ce.Code != websocket.CloseNormalClosure || !finished.Load()):
+				s.lost(fmt.Errorf("the recognizer closed the connection: %d %s", ce.Code, peertext.Show(ce.Text)))
+			case !finished.Load():
+				s.lost(fmt.Errorf("the recognizer's connection was lost: %v", err))
+			}
+			s.dead.Store(true)
+			return
+		}
+		if kind != websocket.TextMessage {
+			continue
+		}
+		ts, perr := s.o.Vendor.Parse(msg)
+		if perr != nil {
+			s.o.Failed(perr)
+			continue
+		}
+		for _, t := range ts {
+			s.o.Transcript(t)
+		}
+	}
+}
