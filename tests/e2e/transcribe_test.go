@@ -616,3 +616,29 @@ func TestTranscribeSettingsCredentials(t *testing.T) {
 		t.Errorf("header %q, text frames %v; want the settings' key and a fr-FR start at 8000", rec.header, texts)
 	}
 }
+
+// TestTranscribeTimeline: listen-sim's timeline shows each transcript, with
+// its party and whether it is final, and a recognizer's failure.
+func TestTranscribeTimeline(t *testing.T) {
+	t.Parallel()
+	rec := &sttRecognizer{}
+	stt := NewWSServer(t, customRecognizer(rec))
+	listen := NewWSServer(t, nil)
+	cfg := map[string]any{"url": listen.URL, "transcribe": map[string]any{"recognizer": map[string]any{
+		"vendor": "custom", "url": stt.URL, "auth": map[string]any{"apiKey": sttKey}, "interim": true, "sampleRate": 16000}}}
+	r := RunSim(t, Sim{Config: mustJSON(t, cfg), Extra: []string{"--caller-tone", "440"}, Hangup: 2, QuietLog: true,
+		Readable: true, Expect: "hangup"})
+	if r.ExitCode != 0 {
+		t.Fatalf("exit code %d\n%s", r.ExitCode, r.Describe())
+	}
+	for _, want := range []string{"✎ caller (interim): hello\n", "✎ caller (final): hello world\n", "✎ caller (final): goodbye\n"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("timeline lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+	refused := RunSim(t, Sim{Config: `{"url":"` + listen.URL + `","transcribe":{"recognizer":{"vendor":"custom","url":"ws://127.0.0.1:1/x","auth":{"apiKey":"` + sttKey + `"}}}}`,
+		Hangup: 0.5, QuietLog: true, Readable: true, Expect: "hangup"})
+	if !strings.Contains(refused.Stdout, "✎ transcription error: ws://127.0.0.1:1/x") || strings.Contains(refused.Stdout, sttKey) {
+		t.Errorf("timeline of a recognizer that cannot be reached:\n%s", refused.Stdout)
+	}
+}
