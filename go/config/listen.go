@@ -36,6 +36,7 @@ type Hook struct {
 	Method   string
 	Username string
 	Password string
+	Name     string // what errors call it; "" : "action hook"
 }
 
 // Listen is one listen verb, validated, with the settings' defaults applied.

@@ -73,7 +73,9 @@ func parseTranscribe(raw json.RawMessage, base *Transcribe, complete bool) (*Tra
 		case "recognizer":
 			err = t.Recognizer.set(v, base)
 		case "transcriptionHook":
-			t.Hook, err = hook(objectInString(v), key)
+			if t.Hook, err = hook(objectInString(v), key); t.Hook != nil {
+				t.Hook.Name = "transcription hook"
+			}
 		case "forward":
 			t.Forward, err = boolean(v, key)
 		case "finalTimeoutMs":

@@ -316,6 +316,9 @@ func (s *Stream) Status() map[string]any {
 	if s.media.Play() != nil {
 		st["samplesPlayed"] = s.media.Played()
 	}
+	if s.stt != nil {
+		st["transcribe"] = map[string]any{"vendor": s.stt.vendor, "framesDropped": s.stt.sess.Dropped()}
+	}
 	return st
 }
 

@@ -12,7 +12,6 @@ import (
 	"github.com/modlisten/mod_listen/go/actionhook"
 	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/pcm"
-	"github.com/modlisten/mod_listen/go/redact"
 	"github.com/modlisten/mod_listen/go/resample"
 	"github.com/modlisten/mod_listen/go/transcribe"
 	"github.com/modlisten/mod_listen/go/wsdial"
@@ -229,8 +228,7 @@ func (t *transcriber) postHooks() {
 		if _, err := actionhook.Post(t.hookCtx, h, payload, s.o.Settings.HookTimeout, s.o.Settings.HookRetries); err != nil {
 			if s.peer.Allow("transcription_error", err.Error()) {
 				s.log(3, "transcription hook: "+err.Error())
-				s.event("transcription_error", map[string]any{"vendor": t.vendor,
-					"error": "transcriptionHook " + redact.URL(h.URL) + ": " + err.Error()})
+				s.event("transcription_error", map[string]any{"vendor": t.vendor, "error": err.Error()})
 			}
 		}
 	}

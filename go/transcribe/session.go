@@ -137,9 +137,21 @@ func (s *Session) Abort() {
 	s.connMu.Unlock()
 }
 
+// run dials, sends and reads. A panic in either of its goroutines ends the
+// recognizer's connection alone: the listen goes on.
 func (s *Session) run() {
 	defer close(s.done)
 	defer s.cancel()
+	var readDone chan struct{}
+	defer func() {
+		if r := recover(); r != nil {
+			s.lost(fmt.Errorf("internal error sending: %v", r))
+			s.Abort()
+			if readDone != nil {
+				<-readDone // the reader is joined whatever happens
+			}
+		}
+	}()
 	url, header := s.o.Vendor.Endpoint()
 	conn, err := s.o.Dial(s.ctx, url, header)
 	if err != nil {
@@ -158,10 +170,16 @@ func (s *Session) run() {
 	if aborted {
 		return
 	}
-	readDone := make(chan struct{})
+	readDone = make(chan struct{})
 	var finished atomic.Bool
 	go func() {
 		defer close(readDone)
+		defer func() {
+			if r := recover(); r != nil {
+				s.lost(fmt.Errorf("internal error reading: %v", r))
+				s.Abort()
+			}
+		}()
 		s.read(conn, &finished)
 	}()
 	if err := s.send(conn, readDone, &finished); err != nil {

@@ -92,7 +92,7 @@ func TestWriteDropsOldest(t *testing.T) {
 			return nil, ctx.Err()
 		},
 		Transcript: func(Transcript) {}, Failed: func(err error) { t.Errorf("failed: %v", err) },
-		Dropped:    func(n uint64) { reports++; first = n },
+		Dropped: func(n uint64) { reports++; first = n },
 	})
 	frame := make([]byte, s.FrameBytes())
 	for i := range 10 {
