@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sort"
@@ -82,6 +83,17 @@ type Reconnect struct {
 	// as a failure: a server that accepts and drops at once is not retried
 	// forever.
 	Stable time.Duration
+}
+
+// maxBackoff caps the wait between redials (backoffMs itself, if larger).
+const maxBackoff = 30 * time.Second
+
+// Delay is the wait before the nth redial since a stable connection:
+// backoffMs doubled each time up to maxBackoff, and up to a quarter more at
+// random, so that calls dropped together do not all redial together.
+func (r Reconnect) Delay(n int) time.Duration {
+	d := min(r.Backoff<<min(n-1, 16), max(maxBackoff, r.Backoff))
+	return d + rand.N(d/4+1)
 }
 
 // Defaults of a listen's own keys (not taken from the settings).
@@ -190,7 +202,7 @@ func (l *Listen) set(key string, raw json.RawMessage, s Settings) error {
 	case "tls":
 		err = l.setTLS(raw)
 	case "reconnect":
-		err = l.setReconnect(raw)
+		l.Reconnect, err = reconnect(raw, key, l.Reconnect)
 	case "pingIntervalMs":
 		l.PingInterval, err = pingInterval(raw, key)
 	case "transcribe":
@@ -286,31 +298,32 @@ func (l *Listen) setTLS(raw json.RawMessage) error {
 	return nil
 }
 
-func (l *Listen) setReconnect(raw json.RawMessage) error {
+// reconnect reads a reconnect object (named name) over r.
+func reconnect(raw json.RawMessage, name string, r Reconnect) (Reconnect, error) {
 	var o map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &o); err != nil || o == nil {
-		return fmt.Errorf(`listen: "reconnect" must be an object {"attempts", "backoffMs", "stableMs"}`)
+		return r, fmt.Errorf(`listen: %q must be an object {"attempts", "backoffMs", "stableMs"}`, name)
 	}
 	for _, k := range sortedKeys(o) {
-		key := "reconnect." + k
+		key := name + "." + k
 		var err error
 		switch k {
 		case "attempts":
-			l.Reconnect.Attempts, err = integer(o[k], key, 0, 100)
+			r.Attempts, err = integer(o[k], key, 0, 100)
 		case "backoffMs":
 			var ms int
 			ms, err = integer(o[k], key, 0, 60000)
-			l.Reconnect.Backoff = time.Duration(ms) * time.Millisecond
+			r.Backoff = time.Duration(ms) * time.Millisecond
 		case "stableMs":
-			l.Reconnect.Stable, err = millis(o[k], key, 100, 3600000)
+			r.Stable, err = millis(o[k], key, 100, 3600000)
 		default:
 			err = fmt.Errorf("listen: unknown key %q", key)
 		}
 		if err != nil {
-			return err
+			return r, err
 		}
 	}
-	return nil
+	return r, nil
 }
 
 // headers reads extra upgrade headers over base (which is not modified).
