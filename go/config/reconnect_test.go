@@ -38,4 +38,3 @@ func TestBackoffGrowsToItsCap(t *testing.T) {
 		t.Fatalf("redial 100 waited %v", got)
 	}
 }
-

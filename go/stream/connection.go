@@ -19,7 +19,6 @@ import (
 // drop what it already has.
 const replayFrames = 5
 
-
 // stream is the writer: the only goroutine that writes to the socket. It
 // dials, streams, and, when reconnect is on, redials a dropped socket.
 func (s *Stream) stream() {
