@@ -108,7 +108,8 @@ func TestEveryKey(t *testing.T) {
 		Reconnect:     Reconnect{Backoff: 500 * time.Millisecond, Stable: 5 * time.Second},
 		PingInterval:  2500 * time.Millisecond,
 		Transcribe: &Transcribe{Forward: true, FinalTimeout: 2 * time.Second, Recognizer: Recognizer{
-			Vendor: "deepgram", APIKey: "k", Language: "en-US", Channels: "callee", SampleRate: 8000, Punctuate: true}},
+			Vendor: "deepgram", APIKey: "k", Language: "en-US", Channels: "callee", SampleRate: 8000, Punctuate: true,
+			Reconnect: Reconnect{Backoff: 500 * time.Millisecond, Stable: 5 * time.Second}}},
 	}
 	ign := l.IgnoredKeys
 	l.IgnoredKeys = nil

@@ -37,6 +37,7 @@ type Recognizer struct {
 	Punctuate  bool
 	Channels   string // PartyCaller, PartyCallee or PartyBoth
 	SampleRate int    // 8000 or 16000
+	Reconnect  Reconnect
 }
 
 // RecognizerRates are the rates a recognizer may ask for.
@@ -60,7 +61,8 @@ func parseTranscribe(raw json.RawMessage, base *Transcribe, complete bool) (*Tra
 		return nil, fmt.Errorf(`listen: "transcribe" must be an object {"recognizer", "transcriptionHook", "forward", "finalTimeoutMs"}`)
 	}
 	t := &Transcribe{FinalTimeout: DefaultFinalTimeout,
-		Recognizer: Recognizer{Language: "en-US", Channels: PartyCaller, SampleRate: 8000, Punctuate: true}}
+		Recognizer: Recognizer{Language: "en-US", Channels: PartyCaller, SampleRate: 8000, Punctuate: true,
+			Reconnect: Reconnect{Backoff: DefaultBackoff, Stable: DefaultStable}}}
 	if base != nil {
 		defaults := *base
 		t = &defaults
@@ -142,6 +144,8 @@ func (r *Recognizer) set(raw json.RawMessage, base *Transcribe) error {
 			}
 		case "sampleRate":
 			r.SampleRate, err = rateIn(v, key, RecognizerRates)
+		case "reconnect":
+			r.Reconnect, err = reconnect(objectInString(v), key, r.Reconnect)
 		default:
 			err = fmt.Errorf("listen: unknown key %q", key)
 		}

@@ -16,7 +16,8 @@ func TestTranscribeDefaultsFromSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Transcribe{FinalTimeout: 800 * time.Millisecond, Recognizer: Recognizer{Vendor: "custom", URL: "wss://stt.example/x",
-		APIKey: "sk", Language: "es-ES", Interim: true, Channels: PartyCaller, SampleRate: 8000, Punctuate: true}}
+		APIKey: "sk", Language: "es-ES", Interim: true, Channels: PartyCaller, SampleRate: 8000, Punctuate: true,
+		Reconnect: Reconnect{Backoff: DefaultBackoff, Stable: DefaultStable}}}
 	if *l.Transcribe != want {
 		t.Fatalf("got %+v\nwant %+v", *l.Transcribe, want)
 	}
@@ -42,6 +43,8 @@ func TestTranscribeErrorsNameTheKey(t *testing.T) {
 		{`"transcribe":{"recognizer":{"vendor":"x","auth":{"apiKey":"k"}},"transcriptionHook":"ftp://x"}`, `"transcribe.transcriptionHook" must be an http://`},
 		{`"transcribe":{"recognizer":{"vendor":"x","auth":{"apiKey":"k"}},"finalTimeoutMs":-1}`, `"transcribe.finalTimeoutMs" must be between 0 and 60000`},
 		{`"transcribe":{"recognizer":{"vendor":"x","auth":{"apiKey":"k"},"interim":"maybe"}}`, `"transcribe.recognizer.interim" must be true or false`},
+		{`"transcribe":{"recognizer":{"vendor":"x","auth":{"apiKey":"k"},"reconnect":{"attempts":101}}}`, `"transcribe.recognizer.reconnect.attempts" must be between 0 and 100`},
+		{`"transcribe":{"recognizer":{"vendor":"x","auth":{"apiKey":"k"},"reconnect":{"tries":1}}}`, `unknown key "transcribe.recognizer.reconnect.tries"`},
 	} {
 		_, err := ParseListen([]byte(`{"url":"ws://h/x",`+c.in+`}`), DefaultSettings())
 		if err == nil || !strings.Contains(err.Error(), c.want) {

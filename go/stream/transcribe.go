@@ -95,6 +95,7 @@ func (t *transcriber) start() {
 	t.sess = transcribe.Start(transcribe.Options{
 		Vendor: vendor, Format: t.format,
 		RingFrames: max(int(s.o.Settings.BufferSeconds*50), 4),
+		Reconnect:  t.cfg.Recognizer.Reconnect,
 		Dial: func(ctx context.Context, url string, header map[string]string) (*websocket.Conn, error) {
 			return wsdial.Dial(ctx, wsdial.Options{URL: url, Header: header, Timeout: s.o.Settings.ConnectTimeout,
 				TLS: tls, SendBuffer: max(16<<10, t.format.Rate*2*t.format.Channels)})

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/smallnest/ringbuffer"
 
+	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/peertext"
 )
 
@@ -34,6 +35,7 @@ type Options struct {
 	// beyond that the oldest are dropped.
 	RingFrames int
 	KeepAlive  time.Duration // 0: KeepAliveEvery
+	Reconnect  config.Reconnect
 
 	// Called from the session's goroutines, Dropped from Write's.
 	Transcript func(Transcript)
@@ -50,13 +52,12 @@ type Session struct {
 	discard    []byte // Write's
 	dropped    atomic.Uint64
 	told       bool        // the drop was reported; Write's
-	dead       atomic.Bool // the connection failed: audio is no longer kept
+	dead       atomic.Bool // no connection will come any more: audio is no longer kept
 
 	ctx      context.Context
 	cancel   context.CancelFunc
 	finish   chan struct{} // closed by CloseAudio
 	closeOne sync.Once
-	lostOne  sync.Once
 	done     chan struct{}
 
 	connMu sync.Mutex
@@ -130,6 +131,10 @@ func (s *Session) Wait(timeout time.Duration) {
 // Abort ends the connection now.
 func (s *Session) Abort() {
 	s.cancel()
+	s.closeConn()
+}
+
+func (s *Session) closeConn() {
 	s.connMu.Lock()
 	if s.conn != nil {
 		s.conn.UnderlyingConn().Close()
@@ -137,29 +142,68 @@ func (s *Session) Abort() {
 	s.connMu.Unlock()
 }
 
-// run dials, sends and reads. A panic in either of its goroutines ends the
-// recognizer's connection alone: the listen goes on.
+// run keeps a connection to the recognizer until the audio is done, redialling
+// a lost one when reconnect allows.
 func (s *Session) run() {
 	defer close(s.done)
 	defer s.cancel()
+	defer s.dead.Store(true)
+	failures := 0 // since the last stable connection
+	for {
+		began := time.Now()
+		err := s.connection()
+		if err == nil || s.ctx.Err() != nil {
+			return
+		}
+		s.o.Failed(err)
+		if time.Since(began) >= s.o.Reconnect.Stable {
+			failures = 0
+		}
+		failures++
+		if failures > s.o.Reconnect.Attempts || s.finishing() {
+			return
+		}
+		select {
+		case <-time.After(s.o.Reconnect.Delay(failures)):
+		case <-s.finish:
+			return
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+func (s *Session) finishing() bool {
+	select {
+	case <-s.finish:
+		return true
+	default:
+		return false
+	}
+}
+
+// connection dials, sends and reads until the recognizer is done (nil) or
+// the connection is lost (why). A panic in either of its goroutines is a
+// lost connection: the listen goes on.
+func (s *Session) connection() (lost error) {
+	var loss lossOnce
 	var readDone chan struct{}
 	defer func() {
 		if r := recover(); r != nil {
-			s.lost(fmt.Errorf("internal error sending: %v", r))
-			s.Abort()
-			if readDone != nil {
-				<-readDone // the reader is joined whatever happens
-			}
+			loss.set(fmt.Errorf("internal error sending: %v", r))
+			s.closeConn()
+		}
+		if readDone != nil {
+			<-readDone // the reader is joined whatever happens
+		}
+		if lost == nil {
+			lost = loss.err
 		}
 	}()
 	url, header := s.o.Vendor.Endpoint()
 	conn, err := s.o.Dial(s.ctx, url, header)
 	if err != nil {
-		s.dead.Store(true)
-		if s.ctx.Err() == nil {
-			s.o.Failed(err)
-		}
-		return
+		return err
 	}
 	conn.SetReadLimit(MaxMessage)
 	s.connMu.Lock()
@@ -168,7 +212,7 @@ func (s *Session) run() {
 	s.connMu.Unlock()
 	defer conn.Close()
 	if aborted {
-		return
+		return nil
 	}
 	readDone = make(chan struct{})
 	var finished atomic.Bool
@@ -176,28 +220,28 @@ func (s *Session) run() {
 		defer close(readDone)
 		defer func() {
 			if r := recover(); r != nil {
-				s.lost(fmt.Errorf("internal error reading: %v", r))
-				s.Abort()
+				loss.set(fmt.Errorf("internal error reading: %v", r))
+				s.closeConn()
 			}
 		}()
-		s.read(conn, &finished)
+		s.read(conn, &finished, &loss)
 	}()
 	if err := s.send(conn, readDone, &finished); err != nil {
-		s.lost(fmt.Errorf("sending to the recognizer: %v", err))
+		loss.set(fmt.Errorf("sending to the recognizer: %v", err))
 		conn.UnderlyingConn().Close()
 	}
-	<-readDone
+	<-readDone // the recognizer's last results, until it closes or Wait gives up
+	return nil
 }
 
-// lost reports the end of a connection that was not asked for, once: the
-// reader and the sender may both see it.
-func (s *Session) lost(err error) {
-	s.dead.Store(true)
-	if s.ctx.Err() != nil {
-		return
-	}
-	s.lostOne.Do(func() { s.o.Failed(err) })
+// lossOnce keeps the first reason a connection was lost: the reader and the
+// sender may both see it.
+type lossOnce struct {
+	once sync.Once
+	err  error
 }
+
+func (l *lossOnce) set(err error) { l.once.Do(func() { l.err = err }) }
 
 // send writes the start frame, the audio as it comes, keepalives in pauses,
 // and at the end the rest of the audio and the finish frame.
@@ -251,7 +295,7 @@ func (s *Session) send(conn *websocket.Conn, readDone <-chan struct{}, finished 
 }
 
 // read turns the recognizer's messages into transcripts until it closes.
-func (s *Session) read(conn *websocket.Conn, finished *atomic.Bool) {
+func (s *Session) read(conn *websocket.Conn, finished *atomic.Bool, loss *lossOnce) {
 	for {
 		kind, msg, err := conn.ReadMessage()
 		if err != nil {
@@ -260,11 +304,10 @@ func (s *Session) read(conn *websocket.Conn, finished *atomic.Bool) {
 			var ce *websocket.CloseError
 			switch {
 			case errors.As(err, &ce) && (ce.Code != websocket.CloseNormalClosure || !finished.Load()):
-				s.lost(fmt.Errorf("the recognizer closed the connection: %d %s", ce.Code, peertext.Show(ce.Text)))
+				loss.set(fmt.Errorf("the recognizer closed the connection: %d %s", ce.Code, peertext.Show(ce.Text)))
 			case !finished.Load():
-				s.lost(fmt.Errorf("the recognizer's connection was lost: %v", err))
+				loss.set(fmt.Errorf("the recognizer's connection was lost: %v", err))
 			}
-			s.dead.Store(true)
 			return
 		}
 		if kind != websocket.TextMessage {

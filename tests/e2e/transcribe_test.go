@@ -642,3 +642,81 @@ func TestTranscribeTimeline(t *testing.T) {
 		t.Errorf("timeline of a recognizer that cannot be reached:\n%s", refused.Stdout)
 	}
 }
+
+// TestTranscribeReconnect: a recognizer that drops the connection with an
+// error is redialled only when reconnect asks for it; the new connection
+// starts with its own start frame and the transcripts go on.
+func TestTranscribeReconnect(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		reconnect any
+		conns     int
+	}{{"off", nil, 1}, {"once", map[string]any{"attempts": 1, "backoffMs": 100}, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			recs := []*sttRecognizer{{}, {}}
+			var mu sync.Mutex
+			n := 0
+			stt := NewWSServer(t, func(c *WSConn) {
+				mu.Lock()
+				i := n
+				n++
+				mu.Unlock()
+				if i > 0 {
+					customRecognizer(recs[1])(c)
+					return
+				}
+				for {
+					kind, data, err := c.ReadMessage()
+					if err != nil {
+						return
+					}
+					recs[0].record(kind, data)
+					if _, audio, _ := recs[0].snapshot(); len(audio) >= 16000 {
+						c.CloseWith(1011, "NET-0001 no audio")
+						return
+					}
+				}
+			})
+			listen := NewWSServer(t, nil)
+			r := map[string]any{"vendor": "custom", "url": stt.URL, "auth": map[string]any{"apiKey": sttKey}}
+			if tc.reconnect != nil {
+				r["reconnect"] = tc.reconnect
+			}
+			cfg := map[string]any{"url": listen.URL, "transcribe": map[string]any{"recognizer": r}}
+			res := RunSim(t, Sim{Config: mustJSON(t, cfg), Extra: []string{"--caller-tone", "440"}, Hangup: 3, QuietLog: true})
+			res.MustSucceed(t, 1)
+			call := res.Call(t, 0)
+			if call.ReasonString() != "hangup" {
+				t.Errorf("stop reason %s, want hangup", call.ReasonString())
+			}
+			conns := stt.WaitDone(t, tc.conns, 5*time.Second)
+			if len(conns) != tc.conns {
+				t.Errorf("%d recognizer connections, want %d", len(conns), tc.conns)
+			}
+			errs := call.EventsNamed("transcription_error")
+			if len(errs) != 1 || !strings.Contains(errs[0].String("error"), "1011 NET-0001 no audio") {
+				t.Errorf("transcription_error events %v, want one with the close code and reason", errs)
+			}
+			got := sttTranscripts(call)
+			if tc.conns == 1 {
+				if len(got) != 0 {
+					t.Errorf("transcripts %v without a connection", got)
+				}
+				return
+			}
+			texts, audio2, _ := recs[1].snapshot()
+			_, audio1, _ := recs[0].snapshot()
+			if len(texts) == 0 || !strings.HasPrefix(texts[0].Data, `{"type":"start"`) || texts[0].AudioBefore != 0 {
+				t.Errorf("the second connection's text frames %v, want start first", texts)
+			}
+			if secs := float64(len(audio1)+len(audio2)) / 16000; secs < 2.5 || secs > 3.1 {
+				t.Errorf("%.2f s of audio over both connections, want about 3", secs)
+			}
+			if len(got) != 2 || got[0]["transcript"] != "hello world" || got[1]["transcript"] != "goodbye" {
+				t.Errorf("transcripts %v, want the second connection's finals", got)
+			}
+		})
+	}
+}
