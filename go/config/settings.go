@@ -161,7 +161,7 @@ func ParseSettings(data []byte) (Settings, error) {
 	if (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
 		return s, fmt.Errorf(`listen settings: "certFile" and "keyFile" go together`)
 	}
-	return s, nil
+	return s, checkProfiles(s)
 }
 
 func object(data []byte, what string) (map[string]json.RawMessage, error) {

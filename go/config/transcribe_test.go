@@ -63,3 +63,14 @@ func TestTranscribeInAString(t *testing.T) {
 		t.Fatalf("%+v", l.Transcribe)
 	}
 }
+
+func TestProfilesCheckedOverTheSettingsTranscribe(t *testing.T) {
+	profile := `"profiles":{"fr":{"transcribe":{"recognizer":{"language":"fr-FR"}}}}`
+	if _, err := ParseSettings([]byte(`{` + profile + `,"transcribe":{"recognizer":{"vendor":"deepgram","auth":{"apiKey":"k"}}}}`)); err != nil {
+		t.Fatalf("a profile completed by the settings' transcribe: %v", err)
+	}
+	_, err := ParseSettings([]byte(`{` + profile + `}`))
+	if err == nil || !strings.Contains(err.Error(), `profile "fr": "transcribe.recognizer.vendor" is required`) {
+		t.Fatalf("error %v, want the profile's missing vendor", err)
+	}
+}
