@@ -68,6 +68,14 @@ func (c *Conn) WriteText(s string) error {
 	return c.ws.WriteMessage(websocket.TextMessage, []byte(s))
 }
 
+// CloseNormally sends a close frame with code 1000; the reader then gets the
+// peer's answer and ends.
+func (c *Conn) CloseNormally() error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+}
+
 // WSServer accepts listen streams, records every frame, and lets a handler
 // per path react to them.
 type WSServer struct {
