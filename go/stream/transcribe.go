@@ -32,6 +32,7 @@ type transcriber struct {
 	s      *Stream
 	cfg    *config.Transcribe
 	vendor string
+	proto  transcribe.Vendor
 	format transcribe.Format
 	sess   *transcribe.Session
 
@@ -62,11 +63,12 @@ type utterance struct {
 }
 
 func newTranscriber(s *Stream, cfg *config.Transcribe, codecRate int) (*transcriber, error) {
-	if _, err := transcribe.NewVendor(cfg.Recognizer); err != nil {
+	proto, err := transcribe.NewVendor(cfg.Recognizer)
+	if err != nil {
 		return nil, err
 	}
-	t := &transcriber{s: s, cfg: cfg, vendor: cfg.Recognizer.Vendor, format: transcribe.FormatOf(cfg.Recognizer)}
-	var err error
+	t := &transcriber{s: s, cfg: cfg, vendor: cfg.Recognizer.Vendor, proto: proto, format: transcribe.FormatOf(cfg.Recognizer)}
+	t.hookCtx, t.hookCancel = context.WithCancel(context.Background())
 	if t.left, err = resample.New(codecRate, t.format.Rate); err != nil {
 		return nil, err
 	}
@@ -84,8 +86,6 @@ func newTranscriber(s *Stream, cfg *config.Transcribe, codecRate int) (*transcri
 // start dials the recognizer and starts the hook poster.
 func (t *transcriber) start() {
 	s := t.s
-	vendor, _ := transcribe.NewVendor(t.cfg.Recognizer)
-	t.hookCtx, t.hookCancel = context.WithCancel(context.Background())
 	if t.cfg.Hook != nil {
 		t.hooks = make(chan []byte, hookQueue)
 		t.hooksDone = make(chan struct{})
@@ -93,7 +93,7 @@ func (t *transcriber) start() {
 	}
 	tls := s.cfg.TLS
 	t.sess = transcribe.Start(transcribe.Options{
-		Vendor: vendor, Format: t.format,
+		Vendor: t.proto, Format: t.format,
 		RingFrames: max(int(s.o.Settings.BufferSeconds*50), 4),
 		Reconnect:  t.cfg.Recognizer.Reconnect,
 		Dial: func(ctx context.Context, url string, header map[string]string) (*websocket.Conn, error) {
@@ -261,12 +261,8 @@ func (t *transcriber) wait() {
 
 // abort ends the recognizer's connection and hooks now (engine shutdown).
 func (t *transcriber) abort() {
-	if t.sess != nil {
-		t.sess.Abort()
-	}
-	if t.hookCancel != nil {
-		t.hookCancel()
-	}
+	t.sess.Abort()
+	t.hookCancel()
 }
 
 // transcript is the whole final transcript, for the actionHook.
