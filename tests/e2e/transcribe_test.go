@@ -720,3 +720,86 @@ func TestTranscribeReconnect(t *testing.T) {
 		})
 	}
 }
+
+// TestTranscribeFlood: a recognizer that sends 5000 transcripts at once and
+// then a message over the 64 KiB limit. Events stay within
+// maxEventsPerSecond (the rest counted in "suppressed"), a hook that never
+// answers holds only what its queue and timeout allow, the actionHook's
+// transcript is cut at 256 KiB and says so, the oversized message ends the
+// recognizer's connection with a transcription_error, and the listen goes on.
+func TestTranscribeFlood(t *testing.T) {
+	t.Parallel()
+	const flood = 5000
+	stt := NewWSServer(t, func(c *WSConn) {
+		done := c.ReadInBackground()
+		if _, ok := c.WaitFor(5*time.Second, func(f Frame) bool { return f.Kind == websocket.BinaryMessage }); !ok {
+			return
+		}
+		for i := range flood {
+			text := fmt.Sprintf("utterance %04d %s", i, strings.Repeat("x", 80))
+			if c.SendJSON(map[string]any{"type": "transcription", "is_final": true,
+				"alternatives": []map[string]any{{"transcript": text, "confidence": 0.5}}}) != nil {
+				return
+			}
+		}
+		c.SendJSON(map[string]any{"type": "transcription", "is_final": true,
+			"alternatives": []map[string]any{{"transcript": strings.Repeat("y", 100<<10)}}})
+		<-done
+	})
+	listen := NewWSServer(t, nil)
+	hooks := newLifecycleHookServer(t, func(h *lifecycleHookServer) { h.hang = true })
+	actions := newLifecycleHookServer(t, nil)
+	cfg := map[string]any{"url": listen.URL, "actionHook": actions.URL,
+		"transcribe": map[string]any{"transcriptionHook": hooks.URL, "forward": true, "recognizer": map[string]any{
+			"vendor": "custom", "url": stt.URL, "auth": map[string]any{"apiKey": sttKey}}}}
+	r := RunSim(t, Sim{Config: mustJSON(t, cfg), Settings: `{"hookTimeoutMs":1000}`,
+		Extra: []string{"--caller-tone", "440"}, Hangup: 3, QuietLog: true})
+	r.MustSucceed(t, 1)
+	call := r.Call(t, 0)
+	if call.ReasonString() != "hangup" {
+		t.Fatalf("stop reason %s\n%s", call.ReasonString(), r.Describe())
+	}
+	told, delivered, _ := hosEventsTold(call, "transcription")
+	if told != flood {
+		t.Errorf("transcription events delivered and counted in suppressed: %d, want %d", told, flood)
+	}
+	if bound := hosEventRateBound(20, 3+4); delivered > bound {
+		t.Errorf("%d transcription events delivered, want at most %d", delivered, bound)
+	}
+	errs := call.EventsNamed("transcription_error")
+	limit := 0
+	for _, e := range errs {
+		if strings.Contains(e.String("error"), "read limit") {
+			limit++
+		}
+	}
+	if limit != 1 {
+		t.Errorf("transcription_error events %v, want one for the oversized message", errs)
+	}
+	c := listen.WaitDone(t, 1, 5*time.Second)[0]
+	if n := len(c.BinaryFrames()); n != 150 {
+		t.Errorf("the listen's server got %d frames, want 150", n)
+	}
+	if n := len(hooks.Requests()); n > 10 {
+		t.Errorf("%d requests to a transcription hook that never answers, want a few (one at a time, 1 s each)", n)
+	}
+	areqs := actions.settle()
+	if len(areqs) != 1 {
+		t.Fatalf("%d action hook requests", len(areqs))
+	}
+	var ab struct {
+		Transcript []struct {
+			Transcript string `json:"transcript"`
+		} `json:"transcript"`
+		Truncated bool `json:"transcriptTruncated"`
+	}
+	json.Unmarshal(areqs[0].Body, &ab)
+	total := 0
+	for _, u := range ab.Transcript {
+		total += len(u.Transcript)
+	}
+	if !ab.Truncated || total > 256<<10 || total < 200<<10 || ab.Transcript[0].Transcript[:14] != "utterance 0000" {
+		t.Errorf("action hook transcript: %d utterances, %d bytes, truncated %v; want the first ones, up to 256 KiB, truncated",
+			len(ab.Transcript), total, ab.Truncated)
+	}
+}
