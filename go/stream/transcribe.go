@@ -153,6 +153,9 @@ func (t *transcriber) onTranscript(tr transcribe.Transcript) {
 	body := map[string]any{"vendor": t.vendor, "party": party, "is_final": tr.Final,
 		"transcript": tr.Alternatives[0].Transcript, "confidence": tr.Alternatives[0].Confidence,
 		"language_code": t.cfg.Recognizer.Language, "channel_tag": tr.Channel + 1, "alternatives": tr.Alternatives}
+	if tr.SpeechFinal != nil {
+		body["speech_final"] = *tr.SpeechFinal
+	}
 	if tr.Final {
 		at := tr.StartMs
 		if at < 0 {

@@ -71,6 +71,7 @@ func (d *deepgram) Parse(msg []byte) ([]Transcript, error) {
 		ChannelIndex []int   `json:"channel_index"`
 		Start        float64 `json:"start"`
 		IsFinal      bool    `json:"is_final"`
+		SpeechFinal  bool    `json:"speech_final"`
 		Channel      struct {
 			Alternatives []Alternative `json:"alternatives"`
 		} `json:"channel"`
@@ -88,7 +89,8 @@ func (d *deepgram) Parse(msg []byte) ([]Transcript, error) {
 		if m.Start >= 0 && m.Start < math.MaxInt32 {
 			start = int64(math.Round(m.Start * 1000))
 		}
-		return []Transcript{{Final: m.IsFinal, Channel: ch, Alternatives: m.Channel.Alternatives, StartMs: start}}, nil
+		return []Transcript{{Final: m.IsFinal, Channel: ch, Alternatives: m.Channel.Alternatives, StartMs: start,
+			SpeechFinal: &m.SpeechFinal}}, nil
 	}
 	return nil, nil
 }

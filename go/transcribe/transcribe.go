@@ -26,6 +26,9 @@ type Transcript struct {
 	// StartMs is where the utterance begins in the audio sent, when the
 	// vendor says (-1 otherwise).
 	StartMs int64
+	// SpeechFinal says the speaker paused (an endpoint), when the vendor
+	// says (nil otherwise).
+	SpeechFinal *bool
 }
 
 // Vendor speaks one recognizer's protocol. Its methods are called from one

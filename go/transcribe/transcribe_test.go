@@ -64,7 +64,8 @@ func TestDeepgramParse(t *testing.T) {
 	}
 	ts, err := v.Parse([]byte(`{"type":"Results","channel_index":[1,2],"duration":1.2,"start":3.25,"is_final":false,"speech_final":false,
 		"channel":{"alternatives":[{"transcript":"so","confidence":0.4,"words":[]}]}}`))
-	if err != nil || len(ts) != 1 || ts[0].Final || ts[0].Channel != 1 || ts[0].StartMs != 3250 || ts[0].Alternatives[0].Transcript != "so" {
+	if err != nil || len(ts) != 1 || ts[0].Final || ts[0].Channel != 1 || ts[0].StartMs != 3250 || ts[0].Alternatives[0].Transcript != "so" ||
+		ts[0].SpeechFinal == nil || *ts[0].SpeechFinal {
 		t.Fatalf("%+v %v", ts, err)
 	}
 	for _, m := range []string{`{"type":"Metadata","duration":3}`, `{"type":"UtteranceEnd"}`, `{"type":"SpeechStarted"}`} {

@@ -25,7 +25,7 @@ const sttKey = "stt-key-5b1e9d"
 // vendor's server would see it.
 type sttRecognizer struct {
 	mu       sync.Mutex
-	header   string   // the Authorization header of the upgrade
+	header   string // the Authorization header of the upgrade
 	query    url.Values
 	texts    []sttText // text frames, with the audio received before each
 	audio    []byte
@@ -199,6 +199,9 @@ func TestTranscribeCustom(t *testing.T) {
 	}
 	for i, w := range wantTr {
 		g := got[i]
+		if _, ok := g["speech_final"]; ok {
+			t.Errorf("transcription event %d: %v has speech_final, which the custom API does not tell", i, g)
+		}
 		if g["transcript"] != w.text || g["is_final"] != w.final || g["party"] != "caller" ||
 			g["vendor"] != "custom" || g["language_code"] != "de-DE" || g["channel_tag"] != 1.0 {
 			t.Errorf("transcription event %d: %v, want %q final=%v party caller", i, g, w.text, w.final)
@@ -382,8 +385,9 @@ func TestTranscribeDeepgram(t *testing.T) {
 	}
 	got := sttTranscripts(call)
 	if len(got) != 2 || got[0]["transcript"] != "one two" || got[0]["is_final"] != true ||
-		got[1]["transcript"] != "three" || got[1]["is_final"] != true || got[0]["party"] != "caller" {
-		t.Errorf("transcription events %v, want finals one two, three", got)
+		got[1]["transcript"] != "three" || got[1]["is_final"] != true || got[0]["party"] != "caller" ||
+		got[0]["speech_final"] != true {
+		t.Errorf("transcription events %v, want finals one two, three (speech_final)", got)
 	}
 	if n := len(call.EventsNamed("transcription_error")); n != 0 {
 		t.Errorf("transcription_error: %v", call.EventsNamed("transcription_error"))
