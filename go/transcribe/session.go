@@ -34,7 +34,6 @@ type Options struct {
 	// RingFrames is how many 20 ms frames may wait for the recognizer;
 	// beyond that the oldest are dropped.
 	RingFrames int
-	KeepAlive  time.Duration // 0: KeepAliveEvery
 	Reconnect  config.Reconnect
 
 	// Called from the session's goroutines, Dropped from Write's.
@@ -66,9 +65,6 @@ type Session struct {
 
 // Start dials in the background and returns at once.
 func Start(o Options) *Session {
-	if o.KeepAlive <= 0 {
-		o.KeepAlive = KeepAliveEvery
-	}
 	fb := o.Format.Rate / 50 * 2 * o.Format.Channels
 	s := &Session{o: o, frameBytes: fb,
 		ring:    ringbuffer.New(max(o.RingFrames, 4) * fb),
@@ -253,8 +249,14 @@ func (s *Session) send(conn *websocket.Conn, readDone <-chan struct{}, finished 
 	}
 	buf := make([]byte, s.frameBytes)
 	last := time.Now()
-	tick := time.NewTicker(s.o.KeepAlive / 3)
-	defer tick.Stop()
+	// A vendor without keepalives costs no timer.
+	keepAlive := s.o.Vendor.KeepAlive()
+	var tick <-chan time.Time
+	if keepAlive != nil {
+		t := time.NewTicker(KeepAliveEvery / 3)
+		defer t.Stop()
+		tick = t.C
+	}
 	drain := func() error {
 		for {
 			n, _ := s.ring.Read(buf)
@@ -273,9 +275,9 @@ func (s *Session) send(conn *websocket.Conn, readDone <-chan struct{}, finished 
 		}
 		select {
 		case <-s.ring.Notify():
-		case <-tick.C:
-			if ka := s.o.Vendor.KeepAlive(); ka != nil && time.Since(last) >= s.o.KeepAlive {
-				if err := conn.WriteMessage(websocket.TextMessage, ka); err != nil {
+		case <-tick:
+			if time.Since(last) >= KeepAliveEvery {
+				if err := conn.WriteMessage(websocket.TextMessage, keepAlive); err != nil {
 					return err
 				}
 				last = time.Now()
