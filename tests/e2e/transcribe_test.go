@@ -807,3 +807,36 @@ func TestTranscribeFlood(t *testing.T) {
 			len(ab.Transcript), total, ab.Truncated)
 	}
 }
+
+// TestTranscribeCallee: with channels "callee" the recognizer hears the
+// other party only, and its transcripts name the callee; the listen itself
+// still streams the caller.
+func TestTranscribeCallee(t *testing.T) {
+	t.Parallel()
+	rec := &sttRecognizer{}
+	stt := NewWSServer(t, customRecognizer(rec))
+	listen := NewWSServer(t, nil)
+	callee := WriteWAV(t, "callee.wav", 8000, Sine(8000, 1000, -16, 2.5))
+	cfg := map[string]any{"url": listen.URL, "transcribe": map[string]any{"recognizer": map[string]any{
+		"vendor": "custom", "url": stt.URL, "auth": map[string]any{"apiKey": sttKey}, "channels": "callee"}}}
+	r := RunSim(t, Sim{Config: mustJSON(t, cfg), Extra: []string{"--caller-tone", "440:-10"}, Callee: callee,
+		Hangup: 2.5, QuietLog: true})
+	r.MustSucceed(t, 1)
+	call := r.Call(t, 0)
+	stt.WaitDone(t, 1, 5*time.Second)
+	mid := Trim(rec.samples(), 8000, 0.2, 0.2)
+	if f := DominantFreq(mid, 8000); math.Abs(f-1000) > 2 {
+		t.Errorf("recognizer audio at %.1f Hz, want the callee's 1000", f)
+	}
+	if l := RMSdBFS(mid); math.Abs(l+16) > 1 {
+		t.Errorf("recognizer audio at %.1f dBFS, want the callee's -16", l)
+	}
+	got := sttTranscripts(call)
+	if len(got) == 0 || got[0]["party"] != "callee" || got[0]["channel_tag"] != 1.0 {
+		t.Errorf("transcription events %v, want the callee's", got)
+	}
+	c := listen.WaitDone(t, 1, 5*time.Second)[0]
+	if f := DominantFreq(Trim(c.Audio(), 8000, 0.2, 0.2), 8000); math.Abs(f-440) > 2 {
+		t.Errorf("the listen's audio at %.1f Hz, want the caller's 440", f)
+	}
+}
