@@ -142,6 +142,9 @@ func (t *transcriber) onTranscript(tr transcribe.Transcript) {
 	if len(tr.Alternatives) == 0 || tr.Alternatives[0].Transcript == "" || !tr.Final && !t.cfg.Recognizer.Interim {
 		return // silence, or an interim nobody asked for
 	}
+	if tr.Channel < 0 || tr.Channel >= t.format.Channels {
+		tr.Channel = 0 // a channel the recognizer was never sent
+	}
 	party := transcribe.Party(t.cfg.Recognizer, tr.Channel)
 	speech := map[string]any{
 		"vendor":        map[string]any{"name": t.vendor},
