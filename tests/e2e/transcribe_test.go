@@ -329,7 +329,8 @@ func dgResults(channel, channels int, start float64, final bool, text string) ma
 // TestTranscribeDeepgram: the query parameters and the Token header; a
 // KeepAlive while the caller's audio is paused for 5 s and none while it
 // flows; CloseStream last; Results mapped to transcripts with is_final
-// (interims not asked for are not delivered).
+// (interims not asked for are not delivered, a channel never sent is the
+// first).
 func TestTranscribeDeepgram(t *testing.T) {
 	t.Parallel()
 	rec := &sttRecognizer{}
@@ -339,7 +340,8 @@ func TestTranscribeDeepgram(t *testing.T) {
 		}
 		c.SendJSON(dgResults(0, 1, 0.2, false, "one"))
 		c.SendJSON(dgResults(0, 1, 0.2, true, "one two"))
-		c.SendJSON(dgResults(0, 1, 1.4, true, "")) // silence
+		c.SendJSON(dgResults(0, 1, 1.4, true, ""))      // silence
+		c.SendJSON(dgResults(3, 4, 1.6, true, "stray")) // a channel never sent
 		return true
 	}))
 	listen := NewWSServer(t, nil)
@@ -384,10 +386,10 @@ func TestTranscribeDeepgram(t *testing.T) {
 		t.Errorf("%.2f s of audio, want 2.5 (7.5 s less the 5 s paused)", secs)
 	}
 	got := sttTranscripts(call)
-	if len(got) != 2 || got[0]["transcript"] != "one two" || got[0]["is_final"] != true ||
-		got[1]["transcript"] != "three" || got[1]["is_final"] != true || got[0]["party"] != "caller" ||
-		got[0]["speech_final"] != true {
-		t.Errorf("transcription events %v, want finals one two, three (speech_final)", got)
+	if len(got) != 3 || got[0]["transcript"] != "one two" || got[0]["is_final"] != true ||
+		got[2]["transcript"] != "three" || got[2]["is_final"] != true || got[0]["party"] != "caller" ||
+		got[0]["speech_final"] != true || got[1]["transcript"] != "stray" || got[1]["channel_tag"] != 1.0 {
+		t.Errorf("transcription events %v, want finals one two, stray (on channel 1), three (speech_final)", got)
 	}
 	if n := len(call.EventsNamed("transcription_error")); n != 0 {
 		t.Errorf("transcription_error: %v", call.EventsNamed("transcription_error"))
