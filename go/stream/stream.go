@@ -317,7 +317,7 @@ func (s *Stream) Status() map[string]any {
 		st["samplesPlayed"] = s.media.Played()
 	}
 	if s.stt != nil {
-		st["transcribe"] = map[string]any{"vendor": s.stt.vendor, "framesDropped": s.stt.sess.Dropped()}
+		st["transcribe"] = map[string]any{"vendor": s.stt.vendor, "framesDropped": s.stt.rec.Dropped()}
 	}
 	return st
 }

@@ -34,7 +34,7 @@ type transcriber struct {
 	vendor string
 	proto  transcribe.Vendor
 	format transcribe.Format
-	sess   *transcribe.Session
+	rec    *transcribe.Recognizer
 
 	// Writer goroutine only.
 	left, right *resample.Resampler
@@ -92,7 +92,7 @@ func (t *transcriber) start() {
 		go t.postHooks()
 	}
 	tls := s.cfg.TLS
-	t.sess = transcribe.Start(transcribe.Options{
+	t.rec = transcribe.Start(transcribe.Options{
 		Vendor: t.proto, Format: t.format,
 		RingFrames: max(int(s.o.Settings.BufferSeconds*50), 4),
 		Reconnect:  t.cfg.Recognizer.Reconnect,
@@ -132,7 +132,7 @@ func (t *transcriber) feed(caller, other []int16) {
 			pcm.PutLE(t.frame, t.outL[:n])
 		}
 		t.outL = t.outL[:copy(t.outL, t.outL[n:])]
-		t.sess.Write(t.frame)
+		t.rec.Write(t.frame)
 	}
 }
 
@@ -243,13 +243,13 @@ func (t *transcriber) postHooks() {
 
 // closeAudio tells the recognizer no more audio comes. Called once the
 // writer is done.
-func (t *transcriber) closeAudio() { t.sess.CloseAudio() }
+func (t *transcriber) closeAudio() { t.rec.CloseAudio() }
 
 // wait gives the recognizer finalTimeoutMs for its last final, then the
 // hook poster hookTimeoutMs for what is queued; every goroutine of the
 // transcriber has returned after it.
 func (t *transcriber) wait() {
-	t.sess.Wait(t.cfg.FinalTimeout)
+	t.rec.Wait(t.cfg.FinalTimeout)
 	if t.hooks != nil {
 		close(t.hooks)
 		timer := time.AfterFunc(t.s.o.Settings.HookTimeout, t.hookCancel)
@@ -267,7 +267,7 @@ func (t *transcriber) wait() {
 
 // abort ends the recognizer's connection and hooks now (engine shutdown).
 func (t *transcriber) abort() {
-	t.sess.Abort()
+	t.rec.Abort()
 	t.hookCancel()
 }
 

@@ -36,15 +36,15 @@ type Options struct {
 	RingFrames int
 	Reconnect  config.Reconnect
 
-	// Called from the session's goroutines, Dropped from Write's.
+	// Called from the recognizer's goroutines, Dropped from Write's.
 	Transcript func(Transcript)
 	Failed     func(err error)
 	Dropped    func(frames uint64) // the first time audio is dropped
 }
 
-// Session is one recognizer connection. Audio goes in through Write, from
-// one goroutine; the session's own goroutines do the network.
-type Session struct {
+// Recognizer is one recognizer connection. Audio goes in through Write, from
+// one goroutine; its own goroutines do the network.
+type Recognizer struct {
 	o          Options
 	frameBytes int
 	ring       *ringbuffer.RingBuffer
@@ -64,9 +64,9 @@ type Session struct {
 }
 
 // Start dials in the background and returns at once.
-func Start(o Options) *Session {
+func Start(o Options) *Recognizer {
 	fb := o.Format.Rate / 50 * 2 * o.Format.Channels
-	s := &Session{o: o, frameBytes: fb,
+	s := &Recognizer{o: o, frameBytes: fb,
 		ring:    ringbuffer.New(max(o.RingFrames, 4) * fb),
 		discard: make([]byte, fb),
 		finish:  make(chan struct{}), done: make(chan struct{})}
@@ -76,11 +76,11 @@ func Start(o Options) *Session {
 }
 
 // FrameBytes is the size of the 20 ms frames Write takes.
-func (s *Session) FrameBytes() int { return s.frameBytes }
+func (s *Recognizer) FrameBytes() int { return s.frameBytes }
 
 // Write queues one 20 ms frame, copied; when the recognizer has fallen
 // behind, the oldest frames make room. Never blocks on the network.
-func (s *Session) Write(frame []byte) {
+func (s *Recognizer) Write(frame []byte) {
 	if s.dead.Load() || len(frame) != s.frameBytes {
 		return
 	}
@@ -102,16 +102,16 @@ func (s *Session) Write(frame []byte) {
 }
 
 // Dropped counts the frames dropped because the recognizer fell behind.
-func (s *Session) Dropped() uint64 { return s.dropped.Load() }
+func (s *Recognizer) Dropped() uint64 { return s.dropped.Load() }
 
-// CloseAudio says no more audio will come: the session sends what it holds,
+// CloseAudio says no more audio will come: the recognizer is sent what is held,
 // then tells the recognizer to finish. Non-blocking.
-func (s *Session) CloseAudio() { s.closeOne.Do(func() { close(s.finish) }) }
+func (s *Recognizer) CloseAudio() { s.closeOne.Do(func() { close(s.finish) }) }
 
 // Wait gives the recognizer until timeout to send its last results and
 // close, then closes the connection itself; it returns once every goroutine
-// of the session has returned.
-func (s *Session) Wait(timeout time.Duration) {
+// of the recognizer has returned.
+func (s *Recognizer) Wait(timeout time.Duration) {
 	s.CloseAudio()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -125,12 +125,12 @@ func (s *Session) Wait(timeout time.Duration) {
 }
 
 // Abort ends the connection now.
-func (s *Session) Abort() {
+func (s *Recognizer) Abort() {
 	s.cancel()
 	s.closeConn()
 }
 
-func (s *Session) closeConn() {
+func (s *Recognizer) closeConn() {
 	s.connMu.Lock()
 	if s.conn != nil {
 		s.conn.UnderlyingConn().Close()
@@ -140,7 +140,7 @@ func (s *Session) closeConn() {
 
 // run keeps a connection to the recognizer until the audio is done, redialling
 // a lost one when reconnect allows.
-func (s *Session) run() {
+func (s *Recognizer) run() {
 	defer close(s.done)
 	defer s.cancel()
 	defer s.dead.Store(true)
@@ -169,7 +169,7 @@ func (s *Session) run() {
 	}
 }
 
-func (s *Session) finishing() bool {
+func (s *Recognizer) finishing() bool {
 	select {
 	case <-s.finish:
 		return true
@@ -181,7 +181,7 @@ func (s *Session) finishing() bool {
 // connection dials, sends and reads until the recognizer is done (nil) or
 // the connection is lost (why). A panic in either of its goroutines is a
 // lost connection: the listen goes on.
-func (s *Session) connection() (lost error) {
+func (s *Recognizer) connection() (lost error) {
 	var loss lossOnce
 	var readDone chan struct{}
 	defer func() {
@@ -241,7 +241,7 @@ func (l *lossOnce) set(err error) { l.once.Do(func() { l.err = err }) }
 
 // send writes the start frame, the audio as it comes, keepalives in pauses,
 // and at the end the rest of the audio and the finish frame.
-func (s *Session) send(conn *websocket.Conn, readDone <-chan struct{}, finished *atomic.Bool) error {
+func (s *Recognizer) send(conn *websocket.Conn, readDone <-chan struct{}, finished *atomic.Bool) error {
 	if start := s.o.Vendor.Start(); start != nil {
 		if err := conn.WriteMessage(websocket.TextMessage, start); err != nil {
 			return err
@@ -297,7 +297,7 @@ func (s *Session) send(conn *websocket.Conn, readDone <-chan struct{}, finished 
 }
 
 // read turns the recognizer's messages into transcripts until it closes.
-func (s *Session) read(conn *websocket.Conn, finished *atomic.Bool, loss *lossOnce) {
+func (s *Recognizer) read(conn *websocket.Conn, finished *atomic.Bool, loss *lossOnce) {
 	for {
 		kind, msg, err := conn.ReadMessage()
 		if err != nil {
