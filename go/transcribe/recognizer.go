@@ -104,8 +104,8 @@ func (s *Recognizer) Write(frame []byte) {
 // Dropped counts the frames dropped because the recognizer fell behind.
 func (s *Recognizer) Dropped() uint64 { return s.dropped.Load() }
 
-// CloseAudio says no more audio will come: the recognizer is sent what is held,
-// then tells the recognizer to finish. Non-blocking.
+// CloseAudio says no more audio will come: what is held is sent, then the
+// vendor's finish message. Non-blocking.
 func (s *Recognizer) CloseAudio() { s.closeOne.Do(func() { close(s.finish) }) }
 
 // Wait gives the recognizer until timeout to send its last results and
