@@ -204,7 +204,7 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 	if playback {
 		playSamples = rate / 4 // 250 ms ahead of the media thread
 	}
-	c := C.lr_stream_new(C.uint32_t(frame), C.uint32_t(slots), boolInt(cfg.MixType != config.Mono),
+	c := C.lr_stream_new(C.uint32_t(frame), C.uint32_t(slots), boolInt(cfg.HearsOther()),
 		C.uint32_t(playSamples))
 	if c == nil {
 		return 0, fmt.Errorf("listen: no room for another stream (maxStreams %d reached, or out of memory)", set.MaxStreams)

@@ -28,6 +28,7 @@ static const char *const engine_events[] = {
 	"connect", "connect_failed", "disconnect", "dtmf", "play_start", "play_done", "kill_audio",
 	"buffer_overrun", "message", "error", "stop", "hook_response", "hook_failed", "mark", "reconnecting",
 	"suppressed",
+	"transcription", "transcription_error",
 };
 #define START_SUBCLASS "listen::start"
 

@@ -54,7 +54,7 @@ func Post(ctx context.Context, h *config.Hook, body []byte, timeout time.Duratio
 			return res, gaveUp(ctx, h, timeout, res.Attempts)
 		}
 		if res.Attempts > retries {
-			return res, fmt.Errorf("action hook %s: %v (%d attempts)", redact.URL(h.URL), err, res.Attempts)
+			return res, fmt.Errorf("%s %s: %v (%d attempts)", name(h), redact.URL(h.URL), err, res.Attempts)
 		}
 		select {
 		case <-time.After(backoff):
@@ -67,9 +67,17 @@ func Post(ctx context.Context, h *config.Hook, body []byte, timeout time.Duratio
 
 func gaveUp(ctx context.Context, h *config.Hook, timeout time.Duration, attempts int) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("action hook %s: no answer within %v (%d attempts)", redact.URL(h.URL), timeout, attempts)
+		return fmt.Errorf("%s %s: no answer within %v (%d attempts)", name(h), redact.URL(h.URL), timeout, attempts)
 	}
-	return fmt.Errorf("action hook %s: cancelled (%d attempts)", redact.URL(h.URL), attempts)
+	return fmt.Errorf("%s %s: cancelled (%d attempts)", name(h), redact.URL(h.URL), attempts)
+}
+
+// name is what errors call the hook.
+func name(h *config.Hook) string {
+	if h.Name != "" {
+		return h.Name
+	}
+	return "action hook"
 }
 
 func once(ctx context.Context, h *config.Hook, body []byte) (int, []byte, error) {

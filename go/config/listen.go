@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sort"
@@ -52,6 +53,7 @@ type Hook struct {
 	Method   string
 	Username string
 	Password string
+	Name     string // what errors call it; "" : "action hook"
 }
 
 // Listen is one listen verb, validated, with the settings' defaults applied.
@@ -87,6 +89,8 @@ type Listen struct {
 	// PingInterval is how often the server is pinged; a server heard from
 	// neither in pongs nor in anything else for two intervals is gone. 0: off.
 	PingInterval time.Duration
+
+	Transcribe *Transcribe // nil: no transcription
 }
 
 // Reconnect says whether and how a dropped socket is redialled.
@@ -97,6 +101,17 @@ type Reconnect struct {
 	// as a failure: a server that accepts and drops at once is not retried
 	// forever.
 	Stable time.Duration
+}
+
+// maxBackoff caps the wait between redials (backoffMs itself, if larger).
+const maxBackoff = 30 * time.Second
+
+// Delay is the wait before the nth redial since a stable connection:
+// backoffMs doubled each time up to maxBackoff, and up to a quarter more at
+// random, so that calls dropped together do not all redial together.
+func (r Reconnect) Delay(n int) time.Duration {
+	d := min(r.Backoff<<min(n-1, 16), max(maxBackoff, r.Backoff))
+	return d + rand.N(d/4+1)
 }
 
 // Defaults of a listen's own keys (not taken from the settings).
@@ -128,7 +143,7 @@ func ParseListen(data []byte, s Settings) (*Listen, error) {
 		PingInterval:  DefaultPingInterval,
 	}
 	for _, key := range sortedKeys(obj) {
-		if err := l.set(key, obj[key]); err != nil {
+		if err := l.set(key, obj[key], s); err != nil {
 			return nil, err
 		}
 	}
@@ -168,7 +183,7 @@ func (l *Listen) checkFormat(rateGiven bool) error {
 	return nil
 }
 
-func (l *Listen) set(key string, raw json.RawMessage) error {
+func (l *Listen) set(key string, raw json.RawMessage, s Settings) error {
 	var err error
 	switch key {
 	case "metadata", "wsAuth", "actionHook", "bidirectionalAudio", "headers", "tls", "reconnect":
@@ -244,10 +259,14 @@ func (l *Listen) set(key string, raw json.RawMessage) error {
 	case "tls":
 		err = l.setTLS(raw)
 	case "reconnect":
-		err = l.setReconnect(raw)
+		l.Reconnect, err = reconnect(raw, key, l.Reconnect)
 	case "pingIntervalMs":
 		l.PingInterval, err = pingInterval(raw, key)
-	case "transcribe", "eventHook":
+	case "transcribe":
+		if !isNull(raw) {
+			l.Transcribe, err = parseTranscribe(raw, s.Transcribe, true)
+		}
+	case "eventHook":
 		// Handled by the application around the listen, not by the stream.
 		l.IgnoredKeys = append(l.IgnoredKeys, key)
 	default:
@@ -336,31 +355,32 @@ func (l *Listen) setTLS(raw json.RawMessage) error {
 	return nil
 }
 
-func (l *Listen) setReconnect(raw json.RawMessage) error {
+// reconnect reads a reconnect object (named name) over r.
+func reconnect(raw json.RawMessage, name string, r Reconnect) (Reconnect, error) {
 	var o map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &o); err != nil || o == nil {
-		return fmt.Errorf(`listen: "reconnect" must be an object {"attempts", "backoffMs", "stableMs"}`)
+		return r, fmt.Errorf(`listen: %q must be an object {"attempts", "backoffMs", "stableMs"}`, name)
 	}
 	for _, k := range sortedKeys(o) {
-		key := "reconnect." + k
+		key := name + "." + k
 		var err error
 		switch k {
 		case "attempts":
-			l.Reconnect.Attempts, err = integer(o[k], key, 0, 100)
+			r.Attempts, err = integer(o[k], key, 0, 100)
 		case "backoffMs":
 			var ms int
 			ms, err = integer(o[k], key, 0, 60000)
-			l.Reconnect.Backoff = time.Duration(ms) * time.Millisecond
+			r.Backoff = time.Duration(ms) * time.Millisecond
 		case "stableMs":
-			l.Reconnect.Stable, err = millis(o[k], key, 100, 3600000)
+			r.Stable, err = millis(o[k], key, 100, 3600000)
 		default:
 			err = fmt.Errorf("listen: unknown key %q", key)
 		}
 		if err != nil {
-			return err
+			return r, err
 		}
 	}
-	return nil
+	return r, nil
 }
 
 // headers reads extra upgrade headers over base (which is not modified).

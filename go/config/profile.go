@@ -76,9 +76,14 @@ func parseProfiles(raw json.RawMessage) (map[string]map[string]json.RawMessage, 
 	if err := json.Unmarshal(raw, &p); err != nil {
 		return nil, fmt.Errorf(`listen settings: "profiles" must be an object of objects: %v`, err)
 	}
-	for name, prof := range p {
-		// A profile is checked once here, with a stand-in url if it leaves
-		// the url to the dialplan, so a typo shows at load, not at the first call.
+	return p, nil
+}
+
+// checkProfiles parses each profile once, over the settings (the transcribe
+// defaults among them), with a stand-in url if it leaves the url to the
+// dialplan, so a typo shows at load, not at the first call.
+func checkProfiles(s Settings) error {
+	for name, prof := range s.Profiles {
 		probe := map[string]json.RawMessage{"url": json.RawMessage(`"ws://placeholder/"`)}
 		for k, v := range prof {
 			if !bytes.Contains(v, []byte("${")) { // channel variables are expanded per call
@@ -86,9 +91,9 @@ func parseProfiles(raw json.RawMessage) (map[string]map[string]json.RawMessage, 
 			}
 		}
 		b, _ := json.Marshal(probe)
-		if _, err := ParseListen(b, DefaultSettings()); err != nil {
-			return nil, fmt.Errorf("listen settings: profile %q: %s", name, strings.TrimPrefix(err.Error(), "listen: "))
+		if _, err := ParseListen(b, s); err != nil {
+			return fmt.Errorf("listen settings: profile %q: %s", name, strings.TrimPrefix(err.Error(), "listen: "))
 		}
 	}
-	return p, nil
+	return nil
 }

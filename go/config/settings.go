@@ -38,6 +38,10 @@ type Settings struct {
 	MaxQueuedMarks     int   // marks waiting to be played out, per stream
 	MaxServerBytes     int64 // engine-wide memory for server data being read, decoded or queued
 	MaxEventsPerSecond int   // events of each kind a server can cause per stream and second
+
+	// Transcribe holds the defaults of every listen's transcribe (recognizer
+	// credentials, so that a dialplan need not carry them); nil: none.
+	Transcribe *Transcribe
 }
 
 // TLS says how wss:// servers are trusted and how we prove who we are.
@@ -149,6 +153,8 @@ func ParseSettings(data []byte) (Settings, error) {
 			s.MaxServerBytes = int64(n)
 		case "maxEventsPerSecond":
 			s.MaxEventsPerSecond, err = integer(raw, key, 1, 10000)
+		case "transcribe":
+			s.Transcribe, err = parseTranscribe(raw, nil, false)
 		default:
 			err = fmt.Errorf("listen settings: unknown key %q", key)
 		}
@@ -159,7 +165,7 @@ func ParseSettings(data []byte) (Settings, error) {
 	if (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
 		return s, fmt.Errorf(`listen settings: "certFile" and "keyFile" go together`)
 	}
-	return s, nil
+	return s, checkProfiles(s)
 }
 
 func object(data []byte, what string) (map[string]json.RawMessage, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -19,9 +18,6 @@ import (
 // have reached the server. The resumption frame's startMs lets the server
 // drop what it already has.
 const replayFrames = 5
-
-// maxBackoff caps the wait between redials (backoffMs itself, if larger).
-const maxBackoff = 30 * time.Second
 
 // stream is the writer: the only goroutine that writes to the socket. It
 // dials, streams, and, when reconnect is on, redials a dropped socket.
@@ -104,16 +100,7 @@ func (s *Stream) dial() (*websocket.Conn, error) {
 // listen must give up instead: its attempts are spent, or it has ended.
 func (s *Stream) redial(n *int) bool {
 	*n++
-	return *n <= s.cfg.Reconnect.Attempts && s.sleep(s.backoff(*n))
-}
-
-// backoff is the wait before the nth redial since a stable connection:
-// backoffMs doubled each time up to maxBackoff, and up to a quarter more at
-// random, so that calls dropped together do not all redial together.
-func (s *Stream) backoff(n int) time.Duration {
-	base := s.cfg.Reconnect.Backoff
-	d := min(base<<min(n-1, 16), max(maxBackoff, base))
-	return d + rand.N(d/4+1)
+	return *n <= s.cfg.Reconnect.Attempts && s.sleep(s.cfg.Reconnect.Delay(*n))
 }
 
 // sleep waits d unless the listen ends meanwhile.

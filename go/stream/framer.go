@@ -16,11 +16,12 @@ const slackFrames = 3
 // the stream's rate and mix. It is used by the writer goroutine only, and
 // allocates nothing per frame once its buffers have grown.
 type framer struct {
-	mix      string
-	encoding string
-	inFrame  int // samples per 20 ms at the codec rate
-	outFrame int // samples per 20 ms per channel at the stream rate
-	channels int
+	mix        string
+	encoding   string
+	hearsOther bool // the other party's audio is taken (by the mix or the recognizer)
+	inFrame    int  // samples per 20 ms at the codec rate
+	outFrame   int  // samples per 20 ms per channel at the stream rate
+	channels   int
 
 	left, right  *resample.Resampler
 	skip         int     // resampler delay still to drop from the output's start
@@ -33,7 +34,7 @@ type framer struct {
 }
 
 func newFramer(c *config.Listen, codecRate int) (*framer, error) {
-	f := &framer{mix: c.MixType, encoding: c.Encoding, inFrame: codecRate / 50, outFrame: c.SampleRate / 50, channels: 1}
+	f := &framer{mix: c.MixType, encoding: c.Encoding, hearsOther: c.HearsOther(), inFrame: codecRate / 50, outFrame: c.SampleRate / 50, channels: 1}
 	var err error
 	if f.left, err = resample.New(codecRate, c.SampleRate); err != nil {
 		return nil, err
@@ -55,8 +56,9 @@ func newFramer(c *config.Listen, codecRate int) (*framer, error) {
 	return f, nil
 }
 
-// twoSided reports whether the other party's audio is part of the stream.
-func (f *framer) twoSided() bool { return f.mix != config.Mono }
+// twoSided reports whether the other party's audio is taken: for the
+// stream's mix or for its recognizer.
+func (f *framer) twoSided() bool { return f.hearsOther }
 
 // next takes the next 20 ms of captured audio: the caller's frame and the
 // other party's (silence where a side has nothing). ok is false when it is

@@ -116,6 +116,9 @@ func (s *Stream) emit(conn *websocket.Conn, flush bool) error {
 			break
 		}
 		f.add(caller, other)
+		if s.stt != nil {
+			s.stt.feed(caller, other)
+		}
 		s.mediaMs.Add(20)
 		for frame := f.wireFrame(false); frame != nil; frame = f.wireFrame(false) {
 			if err := s.writeAudio(conn, frame); err != nil {

@@ -172,6 +172,7 @@ type Stream struct {
 	reconnects int
 
 	streamIn *streamInput // streamed playback, when on
+	stt      *transcriber // the nested transcribe, when asked for
 }
 
 // New validates the pairing of config and call and prepares the stream. It
@@ -220,6 +221,11 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 			return nil, err
 		}
 	}
+	if s.cfg.Transcribe != nil {
+		if s.stt, err = newTranscriber(s, s.cfg.Transcribe, o.CodecRate); err != nil {
+			return nil, err
+		}
+	}
 	for _, k := range s.cfg.IgnoredKeys {
 		s.log(5, fmt.Sprintf("%q is handled by the application, not by the stream; ignored", k))
 	}
@@ -227,7 +233,12 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 }
 
 // Start connects and streams in the background.
-func (s *Stream) Start() { go s.run() }
+func (s *Stream) Start() {
+	if s.stt != nil {
+		s.stt.start()
+	}
+	go s.run()
+}
 
 // Done is closed after the stop event, when the stream is finished with the
 // host's memory.
@@ -265,6 +276,9 @@ func (s *Stream) Stop(reason string) {
 func (s *Stream) Abort() {
 	s.Stop(ReasonShutdown)
 	s.cancel()
+	if s.stt != nil {
+		s.stt.abort()
+	}
 	s.connMu.Lock()
 	if s.conn != nil {
 		s.conn.UnderlyingConn().Close()
@@ -312,6 +326,9 @@ func (s *Stream) Status() map[string]any {
 	}
 	if s.media.Play() != nil {
 		st["samplesPlayed"] = s.media.Played()
+	}
+	if s.stt != nil {
+		st["transcribe"] = map[string]any{"vendor": s.stt.vendor, "framesDropped": s.stt.rec.Dropped()}
 	}
 	return st
 }
@@ -397,6 +414,11 @@ func (s *Stream) run() {
 		defer s.guard("stream")
 		s.stream()
 	}()
+	// The writer has made its last frame: the recognizer can finish while
+	// the listen's socket closes.
+	if s.stt != nil {
+		s.stt.closeAudio()
+	}
 	// Whatever way stream returned, the socket is closed so that its reader
 	// returns, and the host's memory is let go only after that.
 	s.connMu.Lock()
@@ -428,6 +450,14 @@ func (s *Stream) finish() {
 	s.state.Store(stateEnded)
 	s.media.End()
 	s.outcome.DurationMs = s.durationMs()
+	if s.stt != nil {
+		// Its last final belongs in the actionHook, and its goroutines send
+		// events: both before the stop event.
+		func() {
+			defer s.guard("transcription")
+			s.stt.wait()
+		}()
+	}
 	func() {
 		defer s.guard("action hook")
 		s.callHook()
@@ -470,6 +500,15 @@ func (s *Stream) durationMs() int64 {
 	return max(s.mediaMs.Load(), int64(s.media.Captured())*20)
 }
 
+// callAttributes is a copy of the call's attributes, the start of every hook's body.
+func (s *Stream) callAttributes() *protocol.Object {
+	if s.o.Call != nil {
+		return s.o.Call.Clone()
+	}
+	body, _ := protocol.ParseObject(nil)
+	return body
+}
+
 // callHook posts the outcome to the actionHook, if there is one, and tells
 // the host what came of it.
 func (s *Stream) callHook() {
@@ -477,10 +516,7 @@ func (s *Stream) callHook() {
 	if h == nil {
 		return
 	}
-	body, _ := protocol.ParseObject(nil)
-	if s.o.Call != nil {
-		body = s.o.Call.Clone()
-	}
+	body := s.callAttributes()
 	set := func(k string, v any) {
 		b, _ := json.Marshal(v)
 		body.Set(k, b)
@@ -493,6 +529,13 @@ func (s *Stream) callHook() {
 	}
 	if s.outcome.Error != "" {
 		set("error", s.outcome.Error)
+	}
+	if s.stt != nil {
+		utterances, truncated := s.stt.transcript()
+		set("transcript", utterances)
+		if truncated {
+			set("transcriptTruncated", true)
+		}
 	}
 	payload, _ := body.MarshalJSON()
 	// Shutdown cancels s.ctx; a plain ending still gets the whole timeout.

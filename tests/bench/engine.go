@@ -30,6 +30,9 @@ type runSpec struct {
 	Ramp       float64
 	Hangup     float64
 	Settings   string // engine settings JSON for switchsim --settings, or ""
+	// Transcribe adds a nested transcribe to every listen, its recognizer a
+	// second sink (the custom vendor): one more socket per call.
+	Transcribe bool
 }
 
 type callLine struct {
@@ -75,6 +78,8 @@ type runResult struct {
 	SinkBackLateMaxMs                                float64
 	SinkBackLate20                                   int64
 	SinkCores                                        float64
+	// The recognizers' sink, with Transcribe.
+	RecognizerStreams, RecognizerFrames int64
 	// The machine over the whole run, from /proc/stat: cores busy (all
 	// processes) and cores stolen by the hypervisor.
 	MachineBusy, MachineSteal float64
@@ -295,10 +300,14 @@ func vmRSS(pid int) float64 {
 	return 0
 }
 
-func (e *env) config(url string, sp runSpec) string {
+func (e *env) config(url, recognizer string, sp runSpec) string {
 	c := map[string]any{"url": url, "sampleRate": sp.Rate, "mixType": sp.Mix}
 	if sp.Protocol != "" {
 		c["protocol"] = sp.Protocol
+	}
+	if recognizer != "" {
+		c["transcribe"] = map[string]any{"finalTimeoutMs": 200, "recognizer": map[string]any{
+			"vendor": "custom", "url": recognizer, "auth": map[string]any{"apiKey": "bench"}}}
 	}
 	if sp.StreamBack > 0 {
 		c["bidirectionalAudio"] = map[string]any{"enabled": true, "streaming": true, "sampleRate": sp.StreamBack}
@@ -311,7 +320,7 @@ func (e *env) config(url string, sp runSpec) string {
 func (e *env) run(sp runSpec) (*runResult, error) {
 	e.progress("run %s: %d calls, ramp %gs, hangup %gs", sp.Name, sp.Calls, sp.Ramp, sp.Hangup)
 	res := &runResult{Spec: sp, Reasons: map[string]int{}}
-	var sk *sink
+	var sk, rk *sink // the listen's server and the recognizer
 	args := []string{"--json", "--stats", "--quiet-log", "--calls", strconv.Itoa(sp.Calls),
 		"--ramp", fmt.Sprint(sp.Ramp), "--hangup", fmt.Sprint(sp.Hangup), "--caller", e.caller}
 	if sp.Settings != "" {
@@ -325,7 +334,15 @@ func (e *env) run(sp runSpec) (*runResult, error) {
 			return nil, err
 		}
 		defer sk.stop()
-		args = append(args, "--config", e.config(sk.url, sp))
+		recognizer := ""
+		if sp.Transcribe {
+			if rk, err = startSink(e.build, 0); err != nil {
+				return nil, err
+			}
+			defer rk.stop()
+			recognizer = rk.url
+		}
+		args = append(args, "--config", e.config(sk.url, recognizer, sp))
 		if sp.Mix != "mono" {
 			args = append(args, "--callee", e.callee)
 		}
@@ -431,6 +448,17 @@ func (e *env) run(sp runSpec) (*runResult, error) {
 		return nil, fmt.Errorf("%s: switchsim printed no summary (exit %d): %s", sp.Name, res.Exit, lastLines(res.Stderr, 10))
 	}
 
+	if rk != nil {
+		for deadline := time.Now().Add(5 * time.Second); rk.count() < sp.Calls && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+		rk.mu.Lock()
+		for _, l := range rk.lines {
+			res.RecognizerStreams++
+			res.RecognizerFrames += l.AudioFrames
+		}
+		rk.mu.Unlock()
+	}
 	if sk != nil {
 		// The sink prints a stream's line when its socket closes, which may
 		// trail switchsim's exit a little.

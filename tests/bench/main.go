@@ -131,7 +131,8 @@ func bench(o options) error {
 		"cpu_cores_per_1000_streams_8k_mono_twilio", "twilio_cpu_ratio",
 		"frames_dropped_2000_calls", "send_latency_p50_ms", "playback_latency_p50_ms", "playback_latency_count",
 		"playback_calls", "playback_rate", "playback_sink_late_max_ms", "playback_sink_frames_late_20ms",
-		"overloaded_runs", "problems", "per_stream", "baseline", "hook_by_calls", "resampler", "resampler_worst"}
+		"cpu_cores_per_1000_streams_8k_mono_transcribe", "transcribe_cpu_ratio", "transcribe_calls",
+		"transcribe_recognizer_frames", "overloaded_runs", "problems", "per_stream", "baseline", "hook_by_calls", "resampler", "resampler_worst"}
 	for _, k := range headline {
 		out[k] = nil
 	}
@@ -281,6 +282,13 @@ func engineBench(o options, out map[string]any, report *strings.Builder) error {
 			return err
 		}
 	}
+	// The same light load with a recognizer per listen: the extra socket's cost.
+	trSpec := spec(fmt.Sprintf("8k_mono + transcribe %d calls", smallN), smallN, 8000, "mono")
+	trSpec.Transcribe = true
+	tr, err := do(trSpec)
+	if err != nil {
+		return err
+	}
 	pbSpec := spec(fmt.Sprintf("8k_mono + streamed playback at %d", o.playbackRate), o.playbackCalls, 8000, "mono")
 	pbSpec.StreamBack = o.playbackRate
 	pb, err := do(pbSpec)
@@ -290,6 +298,7 @@ func engineBench(o options, out map[string]any, report *strings.Builder) error {
 
 	// Per-stream figures: the run minus the baseline, per stream.
 	costs := map[string]any{}
+	problems0 := []string{}
 	for key, r := range perStream {
 		c := costOf(r, base).json()
 		costs[key] = c
@@ -304,6 +313,21 @@ func engineBench(o options, out map[string]any, report *strings.Builder) error {
 	} else {
 		out["cpu_cores_per_1000_streams_8k_mono_light"] = out["cpu_cores_per_1000_streams_8k_mono"]
 		out["light_calls"] = o.mainCalls
+	}
+	trBase := base
+	if smallBase != nil {
+		trBase = smallBase
+	}
+	trCost, plainCost := costOf(tr, trBase), costOf(hooks[smallN], trBase)
+	costs["8k_mono_transcribe"] = trCost.json()
+	out["cpu_cores_per_1000_streams_8k_mono_transcribe"] = num(trCost.cores)
+	if plainCost.cores > 0 {
+		out["transcribe_cpu_ratio"] = num(trCost.cores / plainCost.cores)
+	}
+	out["transcribe_calls"] = smallN
+	out["transcribe_recognizer_frames"] = tr.RecognizerFrames
+	if tr.RecognizerStreams != int64(smallN) {
+		problems0 = append(problems0, fmt.Sprintf("%s: the recognizers' sink saw %d streams of %d", tr.Spec.Name, tr.RecognizerStreams, smallN))
 	}
 	out["per_stream"] = costs
 	// Twilio's base64 and JSON per frame against the binary L16 frame.
@@ -331,7 +355,7 @@ func engineBench(o options, out map[string]any, report *strings.Builder) error {
 	out["hook_max_us"] = m.Sum.Hook.Max
 
 	var dropped int64
-	problems := []string{}
+	problems := problems0
 	for _, r := range runs {
 		dropped += r.FramesDropped
 		problems = append(problems, runProblems(r)...)
@@ -456,6 +480,15 @@ func runsReport(w *strings.Builder, runs []*runResult, base *runResult, perStrea
 	if small != nil {
 		costOf(small.run, small.base).row(tw, fmt.Sprintf("8k_mono at %d calls", small.n))
 	}
+	for _, r := range runs {
+		if r.Spec.Transcribe {
+			b := base
+			if small != nil {
+				b = small.base
+			}
+			costOf(r, b).row(tw, fmt.Sprintf("8k_mono + transcribe at %d calls", r.Spec.Calls))
+		}
+	}
 	tw.Flush()
 }
 
@@ -490,6 +523,7 @@ func targetsReport(w *strings.Builder, out map[string]any) {
 		{"frames_dropped", 0, true, "frames dropped, all runs"},
 		{"frames_dropped_2000_calls", 0, true, "frames dropped at 2000 calls"},
 		{"send_latency_p99_ms", 5, true, "capture-to-socket p99 (ms)"},
+		{"transcribe_cpu_ratio", 2.0, true, fmt.Sprintf("CPU of a listen with transcription / a plain listen (%v calls)", out["transcribe_calls"])},
 		{"playback_latency_p99_ms", 60, true, fmt.Sprintf("playback p99 (ms, %v calls)", out["playback_calls"])},
 	}
 	targets := map[string]any{}

@@ -41,6 +41,17 @@ func TestFreeSWITCH(t *testing.T) {
 			c.WriteText(playAudio("clip2"))
 		}
 	})
+	// A custom speech recognizer: a transcript after half a second of
+	// audio, and the last one after "stop", then it closes.
+	srv.Handle("/stt", func(c *Conn, f Frame) {
+		if !f.Text && len(c.Binaries()) == 25 {
+			c.WriteText(`{"type":"transcription","is_final":true,"alternatives":[{"transcript":"hello from the switch","confidence":0.9}]}`)
+		}
+		if f.Text && string(f.Data) == `{"type":"stop"}` {
+			c.WriteText(`{"type":"transcription","is_final":true,"alternatives":[{"transcript":"bye","confidence":0.8}]}`)
+			c.CloseNormally()
+		}
+	})
 	// A listen_start that did not ask for playback: the clip is refused.
 	srv.Handle("/again", func(c *Conn, f Frame) {
 		if !f.Text && len(c.Binaries()) == 5 {
@@ -56,6 +67,7 @@ func TestFreeSWITCH(t *testing.T) {
 		{"BlockingListen", testBlockingListen},
 		{"HangupDuringListen", testHangupDuringListen},
 		{"BreakEndsListen", testBreakEndsListen},
+		{"Transcribe", testTranscribe},
 		{"ListenStartAcrossBridge", testListenStartAcrossBridge},
 	}
 	for _, s := range steps {
@@ -482,4 +494,55 @@ func containsText(texts []string, sub string) bool {
 		}
 	}
 	return false
+}
+
+// testTranscribe: a listen_start with a nested transcribe; its transcripts
+// are listen::transcription events with the channel's headers, the last one
+// (sent after "stop") before listen::stop, and the key is in no event.
+func testTranscribe(t *testing.T, fs *Switch, srv *WSServer) {
+	mark := fs.Events.Mark()
+	caller := originate(t, fs, "bot", "15550144")
+	defer fs.API(t, "uuid_kill "+caller)
+	fs.Events.WaitEvent(t, "listen::start (blocking)", mark, 10*time.Second, func(e Event) bool {
+		return e.Name() == "listen::start" && e.Get("Listen-Mode") == "blocking"
+	})
+	const key = "fs-stt-key-31"
+	cfg := `{"url":"` + srv.URL + `/trl","transcribe":{"recognizer":{"vendor":"custom","url":"` + srv.URL +
+		`/stt","auth":{"apiKey":"` + key + `"}}}}`
+	if out := fs.API(t, "uuid_listen "+caller+" start "+cfg); !strings.HasPrefix(out, "+OK") {
+		t.Fatalf("uuid_listen start: %q", out)
+	}
+	stt := srv.Accept(t, "/stt", 10*time.Second)
+	first := fs.Events.WaitEvent(t, "listen::transcription", mark, 10*time.Second, named("listen::transcription", caller))
+	if b := decodeJSON(t, "listen::transcription body", first.Body); b["transcript"] != "hello from the switch" ||
+		b["is_final"] != true || b["party"] != "caller" || first.Get("Channel-Name") == "" {
+		t.Errorf("listen::transcription %s (channel %q)", first.Body, first.Get("Channel-Name"))
+	}
+	status := fs.API(t, "listen_status "+caller)
+	if tr, _ := decodeJSON(t, "listen_status", status)["transcribe"].(map[string]any); tr["vendor"] != "custom" ||
+		tr["framesDropped"] != 0.0 || strings.Contains(status, key) {
+		t.Errorf("listen_status %s, want the recognizer (custom, nothing dropped) and no key", status)
+	}
+	fs.API(t, "uuid_listen "+caller+" stop")
+	stop := fs.Events.WaitEvent(t, "listen::stop", mark, 10*time.Second, named("listen::stop", caller))
+	var texts []string
+	fs.Events.mu.Lock()
+	for _, ev := range fs.Events.events[mark:] {
+		if ev.Name() == "listen::transcription" && ev.Get("Unique-ID") == caller {
+			texts = append(texts, decodeJSON(t, "listen::transcription body", ev.Body)["transcript"].(string))
+		}
+		if strings.Contains(ev.String(), key) {
+			t.Errorf("the key is in an event: %s", shorten(ev.String(), 300))
+		}
+		if ev.Name() == "listen::stop" && ev.Get("Unique-ID") == caller {
+			break
+		}
+	}
+	fs.Events.mu.Unlock()
+	if strings.Join(texts, "|") != "hello from the switch|bye" {
+		t.Errorf("transcripts before listen::stop %q, want both (stop: %s)", texts, stop.Body)
+	}
+	if start := stt.Texts(); len(start) == 0 || !strings.HasPrefix(start[0], `{"type":"start"`) {
+		t.Errorf("recognizer text frames %q", start)
+	}
 }

@@ -367,7 +367,8 @@ func startSwitch(t testing.TB, inst installation, build, wsURL string) *Switch {
 	}
 	subs := "event plain CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE RECORD_STOP CUSTOM listen::start listen::connect listen::connect_failed " +
 		"listen::disconnect listen::dtmf listen::play_start listen::play_done listen::kill_audio listen::buffer_overrun " +
-		"listen::message listen::error listen::stop listen::hook_response listen::hook_failed listen::mark"
+		"listen::message listen::error listen::stop listen::hook_response listen::hook_failed listen::mark " +
+		"listen::transcription listen::transcription_error"
 	if reply, err := s.Events.command(subs); err != nil || !strings.HasPrefix(reply, "+OK") {
 		t.Fatalf("subscribe: %q %v", reply, err)
 	}

@@ -74,6 +74,14 @@ func (c *Conn) WriteBinary(b []byte) error {
 	return c.ws.WriteMessage(websocket.BinaryMessage, b)
 }
 
+// CloseNormally sends a close frame with code 1000; the reader then gets the
+// peer's answer and ends.
+func (c *Conn) CloseNormally() error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+}
+
 // WSServer accepts listen streams, records every frame, and lets a handler
 // per path react to them.
 type WSServer struct {

@@ -115,6 +115,17 @@ static void play_audio(FILE *f, const char *text)
 	free(data);
 }
 
+/* A transcript: "✎ caller (final): hello world". */
+static void transcription(FILE *f, const char *json)
+{
+	const char *v;
+	size_t n;
+	char party[32], text[1024];
+	int final = json_member(json, "is_final", &v, &n) && n == 4 && !strncmp(v, "true", 4);
+	fprintf(f, "✎ %s (%s): %s\n", json_text(json, "party", party, sizeof party), final ? "final" : "interim",
+	        json_text(json, "transcript", text, sizeof text));
+}
+
 static void wire(FILE *f, const struct event *e, struct binary_run *out, struct binary_run *in, int *first_out)
 {
 	char dir[8], bytes[24];
@@ -194,6 +205,10 @@ void timeline_print(FILE *f, const struct event *ev, size_t nev)
 		} else if (!strcmp(e->name, "connect") || !strcmp(e->name, "connect_failed")) {
 			json_text(e->json, "error", b, sizeof b);
 			fprintf(f, "%s %s%s%s\n", e->name, json_text(e->json, "url", a, sizeof a), b[0] ? ": " : "", b);
+		} else if (!strcmp(e->name, "transcription")) {
+			transcription(f, e->json);
+		} else if (!strcmp(e->name, "transcription_error")) {
+			fprintf(f, "✎ transcription error: %s\n", json_text(e->json, "error", b, sizeof b));
 		} else if (!strcmp(e->name, "dtmf")) {
 			fprintf(f, "dtmf %s\n", json_text(e->json, "dtmf", a, sizeof a));
 		} else if (!strcmp(e->name, "stop")) {
