@@ -43,6 +43,8 @@ type Listen struct {
 	URL          string
 	MixType      string
 	SampleRate   int
+	Encoding     string          // of the audio sent: L16 or OpusCode
+	Opus         Opus            // the encoder's options, when Encoding is OpusCode
 	Metadata     json.RawMessage // a JSON object merged into the first frame, last
 	Username     string
 	Password     string
@@ -59,9 +61,12 @@ type Listen struct {
 	PlaybackAsked bool // enabled in so many words, not by default
 	Streaming     bool
 	StreamingRate int
-	JitterMs      int
-	SilenceDb     float64
-	IgnoredKeys   []string // accepted for compatibility, not acted on
+	// StreamingEncoding is L16 (binary frames of PCM at StreamingRate) or
+	// OpusCode (one Opus packet per frame, any rate).
+	StreamingEncoding string
+	JitterMs          int
+	SilenceDb         float64
+	IgnoredKeys       []string // accepted for compatibility, not acted on
 
 	TLS       TLS
 	Headers   map[string]string
@@ -95,17 +100,20 @@ func ParseListen(data []byte, s Settings) (*Listen, error) {
 		return nil, err
 	}
 	l := &Listen{
-		MixType:       Mono,
-		SampleRate:    s.SampleRate,
-		Subprotocols:  s.Subprotocols,
-		Playback:      true,
-		StreamingRate: 8000,
-		JitterMs:      s.JitterMs,
-		SilenceDb:     s.SilenceThreshold,
-		TLS:           s.TLS,
-		Headers:       s.Headers,
-		Reconnect:     Reconnect{Backoff: DefaultBackoff, Stable: DefaultStable},
-		PingInterval:  DefaultPingInterval,
+		MixType:           Mono,
+		SampleRate:        s.SampleRate,
+		Encoding:          L16,
+		Opus:              Opus{Application: OpusVoIP, Complexity: OpusDefaultComplexity},
+		Subprotocols:      s.Subprotocols,
+		Playback:          true,
+		StreamingRate:     8000,
+		StreamingEncoding: L16,
+		JitterMs:          s.JitterMs,
+		SilenceDb:         s.SilenceThreshold,
+		TLS:               s.TLS,
+		Headers:           s.Headers,
+		Reconnect:         Reconnect{Backoff: DefaultBackoff, Stable: DefaultStable},
+		PingInterval:      DefaultPingInterval,
 	}
 	for _, key := range sortedKeys(obj) {
 		if err := l.set(key, obj[key]); err != nil {
@@ -115,13 +123,16 @@ func ParseListen(data []byte, s Settings) (*Listen, error) {
 	if l.URL == "" {
 		return nil, fmt.Errorf(`listen: "url" is required`)
 	}
+	if err := l.checkEncoding(); err != nil {
+		return nil, err
+	}
 	return l, nil
 }
 
 func (l *Listen) set(key string, raw json.RawMessage) error {
 	var err error
 	switch key {
-	case "metadata", "wsAuth", "actionHook", "bidirectionalAudio", "headers", "tls", "reconnect":
+	case "metadata", "wsAuth", "actionHook", "bidirectionalAudio", "headers", "tls", "reconnect", "opus":
 		raw = objectInString(raw)
 	}
 	switch key {
@@ -139,6 +150,12 @@ func (l *Listen) set(key string, raw json.RawMessage) error {
 		}
 	case "sampleRate":
 		l.SampleRate, err = sampleRate(raw, key)
+	case "encoding":
+		l.Encoding, err = encoding(raw, key)
+	case "opus":
+		err = l.setOpus(raw)
+	case "opus.bitrate", "opus.application", "opus.fec", "opus.dtx", "opus.complexity":
+		err = l.setOpusKey(key, raw)
 	case "metadata":
 		if isNull(raw) {
 			return nil
@@ -224,7 +241,7 @@ func (l *Listen) setAuth(raw json.RawMessage) error {
 func (l *Listen) setBidirectional(raw json.RawMessage) error {
 	var b map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &b); err != nil || b == nil {
-		return fmt.Errorf(`listen: "bidirectionalAudio" must be an object {"enabled", "streaming", "sampleRate", "jitterMs"}`)
+		return fmt.Errorf(`listen: "bidirectionalAudio" must be an object {"enabled", "streaming", "sampleRate", "encoding", "jitterMs"}`)
 	}
 	for k, v := range b {
 		key := "bidirectionalAudio." + k
@@ -237,6 +254,8 @@ func (l *Listen) setBidirectional(raw json.RawMessage) error {
 			l.Streaming, err = boolean(v, key)
 		case "sampleRate":
 			l.StreamingRate, err = rateIn(v, key, PlayRates)
+		case "encoding":
+			l.StreamingEncoding, err = encoding(v, key)
 		case "jitterMs":
 			l.JitterMs, err = integer(v, key, 0, 2000)
 		default:
