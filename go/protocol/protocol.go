@@ -101,17 +101,24 @@ func raw(v any) json.RawMessage {
 	return b
 }
 
-// Initial is the first text frame: sampleRate and mixType, the call's
-// attributes, then extra keys (e.g. a resumption notice), then metadata
-// shallow-merged last (its keys win).
-func Initial(sampleRate int, mixType string, call *Object, extra *Object, metadata json.RawMessage) ([]byte, error) {
+// Initial is the first text frame: sampleRate and mixType (and encoding,
+// unless it is L16, which servers assume), the call's attributes, then extra
+// keys (e.g. a resumption notice), then metadata shallow-merged last (its
+// keys win).
+func Initial(sampleRate int, mixType, encoding string, call *Object, extra *Object, metadata json.RawMessage) ([]byte, error) {
 	meta, err := ParseObject(metadata)
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %v", err)
 	}
 	o := &Object{values: map[string]json.RawMessage{}}
-	o.Set("sampleRate", raw(sampleRate))
-	o.Set("mixType", raw(mixType))
+	format := func() {
+		o.Set("sampleRate", raw(sampleRate))
+		o.Set("mixType", raw(mixType))
+		if encoding != "" && encoding != config.L16 {
+			o.Set("encoding", raw(encoding))
+		}
+	}
+	format()
 	for _, src := range []*Object{call, extra, meta} {
 		if src == nil {
 			continue
@@ -121,8 +128,7 @@ func Initial(sampleRate int, mixType string, call *Object, extra *Object, metada
 		}
 	}
 	// The audio's format is a fact, not an attribute: nothing may misstate it.
-	o.Set("sampleRate", raw(sampleRate))
-	o.Set("mixType", raw(mixType))
+	format()
 	return o.MarshalJSON()
 }
 

@@ -92,7 +92,7 @@ func TestSetAndClone(t *testing.T) {
 func TestInitial(t *testing.T) {
 	call := mustObject(t, `{"callSid":"abc-123","from":"+15551230000","to":"+15559870000","direction":"inbound"}`)
 	meta := json.RawMessage(`{"from": "overridden", "custom": {"k": [1, 2]}}`)
-	b, err := Initial(16000, "stereo", call, nil, meta)
+	b, err := Initial(16000, "stereo", "l16", call, nil, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestInitial(t *testing.T) {
 func TestInitialExtraAndMetadataOrder(t *testing.T) {
 	call := mustObject(t, `{"callSid":"c","sampleRate":"bogus"}`)
 	extra := mustObject(t, `{"resumed":true,"callSid":"c2"}`)
-	b, err := Initial(8000, "mono", call, extra, json.RawMessage(`{"resumed":false,"mixType":"custom"}`))
+	b, err := Initial(8000, "mono", "", call, extra, json.RawMessage(`{"resumed":false,"mixType":"custom"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,14 +121,14 @@ func TestInitialExtraAndMetadataOrder(t *testing.T) {
 }
 
 func TestInitialNoCallNoMetadata(t *testing.T) {
-	b, err := Initial(8000, "mono", nil, nil, nil)
+	b, err := Initial(8000, "mono", "", nil, nil, nil)
 	if err != nil || string(b) != `{"sampleRate":8000,"mixType":"mono"}` {
 		t.Fatalf("got %s %v", b, err)
 	}
 }
 
 func TestInitialBadMetadata(t *testing.T) {
-	if _, err := Initial(8000, "mono", nil, nil, json.RawMessage(`[1]`)); err == nil || err.Error() != "metadata: not a JSON object" {
+	if _, err := Initial(8000, "mono", "", nil, nil, json.RawMessage(`[1]`)); err == nil || err.Error() != "metadata: not a JSON object" {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -441,5 +441,14 @@ func TestRate(t *testing.T) {
 		if got, err := Rate(json.RawMessage(in)); err == nil {
 			t.Errorf("Rate(%s) = %d, accepted", in, got)
 		}
+	}
+}
+
+func TestInitialSaysOpus(t *testing.T) {
+	call := mustObject(t, `{"callSid":"c","encoding":"l16"}`)
+	b, err := Initial(16000, "mono", "opus", call, nil, json.RawMessage(`{"encoding":"mp3"}`))
+	want := `{"sampleRate":16000,"mixType":"mono","encoding":"opus","callSid":"c"}`
+	if err != nil || string(b) != want {
+		t.Fatalf("got %s %v\nwant %s", b, err, want)
 	}
 }

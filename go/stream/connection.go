@@ -162,7 +162,7 @@ func (s *Stream) session(conn *websocket.Conn, after *outage) error {
 	}
 	s.connMu.Unlock()
 	lost := make(chan error, 1) // this connection's reader reports its loss here
-	first, err := protocol.Initial(s.cfg.SampleRate, s.cfg.MixType, s.o.Call, resume, s.cfg.Metadata)
+	first, err := protocol.Initial(s.cfg.SampleRate, s.cfg.MixType, s.cfg.Encoding, s.o.Call, resume, s.cfg.Metadata)
 	if err == nil {
 		err = s.send(conn, websocket.TextMessage, first)
 	}

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"github.com/modlisten/mod_listen/go/config"
+	"github.com/modlisten/mod_listen/go/opus"
 	"github.com/modlisten/mod_listen/go/pcm"
 	"github.com/modlisten/mod_listen/go/resample"
 )
@@ -27,7 +28,21 @@ type framer struct {
 	frameL       []int16
 	frameR       []int16
 	mixed, inter []int16
-	wire         []byte
+	enc          frameEncoder
+}
+
+// frameEncoder turns 20 ms of samples at the stream's rate (channels
+// interleaved) into one binary frame, valid until the next call.
+type frameEncoder interface {
+	Encode(samples []int16) ([]byte, error)
+}
+
+// l16 is the plain encoding: 16-bit little-endian PCM.
+type l16 struct{ wire []byte }
+
+func (e *l16) Encode(samples []int16) ([]byte, error) {
+	pcm.PutLE(e.wire, samples)
+	return e.wire[:2*len(samples)], nil
 }
 
 func newFramer(c *config.Listen, codecRate int) (*framer, error) {
@@ -49,7 +64,15 @@ func newFramer(c *config.Listen, codecRate int) (*framer, error) {
 	f.frameR = make([]int16, f.inFrame)
 	f.mixed = make([]int16, f.inFrame)
 	f.inter = make([]int16, 2*f.outFrame)
-	f.wire = make([]byte, 2*f.channels*f.outFrame)
+	if c.Encoding == config.OpusCode {
+		// One encoder for the whole stream: Opus predicts each packet from
+		// the ones before.
+		if f.enc, err = opus.NewEncoder(c.SampleRate, f.channels, c.Opus); err != nil {
+			return nil, err
+		}
+	} else {
+		f.enc = &l16{wire: make([]byte, 2*f.channels*f.outFrame)}
+	}
 	return f, nil
 }
 
@@ -120,25 +143,27 @@ func (f *framer) flushResamplers() {
 }
 
 // wireFrame returns the next 20 ms binary frame, or nil. With pad, a short
-// last frame is completed with silence so every frame has the same size.
-func (f *framer) wireFrame(pad bool) []byte {
+// last frame is completed with silence so every frame has the same length.
+func (f *framer) wireFrame(pad bool) ([]byte, error) {
 	n := len(f.outL)
 	if n == 0 || n < f.outFrame && !pad {
-		return nil
+		return nil, nil
 	}
 	for len(f.outL) < f.outFrame {
 		f.outL = append(f.outL, 0)
 	}
+	var samples []int16
 	if f.channels == 2 {
 		for len(f.outR) < f.outFrame {
 			f.outR = append(f.outR, 0)
 		}
 		pcm.Interleave(f.inter, f.outL[:f.outFrame], f.outR[:f.outFrame])
-		pcm.PutLE(f.wire, f.inter)
 		f.outR = f.outR[:copy(f.outR, f.outR[f.outFrame:])]
+		samples = f.inter
 	} else {
-		pcm.PutLE(f.wire, f.outL[:f.outFrame])
+		samples = f.outL[:f.outFrame]
 	}
+	frame, err := f.enc.Encode(samples)
 	f.outL = f.outL[:copy(f.outL, f.outL[f.outFrame:])]
-	return f.wire
+	return frame, err
 }
