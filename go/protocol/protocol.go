@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/modlisten/mod_listen/go/config"
+	"github.com/modlisten/mod_listen/go/oggopus"
 	"github.com/modlisten/mod_listen/go/peertext"
 	"github.com/modlisten/mod_listen/go/wav"
 )
@@ -189,13 +190,21 @@ type Clip struct {
 
 	content string // base64
 	offset  int    // of the first sample in the decoded bytes
+	ogg     *oggopus.File
+	oggSize int // bytes of the Ogg file, held until the clip is decoded
 }
 
 // Seconds is the clip's length.
 func (c *Clip) Seconds() float64 { return float64(c.Frames) / float64(c.Rate) }
 
-// DecodeBytes is the memory Decode allocates.
-func (c *Clip) DecodeBytes() int { return 2*c.Frames*c.Channels + 2*decodeChunk }
+// DecodeBytes is the memory Decode allocates (and, for Ogg, the file held
+// until then).
+func (c *Clip) DecodeBytes() int {
+	if c.ogg != nil {
+		return c.oggSize + 2*c.Frames
+	}
+	return 2*c.Frames*c.Channels + 2*decodeChunk
+}
 
 // decodeChunk: base64 characters decoded at a time, straight into the
 // clip's samples: the decoded bytes are never held whole.
@@ -203,6 +212,13 @@ const decodeChunk = 4096
 
 // Decode returns the audio: 16-bit PCM, channels interleaved.
 func (c *Clip) Decode() ([]int16, error) {
+	if c.ogg != nil {
+		pcm, err := c.ogg.Decode()
+		if err != nil {
+			return nil, fmt.Errorf("playAudio: %v", err)
+		}
+		return pcm, nil
+	}
 	out := make([]int16, c.Frames*c.Channels)
 	content := c.content
 	if strings.ContainsAny(content, "\r\n") {
@@ -350,10 +366,21 @@ func parsePlay(frame []byte) (*Clip, error) {
 			return nil, fmt.Errorf("playAudio: WAV sample rate %v", err)
 		}
 		c.Rate, c.Channels, c.Frames, c.offset = h.Rate, h.Channels, h.Frames(), h.DataOffset
+	case "ogg", "opus":
+		// An Ogg file is compressed: its length is known only from its last
+		// page, so the whole file is decoded from base64 (not its audio).
+		file, err := base64.StdEncoding.DecodeString(strings.NewReplacer("\r", "", "\n", "").Replace(c.content))
+		if err != nil {
+			return nil, fmt.Errorf(`playAudio: "data.audioContent" is not valid base64: %v`, err)
+		}
+		if c.ogg, err = oggopus.Parse(file); err != nil {
+			return nil, fmt.Errorf("playAudio: %v", err)
+		}
+		c.Rate, c.Frames, c.oggSize = oggopus.Rate, c.ogg.Samples, len(file)
 	case "":
-		return nil, errors.New(`playAudio: "data.audioContentType" is missing ("raw", "wav" or "wave")`)
+		return nil, errors.New(`playAudio: "data.audioContentType" is missing ("raw", "wav", "wave", "ogg" or "opus")`)
 	default:
-		return nil, fmt.Errorf(`playAudio: unknown "data.audioContentType" "%s" ("raw", "wav" or "wave")`, peertext.Show(d.AudioContentType))
+		return nil, fmt.Errorf(`playAudio: unknown "data.audioContentType" "%s" ("raw", "wav", "wave", "ogg" or "opus")`, peertext.Show(d.AudioContentType))
 	}
 	return c, nil
 }
