@@ -133,3 +133,20 @@ func (d *Decoder) Conceal() ([]int16, error) {
 	}
 	return d.pcm[:n], nil
 }
+
+// MaxPacketBytes is the largest valid packet (RFC 6716 3.2.5: 48 frames of
+// at most 1275 bytes).
+const MaxPacketBytes = 48 * maxPacket
+
+// MaxPacketMs is the longest audio one packet holds.
+const MaxPacketMs = maxFrameMs
+
+// DecodeRate is the rate to decode at for a call at rate: the call's own
+// when libopus decodes to it, else 48 kHz (to be resampled).
+func DecodeRate(rate int) int {
+	switch rate {
+	case 8000, 12000, 16000, 24000, 48000:
+		return rate
+	}
+	return 48000
+}

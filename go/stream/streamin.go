@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modlisten/mod_listen/go/opus"
 	"github.com/modlisten/mod_listen/go/pcm"
 	"github.com/modlisten/mod_listen/go/resample"
 )
@@ -27,6 +28,7 @@ type streamInput struct {
 	idle  *time.Timer
 	done  bool          // closed: the pause timer must not play any more
 	play  func([]int16) // refuses, to the server, what it cannot take
+	dec   *opus.Decoder // when the frames are Opus packets
 }
 
 // guard is deferred by the pause timer's goroutine: it must recover a panic.
@@ -56,7 +58,33 @@ func (in *streamInput) frame(data []byte) {
 		in.odd = append(in.odd[:0], data[len(data)-1])
 		data = data[:len(data)-1]
 	}
-	samples := pcm.FromLE(make([]int16, 0, len(data)/2), data)
+	in.push(pcm.FromLE(make([]int16, 0, len(data)/2), data))
+}
+
+// packet takes one binary frame holding an Opus packet. An empty frame
+// stands for a packet lost before it reached the server (a gap in the RTP
+// it relays, say), and a packet that does not decode is lost too: either is
+// replaced by libopus's concealment, so the audio goes on instead of
+// falling silent. The error says what was wrong with an invalid packet.
+func (in *streamInput) packet(p []byte) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var err error
+	samples, bad := in.dec.Decode(p)
+	if len(p) == 0 || bad != nil {
+		if len(p) > 0 {
+			err = bad
+		}
+		if samples, bad = in.dec.Conceal(); bad != nil {
+			return bad
+		}
+	}
+	in.push(samples)
+	return err
+}
+
+// push resamples and plays samples at the stream's rate.
+func (in *streamInput) push(samples []int16) {
 	out := in.align(in.r.Process(make([]int16, 0, in.r.MaxOut(len(samples))), samples))
 	in.dirty = true
 	in.idle.Reset(idleFlush)
