@@ -24,6 +24,7 @@ type runSpec struct {
 	Calls      int
 	Rate       int    // stream sampleRate (0 with NoStream)
 	Mix        string // mono, stereo
+	Encoding   string // l16 (""), opus
 	NoStream   bool   // switchsim --no-stream: the baseline
 	StreamBack int    // sink -stream-back rate; the listen then plays streamed audio
 	Ramp       float64
@@ -296,6 +297,9 @@ func vmRSS(pid int) float64 {
 
 func (e *env) config(url string, sp runSpec) string {
 	c := map[string]any{"url": url, "sampleRate": sp.Rate, "mixType": sp.Mix}
+	if sp.Encoding != "" {
+		c["encoding"] = sp.Encoding
+	}
 	if sp.StreamBack > 0 {
 		c["bidirectionalAudio"] = map[string]any{"enabled": true, "streaming": true, "sampleRate": sp.StreamBack}
 	}
