@@ -148,3 +148,27 @@ func TestConcealContinuesTheSound(t *testing.T) {
 		t.Errorf("concealment at %.1f dB of the tone, want within 6 dB (not silence)", db)
 	}
 }
+
+// With DTX, silence is sent as packets of at most two bytes; without, it is
+// not.
+func TestDTXShrinksSilence(t *testing.T) {
+	for _, dtx := range []bool{false, true} {
+		o := voip(32000)
+		o.DTX = dtx
+		enc, _ := NewEncoder(16000, 1, o)
+		silence := make([]int16, 320)
+		small := 0
+		for k := 0; k < 50; k++ {
+			p, err := enc.Encode(silence)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p) <= 2 {
+				small++
+			}
+		}
+		if dtx && small < 35 || !dtx && small > 0 { // DTX starts after a few frames of silence
+			t.Errorf("dtx %v: %d of 50 silent packets are of 2 bytes or less", dtx, small)
+		}
+	}
+}
