@@ -163,3 +163,26 @@ func TestCRCKnownPage(t *testing.T) {
 		t.Errorf("CRC %08x, opusenc wrote %08x", got, want)
 	}
 }
+
+// A last granule position that says less than the packets hold is the
+// length: decoding stops there (RFC 7845 4.4: end trimming).
+func TestDecodeStopsAtTheLength(t *testing.T) {
+	b := append([]byte(nil), load(t, "stereo48k.opus")...)
+	starts := pageStarts(t, b)
+	last := starts[len(starts)-1]
+	// Both audio pages say half a second (and 10 ms), where their packets
+	// hold a second.
+	prev := starts[len(starts)-2]
+	binary.LittleEndian.PutUint64(b[prev+6:], 24312)
+	binary.LittleEndian.PutUint32(b[prev+22:], CRC(b[prev:last]))
+	binary.LittleEndian.PutUint64(b[last+6:], 24312+480)
+	binary.LittleEndian.PutUint32(b[last+22:], CRC(b[last:]))
+	f, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm, err := f.Decode()
+	if err != nil || len(pcm) != 24480 || f.Samples != 24480 {
+		t.Errorf("decoded %d samples (%v) of %d; want 24480", len(pcm), err, f.Samples)
+	}
+}

@@ -280,11 +280,13 @@ func TestOpusClipIntoNarrowbandCall(t *testing.T) {
 
 // TestOpusCorruptClips: Ogg clips that are truncated, damaged (a bad CRC),
 // Vorbis, empty (zero pages) or not Ogg at all are refused with an error
-// frame naming what is wrong, nothing of them is played, and the call goes
-// on: a good clip sent after them plays.
+// frame naming what is wrong, and one longer than maxClipSeconds (1 s here)
+// by its length; nothing of them is played, and the call goes on: a good
+// clip sent after them plays.
 func TestOpusCorruptClips(t *testing.T) {
 	t.Parallel()
 	good := opusenc(t, 48000, 1, Sine(48000, 500, pbLevel, 0.4))
+	long := opusenc(t, 16000, 1, Sine(16000, 500, pbLevel, 1.5))
 	badCRC := append([]byte(nil), good...)
 	badCRC[len(badCRC)-20] ^= 0xff
 	vorbis, err := os.ReadFile("../../go/oggopus/testdata/vorbis.ogg")
@@ -301,6 +303,7 @@ func TestOpusCorruptClips(t *testing.T) {
 		{"vorbis", vorbis, "playAudio: Ogg/Opus: not Opus: the Ogg file holds Vorbis, not Opus"},
 		{"zero pages", nil, "playAudio: Ogg/Opus: the file is empty: zero pages"},
 		{"wav", wav.Encode(8000, 1, Sine(8000, 500, pbLevel, 0.1)), `playAudio: Ogg/Opus: not an Ogg file (it does not start with "OggS"; it is a RIFF/WAVE file: send it as "wav")`},
+		{"too long", long, "playAudio refused: the clip is 1.5 s long, over the limit of 1 s"},
 	}
 	script := newPBScript()
 	srv := NewWSServer(t, func(c *WSConn) {
@@ -313,7 +316,7 @@ func TestOpusCorruptClips(t *testing.T) {
 		}
 		<-done
 	})
-	_, c, desc, x := runPB(t, srv, script, Sim{Config: pbConfig(t, srv.URL, nil), Hangup: 1.5})
+	_, c, desc, x := runPB(t, srv, script, Sim{Config: pbConfig(t, srv.URL, nil), Hangup: 1.5, Settings: `{"maxClipSeconds":1}`})
 	_, texts := hosRefusalsTold(t, c)
 	var want []string
 	for _, k := range cases {
