@@ -410,7 +410,7 @@ func TestParseSettingsErrors(t *testing.T) {
 		{`{"sampleRate":11025}`, `listen: "sampleRate" must be one of 8000, 16000, 24000, 48000, 64000 (got 11025)`},
 		{`{"bufferSeconds":0}`, `listen: "bufferSeconds" must be between 0.1 and 60 (got 0)`},
 		{`{"jitterMs":-1}`, `listen: "jitterMs" must be between 0 and 2000 (got -1)`},
-		{`{"maxTextBytes":100}`, `listen: "maxTextBytes" must be between 1024 and 1.073741824e+09 (got 100)`},
+		{`{"maxTextBytes":100}`, `listen: "maxTextBytes" must be between 1024 and 1073741824 (got 100)`},
 		{`{"maxQueuedClips":0}`, `listen: "maxQueuedClips" must be between 1 and 1000 (got 0)`},
 		{`{"hookTimeoutMs":50}`, `listen: "hookTimeoutMs" must be between 100 and 600000 (got 50)`},
 		{`{"hookRetries":11}`, `listen: "hookRetries" must be between 0 and 10 (got 11)`},
@@ -420,9 +420,9 @@ func TestParseSettingsErrors(t *testing.T) {
 		{`{"tlsVerify":"nope"}`, `listen: "tlsVerify" must be true or false`},
 		{`{"logLevel":8}`, `listen: "logLevel" must be between 0 and 7 (got 8)`},
 
-		{`{"maxRefusals":0}`, `listen: "maxRefusals" must be between 1 and 1e+06 (got 0)`},
+		{`{"maxRefusals":0}`, `listen: "maxRefusals" must be between 1 and 1000000 (got 0)`},
 		{`{"maxQueuedMarks":0}`, `listen: "maxQueuedMarks" must be between 1 and 10000 (got 0)`},
-		{`{"maxServerBytes":1000}`, `listen: "maxServerBytes" must be between 1.048576e+06 and 1.099511627776e+12 (got 1000)`},
+		{`{"maxServerBytes":1000}`, `listen: "maxServerBytes" must be between 1048576 and 1099511627776 (got 1000)`},
 		{`{"maxEventsPerSecond":0}`, `listen: "maxEventsPerSecond" must be between 1 and 10000 (got 0)`},
 	}
 	for _, c := range cases {

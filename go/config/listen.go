@@ -506,10 +506,13 @@ func number(raw json.RawMessage, key string, lo, hi float64) (float64, error) {
 		}
 	}
 	if !(f >= lo && f <= hi) { // written so that NaN is refused too
-		return 0, fmt.Errorf("listen: %q must be between %g and %g (got %g)", key, lo, hi, f)
+		return 0, fmt.Errorf("listen: %q must be between %s and %s (got %s)", key, plain(lo), plain(hi), plain(f))
 	}
 	return f, nil
 }
+
+// plain writes a number as people do: 1000000, not 1e+06.
+func plain(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func integer(raw json.RawMessage, key string, lo, hi int) (int, error) {
 	f, err := number(raw, key, float64(lo), float64(hi))
