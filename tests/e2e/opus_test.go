@@ -403,3 +403,23 @@ func TestOpusStreamedPlaybackConceals(t *testing.T) {
 		t.Errorf("played %.2f Hz, want 1000", f)
 	}
 }
+
+// TestOpusTimeline: listen-sim's --wire timeline of an Opus stream shows the
+// first packet and the packets per second, not a line for each packet of
+// another size (each has its own).
+func TestOpusTimeline(t *testing.T) {
+	t.Parallel()
+	srv := NewWSServer(t, nil)
+	r := RunSim(t, Sim{Config: mustJSON(t, map[string]any{"url": srv.URL, "sampleRate": 16000, "encoding": "opus"}),
+		Hangup: 2, QuietLog: true, Readable: true, Expect: "hangup", Extra: []string{"--wire", "--caller-tone", "440"}})
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d\n%s", r.ExitCode, r.Describe())
+	}
+	out := r.Stdout
+	timelineLine(t, out, `→ first frame \{"sampleRate":16000,"mixType":"mono","encoding":"opus"`)
+	timelineLine(t, out, `→ binary frame of [0-9]+ bytes \(the first Opus packet\)$`)
+	timelineLine(t, out, `→ audio 50 frames, [0-9]+ bytes in 1-2 s$`)
+	if strings.Contains(out, "another size") {
+		t.Errorf("the timeline reports packets of another size:\n%s", out)
+	}
+}
