@@ -309,6 +309,7 @@ func (s *Stream) Status() map[string]any {
 		"framesDropped": s.media.Dropped(),
 		"mixType":       s.cfg.MixType,
 		"sampleRate":    s.cfg.SampleRate,
+		"encoding":      s.cfg.Encoding,
 	}
 	if s.media.Play() != nil {
 		st["samplesPlayed"] = s.media.Played()

@@ -516,6 +516,9 @@ func testOpusListen(t *testing.T, fs *Switch, srv *WSServer) {
 		return e.Name() == "listen::start" && e.Get("Listen-Mode") == "blocking"
 	})
 	bot := start.Get("Unique-ID")
+	if st := decodeJSON(t, "listen::start body", start.Body); st["encoding"] != "opus" || st["sampleRate"] != float64(16000) {
+		t.Errorf("listen::start body %s: want encoding opus, sampleRate 16000", start.Body)
+	}
 	conn := srv.Accept(t, "/opus", 10*time.Second)
 	done := fs.Events.WaitEvent(t, "listen::play_done", mark, 15*time.Second, named("listen::play_done", bot))
 	if d := decodeJSON(t, "play_done body", done.Body); d["id"] != "tts" {
