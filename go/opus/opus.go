@@ -34,10 +34,9 @@ var applications = map[string]libopus.Application{
 
 // Encoder turns 20 ms of PCM (channels interleaved) into one packet.
 type Encoder struct {
-	enc      *libopus.Encoder
-	samples  int // per 20 ms, all channels
-	packet   []byte
-	channels int
+	enc     *libopus.Encoder
+	samples int // per 20 ms, all channels
+	packet  []byte
 }
 
 // NewEncoder makes the encoder of one stream. The options are validated by
@@ -51,6 +50,10 @@ func NewEncoder(rate, channels int, o config.Opus) (*Encoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opus: encoder at %d Hz, %d channels: %v", rate, channels, err)
 	}
+	loss := 0
+	if o.FEC {
+		loss = fecLossPercent
+	}
 	set := []struct {
 		what string
 		err  error
@@ -58,21 +61,15 @@ func NewEncoder(rate, channels int, o config.Opus) (*Encoder, error) {
 		{"bitrate", enc.SetBitrate(o.Bitrate)},
 		{"complexity", enc.SetComplexity(o.Complexity)},
 		{"fec", enc.SetInBandFEC(o.FEC)},
+		{"packet loss", enc.SetPacketLossPerc(loss)},
 		{"dtx", enc.SetDTX(o.DTX)},
-	}
-	if o.FEC {
-		set = append(set, struct {
-			what string
-			err  error
-		}{"packet loss", enc.SetPacketLossPerc(fecLossPercent)})
 	}
 	for _, s := range set {
 		if s.err != nil {
 			return nil, fmt.Errorf("opus: setting %s: %v", s.what, s.err)
 		}
 	}
-	return &Encoder{enc: enc, samples: rate / 1000 * FrameMs * channels, channels: channels,
-		packet: make([]byte, maxPacket)}, nil
+	return &Encoder{enc: enc, samples: rate / 1000 * FrameMs * channels, packet: make([]byte, maxPacket)}, nil
 }
 
 // Encode returns the packet for one 20 ms frame; it is valid until the next
@@ -92,7 +89,6 @@ func (e *Encoder) Encode(pcm []int16) ([]byte, error) {
 type Decoder struct {
 	dec      *libopus.Decoder
 	channels int
-	rate     int
 	pcm      []int16
 	last     int // samples per channel of the last packet decoded or concealed
 }
@@ -105,7 +101,7 @@ func NewDecoder(rate, channels int) (*Decoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opus: decoder at %d Hz, %d channels: %v", rate, channels, err)
 	}
-	return &Decoder{dec: dec, channels: channels, rate: rate,
+	return &Decoder{dec: dec, channels: channels,
 		pcm: make([]int16, rate/1000*maxFrameMs*channels), last: rate / 1000 * FrameMs}, nil
 }
 

@@ -172,3 +172,31 @@ func TestDTXShrinksSilence(t *testing.T) {
 		}
 	}
 }
+
+// The options reach libopus.
+func TestOptionsApplied(t *testing.T) {
+	for _, o := range []config.Opus{
+		{Bitrate: 24000, Application: config.OpusAudio, Complexity: 7, FEC: true, DTX: true},
+		{Bitrate: 64000, Application: config.OpusLowDelay, Complexity: 0},
+	} {
+		e, err := NewEncoder(16000, 1, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bitrate, _ := e.enc.Bitrate()
+		complexity, _ := e.enc.Complexity()
+		fec, _ := e.enc.InBandFEC()
+		loss, _ := e.enc.PacketLossPerc()
+		dtx, _ := e.enc.DTX()
+		wantLoss := 0
+		if o.FEC {
+			wantLoss = fecLossPercent
+		}
+		if bitrate != o.Bitrate || complexity != o.Complexity || fec != o.FEC || loss != wantLoss || dtx != o.DTX {
+			t.Errorf("%+v: libopus has bitrate %d, complexity %d, fec %v, loss %d%%, dtx %v", o, bitrate, complexity, fec, loss, dtx)
+		}
+	}
+	if _, err := NewEncoder(16000, 1, config.Opus{Bitrate: 32000, Application: "music"}); err == nil || err.Error() != `opus: unknown application "music"` {
+		t.Errorf("unknown application: %v", err)
+	}
+}
