@@ -69,18 +69,18 @@ func (in *streamInput) frame(data []byte) {
 func (in *streamInput) packet(p []byte) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	var err error
-	samples, bad := in.dec.Decode(p)
-	if len(p) == 0 || bad != nil {
-		if len(p) > 0 {
-			err = bad
-		}
-		if samples, bad = in.dec.Conceal(); bad != nil {
-			return bad
+	samples, invalid := in.dec.Decode(p)
+	if invalid != nil {
+		var err error
+		if samples, err = in.dec.Conceal(); err != nil {
+			return err
 		}
 	}
 	in.push(samples)
-	return err
+	if len(p) == 0 {
+		return nil // a loss announced, not an error
+	}
+	return invalid
 }
 
 // push resamples and plays samples at the stream's rate.
