@@ -138,7 +138,7 @@ func Parse(data []byte) (*File, error) {
 		return nil, fail("the stream has no audio packets")
 	}
 	length := granule - int64(f.PreSkip)
-	if length < 0 || length > math.MaxInt32 {
+	if length < 0 {
 		return nil, fail("the last granule position (%d) does not fit the pre-skip (%d)", granule, f.PreSkip)
 	}
 	f.Samples = int(length)
