@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -184,5 +185,26 @@ func TestDecodeStopsAtTheLength(t *testing.T) {
 	pcm, err := f.Decode()
 	if err != nil || len(pcm) != 24480 || f.Samples != 24480 {
 		t.Errorf("decoded %d samples (%v) of %d; want 24480", len(pcm), err, f.Samples)
+	}
+}
+
+// A file whose last page claims hours is measured, not decoded, by Parse:
+// the caller refuses it by its length (maxClipSeconds) before any decoding.
+func TestParseMeasuresWithoutDecoding(t *testing.T) {
+	b := append([]byte(nil), load(t, "stereo48k.opus")...)
+	starts := pageStarts(t, b)
+	last := starts[len(starts)-1]
+	binary.LittleEndian.PutUint64(b[last+6:], 312+3*3600*Rate)
+	binary.LittleEndian.PutUint32(b[last+22:], CRC(b[last:]))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f, err := Parse(b)
+	runtime.ReadMemStats(&after)
+	if err != nil || f.Seconds() != 3*3600 {
+		t.Fatalf("%v, %v s", err, f.Seconds())
+	}
+	// The File and its list of packets; three hours of audio would be 1 GB.
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
+		t.Errorf("Parse allocated %d bytes for a 3-hour claim", n)
 	}
 }
