@@ -25,6 +25,7 @@ type runSpec struct {
 	Rate       int    // stream sampleRate (0 with NoStream)
 	Mix        string // mono, stereo
 	Protocol   string // the listen's "protocol"; "" for the default (jambonz)
+	Encoding   string // l16 (""), opus
 	NoStream   bool   // switchsim --no-stream: the baseline
 	StreamBack int    // sink -stream-back rate; the listen then plays streamed audio
 	Ramp       float64
@@ -299,6 +300,9 @@ func (e *env) config(url string, sp runSpec) string {
 	c := map[string]any{"url": url, "sampleRate": sp.Rate, "mixType": sp.Mix}
 	if sp.Protocol != "" {
 		c["protocol"] = sp.Protocol
+	}
+	if sp.Encoding != "" {
+		c["encoding"] = sp.Encoding
 	}
 	if sp.StreamBack > 0 {
 		c["bidirectionalAudio"] = map[string]any{"enabled": true, "streaming": true, "sampleRate": sp.StreamBack}
