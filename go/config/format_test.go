@@ -24,6 +24,8 @@ func TestFormat(t *testing.T) {
 		{`{"url":"ws://h","protocol":"twilio","encoding":"mulaw","sampleRate":8000}`, DefaultSettings(), Twilio, Mulaw, 8000, true},
 		{`{"url":"ws://h"}`, sTwilio, Twilio, Mulaw, 8000, true},
 		{`{"url":"ws://h","protocol":"jambonz"}`, sTwilio, Jambonz, L16, 8000, false},
+		{`{"url":"ws://h","encoding":"opus","sampleRate":48000}`, DefaultSettings(), Jambonz, OpusCode, 48000, false},
+		{`{"url":"ws://h","encoding":"MuLaw"}`, s16, Jambonz, Mulaw, 8000, false},
 	} {
 		l, err := ParseListen([]byte(c.js), c.s)
 		if err != nil {
@@ -47,7 +49,7 @@ func TestFormatErrors(t *testing.T) {
 			`listen: Twilio Media Streams are 8 kHz µ-law both ways: "bidirectionalAudio.sampleRate" must be 8000 with "protocol": "twilio" (got 16000)`},
 		{`{"url":"ws://h","protocol":"Twilio"}`, `listen: "protocol" must be "jambonz" or "twilio" (got "Twilio")`},
 		{`{"url":"ws://h","protocol":1}`, `listen: "protocol" must be a string`},
-		{`{"url":"ws://h","encoding":"pcm"}`, `listen: "encoding" must be "l16", "mulaw" or "alaw" (got "pcm")`},
+		{`{"url":"ws://h","encoding":"pcm"}`, `listen: "encoding" must be "l16", "mulaw", "alaw" or "opus" (got "pcm")`},
 		{`{"url":"ws://h","encoding":"mulaw","sampleRate":16000}`,
 			`listen: "encoding" "mulaw" is G.711, 8 kHz only: "sampleRate" must be 8000 (got 16000)`},
 		{`{"url":"ws://h","encoding":"alaw","sampleRate":"48000"}`,

@@ -28,16 +28,6 @@ const (
 	Twilio  = "twilio" // Twilio Media Streams
 )
 
-// Encodings of the audio sent to the server.
-const (
-	L16   = "l16"   // 16-bit little-endian PCM
-	Mulaw = "mulaw" // G.711 µ-law
-	Alaw  = "alaw"  // G.711 A-law
-)
-
-// G711Rate is the only rate of the G.711 encodings.
-const G711Rate = 8000
-
 // StreamRates are the sampleRate values the spec allows for audio sent to the server.
 var StreamRates = []int{8000, 16000, 24000, 48000, 64000}
 
@@ -60,9 +50,10 @@ type Hook struct {
 type Listen struct {
 	URL          string
 	Protocol     string
-	Encoding     string
+	Encoding     string // of the audio sent: L16, Mulaw, Alaw or OpusCode
 	MixType      string
 	SampleRate   int
+	Opus         Opus            // the encoder's options, when Encoding is OpusCode
 	Metadata     json.RawMessage // a JSON object merged into the first frame, last
 	Username     string
 	Password     string
@@ -74,14 +65,17 @@ type Listen struct {
 	PlayBeep     bool
 	ActionHook   *Hook
 
-	// Bidirectional audio (bidirectionalAudio: {enabled, streaming, sampleRate, jitterMs}).
+	// Bidirectional audio (bidirectionalAudio: {enabled, streaming, sampleRate, encoding, jitterMs}).
 	Playback      bool
 	PlaybackAsked bool // enabled in so many words, not by default
 	Streaming     bool
 	StreamingRate int
-	JitterMs      int
-	SilenceDb     float64
-	IgnoredKeys   []string // accepted for compatibility, not acted on
+	// StreamingEncoding is L16 (binary frames of PCM at StreamingRate) or
+	// OpusCode (one Opus packet per frame, any rate).
+	StreamingEncoding string
+	JitterMs          int
+	SilenceDb         float64
+	IgnoredKeys       []string // accepted for compatibility, not acted on
 
 	TLS       TLS
 	Headers   map[string]string
@@ -128,19 +122,21 @@ func ParseListen(data []byte, s Settings) (*Listen, error) {
 		return nil, err
 	}
 	l := &Listen{
-		Protocol:      s.Protocol,
-		Encoding:      L16,
-		MixType:       Mono,
-		SampleRate:    s.SampleRate,
-		Subprotocols:  s.Subprotocols,
-		Playback:      true,
-		StreamingRate: 8000,
-		JitterMs:      s.JitterMs,
-		SilenceDb:     s.SilenceThreshold,
-		TLS:           s.TLS,
-		Headers:       s.Headers,
-		Reconnect:     Reconnect{Backoff: DefaultBackoff, Stable: DefaultStable},
-		PingInterval:  DefaultPingInterval,
+		Protocol:          s.Protocol,
+		Encoding:          L16,
+		MixType:           Mono,
+		SampleRate:        s.SampleRate,
+		Opus:              Opus{Application: OpusVoIP, Complexity: OpusDefaultComplexity},
+		Subprotocols:      s.Subprotocols,
+		Playback:          true,
+		StreamingRate:     8000,
+		StreamingEncoding: L16,
+		JitterMs:          s.JitterMs,
+		SilenceDb:         s.SilenceThreshold,
+		TLS:               s.TLS,
+		Headers:           s.Headers,
+		Reconnect:         Reconnect{Backoff: DefaultBackoff, Stable: DefaultStable},
+		PingInterval:      DefaultPingInterval,
 	}
 	for _, key := range sortedKeys(obj) {
 		if err := l.set(key, obj[key], s); err != nil {
@@ -157,36 +153,10 @@ func ParseListen(data []byte, s Settings) (*Listen, error) {
 	return l, nil
 }
 
-// checkFormat settles the protocol, encoding and rate together: G.711 and
-// Twilio Media Streams are 8 kHz, so a rate given otherwise is refused, and
-// the settings' default rate gives way.
-func (l *Listen) checkFormat(rateGiven bool) error {
-	if l.Protocol == Twilio {
-		if l.Encoding != L16 && l.Encoding != Mulaw {
-			return fmt.Errorf(`listen: Twilio Media Streams are 8 kHz µ-law: "encoding" %q cannot be used with "protocol": "twilio"`, l.Encoding)
-		}
-		if rateGiven && l.SampleRate != G711Rate {
-			return fmt.Errorf(`listen: Twilio Media Streams are 8 kHz µ-law: "sampleRate" must be 8000 with "protocol": "twilio" (got %d)`, l.SampleRate)
-		}
-		if l.StreamingRate != G711Rate {
-			return fmt.Errorf(`listen: Twilio Media Streams are 8 kHz µ-law both ways: "bidirectionalAudio.sampleRate" must be 8000 with "protocol": "twilio" (got %d)`, l.StreamingRate)
-		}
-		// The server's audio comes as media messages, played as they come.
-		l.Encoding, l.Streaming = Mulaw, true
-	}
-	if l.Encoding == Mulaw || l.Encoding == Alaw {
-		if rateGiven && l.SampleRate != G711Rate {
-			return fmt.Errorf(`listen: "encoding" %q is G.711, 8 kHz only: "sampleRate" must be 8000 (got %d)`, l.Encoding, l.SampleRate)
-		}
-		l.SampleRate = G711Rate
-	}
-	return nil
-}
-
 func (l *Listen) set(key string, raw json.RawMessage, s Settings) error {
 	var err error
 	switch key {
-	case "metadata", "wsAuth", "actionHook", "bidirectionalAudio", "headers", "tls", "reconnect":
+	case "metadata", "wsAuth", "actionHook", "bidirectionalAudio", "headers", "tls", "reconnect", "opus":
 		raw = objectInString(raw)
 	}
 	switch key {
@@ -200,10 +170,7 @@ func (l *Listen) set(key string, raw json.RawMessage, s Settings) error {
 	case "protocol":
 		l.Protocol, err = protocol(raw, key)
 	case "encoding":
-		l.Encoding, err = str(raw, key)
-		if err == nil && l.Encoding != L16 && l.Encoding != Mulaw && l.Encoding != Alaw {
-			err = fmt.Errorf(`listen: "encoding" must be "l16", "mulaw" or "alaw" (got %q)`, l.Encoding)
-		}
+		l.Encoding, err = encoding(raw, key, SentEncodings)
 	case "mixType":
 		l.MixType, err = str(raw, key)
 		if err == nil && l.MixType != Mono && l.MixType != Stereo && l.MixType != Mixed {
@@ -211,6 +178,10 @@ func (l *Listen) set(key string, raw json.RawMessage, s Settings) error {
 		}
 	case "sampleRate":
 		l.SampleRate, err = sampleRate(raw, key)
+	case "opus":
+		err = l.setOpus(raw)
+	case "opus.bitrate", "opus.application", "opus.fec", "opus.dtx", "opus.complexity":
+		err = l.setOpusKey(key, raw)
 	case "metadata":
 		if isNull(raw) {
 			return nil
@@ -300,7 +271,7 @@ func (l *Listen) setAuth(raw json.RawMessage) error {
 func (l *Listen) setBidirectional(raw json.RawMessage) error {
 	var b map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &b); err != nil || b == nil {
-		return fmt.Errorf(`listen: "bidirectionalAudio" must be an object {"enabled", "streaming", "sampleRate", "jitterMs"}`)
+		return fmt.Errorf(`listen: "bidirectionalAudio" must be an object {"enabled", "streaming", "sampleRate", "encoding", "jitterMs"}`)
 	}
 	for k, v := range b {
 		key := "bidirectionalAudio." + k
@@ -313,6 +284,8 @@ func (l *Listen) setBidirectional(raw json.RawMessage) error {
 			l.Streaming, err = boolean(v, key)
 		case "sampleRate":
 			l.StreamingRate, err = rateIn(v, key, PlayRates)
+		case "encoding":
+			l.StreamingEncoding, err = encoding(v, key, StreamedEncodings)
 		case "jitterMs":
 			l.JitterMs, err = integer(v, key, 0, 2000)
 		default:
@@ -564,10 +537,13 @@ func number(raw json.RawMessage, key string, lo, hi float64) (float64, error) {
 		}
 	}
 	if !(f >= lo && f <= hi) { // written so that NaN is refused too
-		return 0, fmt.Errorf("listen: %q must be between %g and %g (got %g)", key, lo, hi, f)
+		return 0, fmt.Errorf("listen: %q must be between %s and %s (got %s)", key, plain(lo), plain(hi), plain(f))
 	}
 	return f, nil
 }
+
+// plain writes a number as people do: 1000000, not 1e+06.
+func plain(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func integer(raw json.RawMessage, key string, lo, hi int) (int, error) {
 	f, err := number(raw, key, float64(lo), float64(hi))

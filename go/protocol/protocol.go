@@ -14,6 +14,7 @@ import (
 
 	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/g711"
+	"github.com/modlisten/mod_listen/go/oggopus"
 	"github.com/modlisten/mod_listen/go/peertext"
 	"github.com/modlisten/mod_listen/go/wav"
 )
@@ -106,19 +107,23 @@ func raw(v any) json.RawMessage {
 }
 
 // Initial is the first text frame: sampleRate and mixType (and encoding,
-// when the audio is not L16), the call's attributes, then extra keys (e.g.
-// a resumption notice), then metadata shallow-merged last (its keys win).
+// when the audio is not L16, which servers assume), the call's attributes,
+// then extra keys (e.g. a resumption notice), then metadata shallow-merged
+// last (its keys win).
 func Initial(sampleRate int, mixType, encoding string, call *Object, extra *Object, metadata json.RawMessage) ([]byte, error) {
 	meta, err := ParseObject(metadata)
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %v", err)
 	}
 	o := &Object{values: map[string]json.RawMessage{}}
-	o.Set("sampleRate", raw(sampleRate))
-	o.Set("mixType", raw(mixType))
-	if encoding != config.L16 {
-		o.Set("encoding", raw(encoding))
+	format := func() {
+		o.Set("sampleRate", raw(sampleRate))
+		o.Set("mixType", raw(mixType))
+		if encoding != config.L16 {
+			o.Set("encoding", raw(encoding))
+		}
 	}
+	format()
 	for _, src := range []*Object{call, extra, meta} {
 		if src == nil {
 			continue
@@ -128,11 +133,7 @@ func Initial(sampleRate int, mixType, encoding string, call *Object, extra *Obje
 		}
 	}
 	// The audio's format is a fact, not an attribute: nothing may misstate it.
-	o.Set("sampleRate", raw(sampleRate))
-	o.Set("mixType", raw(mixType))
-	if encoding != config.L16 {
-		o.Set("encoding", raw(encoding))
-	}
+	format()
 	return o.MarshalJSON()
 }
 
@@ -220,13 +221,21 @@ type Clip struct {
 	content  string // base64
 	offset   int    // of the first sample in the decoded bytes
 	encoding string // of the samples: config.L16, Mulaw or Alaw
+	ogg      *oggopus.File
+	oggSize  int // bytes of the Ogg file, held until the clip is decoded
 }
 
 // Seconds is the clip's length.
 func (c *Clip) Seconds() float64 { return float64(c.Frames) / float64(c.Rate) }
 
-// DecodeBytes is the memory Decode allocates.
-func (c *Clip) DecodeBytes() int { return 2*c.Frames*c.Channels + 2*decodeChunk }
+// DecodeBytes is the memory Decode allocates (and, for Ogg, the file held
+// until then).
+func (c *Clip) DecodeBytes() int {
+	if c.ogg != nil {
+		return c.oggSize + 2*c.Frames
+	}
+	return 2*c.Frames*c.Channels + 2*decodeChunk
+}
 
 // sampleBytes is the size of one sample in the decoded bytes.
 func (c *Clip) sampleBytes() int {
@@ -242,6 +251,13 @@ const decodeChunk = 4096
 
 // Decode returns the audio: 16-bit PCM, channels interleaved.
 func (c *Clip) Decode() ([]int16, error) {
+	if c.ogg != nil {
+		pcm, err := c.ogg.Decode()
+		if err != nil {
+			return nil, fmt.Errorf("playAudio: %v", err)
+		}
+		return pcm, nil
+	}
 	out := make([]int16, c.Frames*c.Channels)
 	content := c.content
 	if strings.ContainsAny(content, "\r\n") {
@@ -403,10 +419,21 @@ func parsePlay(frame []byte) (*Clip, error) {
 			return nil, fmt.Errorf("playAudio: WAV sample rate %v", err)
 		}
 		c.Rate, c.Channels, c.Frames, c.offset = h.Rate, h.Channels, h.Frames(), h.DataOffset
+	case "ogg", "opus":
+		// An Ogg file is compressed: its length is known only from its last
+		// page, so the whole file is decoded from base64 (not its audio).
+		file, err := base64.StdEncoding.DecodeString(strings.NewReplacer("\r", "", "\n", "").Replace(c.content))
+		if err != nil {
+			return nil, fmt.Errorf(`playAudio: "data.audioContent" is not valid base64: %v`, err)
+		}
+		if c.ogg, err = oggopus.Parse(file); err != nil {
+			return nil, fmt.Errorf("playAudio: %v", err)
+		}
+		c.Rate, c.Frames, c.oggSize = oggopus.Rate, c.ogg.Samples, len(file)
 	case "":
-		return nil, errors.New(`playAudio: "data.audioContentType" is missing ("raw", "mulaw", "alaw", "wav" or "wave")`)
+		return nil, errors.New(`playAudio: "data.audioContentType" is missing ("raw", "mulaw", "alaw", "wav", "wave", "ogg" or "opus")`)
 	default:
-		return nil, fmt.Errorf(`playAudio: unknown "data.audioContentType" "%s" ("raw", "mulaw", "alaw", "wav" or "wave")`, peertext.Show(d.AudioContentType))
+		return nil, fmt.Errorf(`playAudio: unknown "data.audioContentType" "%s" ("raw", "mulaw", "alaw", "wav", "wave", "ogg" or "opus")`, peertext.Show(d.AudioContentType))
 	}
 	return c, nil
 }

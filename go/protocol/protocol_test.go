@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"os"
 	"reflect"
 	"runtime"
 	"strings"
@@ -277,8 +278,8 @@ func TestPlayAudioRefusals(t *testing.T) {
 		{`{"type":"playAudio"}`, `playAudio: "data" must be an object`},
 		{`{"type":"playAudio","data":"x"}`, `playAudio: "data" must be an object`},
 		{`{"type":"playAudio","data":{"audioContentType":"raw","sampleRate":8000}}`, `playAudio: "data.audioContent" is missing`},
-		{`{"type":"playAudio","data":{"audioContent":"AAA=","sampleRate":8000}}`, `playAudio: "data.audioContentType" is missing ("raw", "mulaw", "alaw", "wav" or "wave")`},
-		{`{"type":"playAudio","data":{"audioContent":"AAA=","audioContentType":"mp3"}}`, `playAudio: unknown "data.audioContentType" "mp3" ("raw", "mulaw", "alaw", "wav" or "wave")`},
+		{`{"type":"playAudio","data":{"audioContent":"AAA=","sampleRate":8000}}`, `playAudio: "data.audioContentType" is missing ("raw", "mulaw", "alaw", "wav", "wave", "ogg" or "opus")`},
+		{`{"type":"playAudio","data":{"audioContent":"AAA=","audioContentType":"mp3"}}`, `playAudio: unknown "data.audioContentType" "mp3" ("raw", "mulaw", "alaw", "wav", "wave", "ogg" or "opus")`},
 		{`{"type":"playAudio","data":{"audioContent":"AAA=","audioContentType":"raw"}}`, `playAudio: "data.sampleRate" is missing (required for raw audio)`},
 		{`{"type":"playAudio","data":{"audioContent":"AAA=","audioContentType":"raw","sampleRate":12345}}`, `playAudio: "data.sampleRate" must be one of 8000, 16000, 24000, 32000, 48000, 64000 (got 12345)`},
 		{`{"type":"playAudio","data":{"audioContent":"AAA=","audioContentType":"raw","sampleRate":"fast"}}`, `playAudio: "data.sampleRate" must be a number, got "fast"`},
@@ -505,5 +506,55 @@ func TestPlayG711(t *testing.T) {
 	_, err := Parse(playFrame(`{"audioContent":"AAA=","audioContentType":"mulaw","sampleRate":16000}`))
 	if err == nil || err.Error() != `playAudio: "data.sampleRate" must be 8000 for mulaw audio (got 16000)` {
 		t.Fatalf("mulaw at 16 kHz: %v", err)
+	}
+}
+
+func TestInitialSaysOpus(t *testing.T) {
+	call := mustObject(t, `{"callSid":"c","encoding":"l16"}`)
+	b, err := Initial(16000, "mono", "opus", call, nil, json.RawMessage(`{"encoding":"mp3"}`))
+	want := `{"sampleRate":16000,"mixType":"mono","encoding":"opus","callSid":"c"}`
+	if err != nil || string(b) != want {
+		t.Fatalf("got %s %v\nwant %s", b, err, want)
+	}
+}
+
+func oggClipFrame(t *testing.T, file []byte, contentType string) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"type": "playAudio", "data": map[string]any{
+		"audioContent": base64.StdEncoding.EncodeToString(file), "audioContentType": contentType, "id": "tts"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// An Ogg/Opus clip's length is known from its pages before its audio is
+// decoded; it decodes to mono at 48 kHz.
+func TestPlayAudioOggOpus(t *testing.T) {
+	file, err := os.ReadFile("../oggopus/testdata/stereo48k.opus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ct := range []string{"ogg", "opus"} {
+		m, err := Parse(oggClipFrame(t, file, ct))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := m.Clip
+		if c.Rate != 48000 || c.Channels != 1 || c.Frames != 48000 || c.Seconds() != 1 || c.DecodeBytes() != len(file)+96000 {
+			t.Fatalf("%s: clip %d Hz, %d channels, %d frames, %d bytes to decode", ct, c.Rate, c.Channels, c.Frames, c.DecodeBytes())
+		}
+		pcm, err := c.Decode()
+		if err != nil || len(pcm) != 48000 {
+			t.Fatalf("%s: decoded %d samples, %v", ct, len(pcm), err)
+		}
+	}
+	_, err = Parse(oggClipFrame(t, file[:len(file)-10], "ogg"))
+	if err == nil || err.Error() != "playAudio: Ogg/Opus: truncated: page 3 is cut short" {
+		t.Errorf("a truncated file: %v", err)
+	}
+	_, err = Parse([]byte(`{"type":"playAudio","data":{"audioContent":"T2dn!","audioContentType":"ogg"}}`))
+	if err == nil || !strings.HasPrefix(err.Error(), `playAudio: "data.audioContent" is not valid base64`) {
+		t.Errorf("bad base64: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package stream
 import (
 	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/g711"
+	"github.com/modlisten/mod_listen/go/opus"
 	"github.com/modlisten/mod_listen/go/pcm"
 	"github.com/modlisten/mod_listen/go/resample"
 )
@@ -17,7 +18,6 @@ const slackFrames = 3
 // allocates nothing per frame once its buffers have grown.
 type framer struct {
 	mix        string
-	encoding   string
 	hearsOther bool // the other party's audio is taken (by the mix or the recognizer)
 	inFrame    int  // samples per 20 ms at the codec rate
 	outFrame   int  // samples per 20 ms per channel at the stream rate
@@ -30,11 +30,35 @@ type framer struct {
 	frameL       []int16
 	frameR       []int16
 	mixed, inter []int16
-	wire         []byte
+	enc          frameEncoder
+}
+
+// frameEncoder turns 20 ms of samples at the stream's rate (channels
+// interleaved) into one binary frame, valid until the next call.
+type frameEncoder interface {
+	Encode(samples []int16) ([]byte, error)
+}
+
+// sampleEncoder writes each sample in a fixed number of bytes: L16 (two,
+// little-endian) and G.711 (one).
+type sampleEncoder struct {
+	size int // bytes per sample
+	put  func(dst []byte, samples []int16)
+	wire []byte
+}
+
+func newSampleEncoder(size int, put func([]byte, []int16), samples int) *sampleEncoder {
+	return &sampleEncoder{size: size, put: put, wire: make([]byte, size*samples)}
+}
+
+func (e *sampleEncoder) Encode(samples []int16) ([]byte, error) {
+	w := e.wire[:e.size*len(samples)]
+	e.put(w, samples)
+	return w, nil
 }
 
 func newFramer(c *config.Listen, codecRate int) (*framer, error) {
-	f := &framer{mix: c.MixType, encoding: c.Encoding, hearsOther: c.HearsOther(), inFrame: codecRate / 50, outFrame: c.SampleRate / 50, channels: 1}
+	f := &framer{mix: c.MixType, hearsOther: c.HearsOther(), inFrame: codecRate / 50, outFrame: c.SampleRate / 50, channels: 1}
 	var err error
 	if f.left, err = resample.New(codecRate, c.SampleRate); err != nil {
 		return nil, err
@@ -52,7 +76,20 @@ func newFramer(c *config.Listen, codecRate int) (*framer, error) {
 	f.frameR = make([]int16, f.inFrame)
 	f.mixed = make([]int16, f.inFrame)
 	f.inter = make([]int16, 2*f.outFrame)
-	f.wire = make([]byte, bytesPerSample(c.Encoding)*f.channels*f.outFrame)
+	switch c.Encoding {
+	case config.OpusCode:
+		// One encoder for the whole stream: Opus predicts each packet from
+		// the ones before.
+		if f.enc, err = opus.NewEncoder(c.SampleRate, f.channels, c.Opus); err != nil {
+			return nil, err
+		}
+	case config.Mulaw:
+		f.enc = newSampleEncoder(1, g711.EncodeMulawFrame, f.channels*f.outFrame)
+	case config.Alaw:
+		f.enc = newSampleEncoder(1, g711.EncodeAlawFrame, f.channels*f.outFrame)
+	default:
+		f.enc = newSampleEncoder(2, pcm.PutLE, f.channels*f.outFrame)
+	}
 	return f, nil
 }
 
@@ -124,46 +161,27 @@ func (f *framer) flushResamplers() {
 }
 
 // wireFrame returns the next 20 ms binary frame, or nil. With pad, a short
-// last frame is completed with silence so every frame has the same size.
-func (f *framer) wireFrame(pad bool) []byte {
+// last frame is completed with silence so every frame has the same length.
+func (f *framer) wireFrame(pad bool) ([]byte, error) {
 	n := len(f.outL)
 	if n == 0 || n < f.outFrame && !pad {
-		return nil
+		return nil, nil
 	}
 	for len(f.outL) < f.outFrame {
 		f.outL = append(f.outL, 0)
 	}
+	var samples []int16
 	if f.channels == 2 {
 		for len(f.outR) < f.outFrame {
 			f.outR = append(f.outR, 0)
 		}
 		pcm.Interleave(f.inter, f.outL[:f.outFrame], f.outR[:f.outFrame])
-		f.encode(f.inter)
 		f.outR = f.outR[:copy(f.outR, f.outR[f.outFrame:])]
+		samples = f.inter
 	} else {
-		f.encode(f.outL[:f.outFrame])
+		samples = f.outL[:f.outFrame]
 	}
+	frame, err := f.enc.Encode(samples)
 	f.outL = f.outL[:copy(f.outL, f.outL[f.outFrame:])]
-	return f.wire
-}
-
-// encode writes one frame's samples (channels interleaved) into f.wire in
-// the stream's encoding.
-func (f *framer) encode(samples []int16) {
-	switch f.encoding {
-	case config.Mulaw:
-		g711.EncodeMulawFrame(f.wire, samples)
-	case config.Alaw:
-		g711.EncodeAlawFrame(f.wire, samples)
-	default:
-		pcm.PutLE(f.wire, samples)
-	}
-}
-
-// bytesPerSample is the size of one sample of one channel on the wire.
-func bytesPerSample(encoding string) int {
-	if encoding == config.Mulaw || encoding == config.Alaw {
-		return 1
-	}
-	return 2
+	return frame, err
 }

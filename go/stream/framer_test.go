@@ -7,6 +7,7 @@ import (
 
 	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/g711"
+	"github.com/modlisten/mod_listen/go/opus"
 )
 
 func newTestFramer(t *testing.T, mix string, codec, rate int) *framer {
@@ -16,6 +17,16 @@ func newTestFramer(t *testing.T, mix string, codec, rate int) *framer {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// frame is the framer's next wire frame, or nil.
+func frame(t *testing.T, f *framer, pad bool) []byte {
+	t.Helper()
+	b, err := f.wireFrame(pad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func constFrame(n int, v int16) []int16 {
@@ -73,7 +84,7 @@ func TestStereoKeepsFlowingWhenOneSideIsSilent(t *testing.T) {
 func TestStereoWireFrameIsInterleavedLeftCaller(t *testing.T) {
 	f := newTestFramer(t, config.Stereo, 8000, 8000)
 	f.add(constFrame(160, 1000), constFrame(160, -2000))
-	w := f.wireFrame(false)
+	w := frame(t, f, false)
 	if len(w) != 160*2*2 {
 		t.Fatalf("frame is %d bytes, want 640", len(w))
 	}
@@ -88,7 +99,7 @@ func TestStereoWireFrameIsInterleavedLeftCaller(t *testing.T) {
 func TestMixedSaturates(t *testing.T) {
 	f := newTestFramer(t, config.Mixed, 8000, 8000)
 	f.add(constFrame(160, 30000), constFrame(160, 30000))
-	for _, v := range wireSamples(f.wireFrame(false)) {
+	for _, v := range wireSamples(frame(t, f, false)) {
 		if v != 32767 {
 			t.Fatalf("30000+30000 gave %d, want 32767 (clip, never wrap)", v)
 		}
@@ -108,12 +119,12 @@ func TestResampledStreamKeepsItsLength(t *testing.T) {
 				t.Fatal("a whole mono frame was not framed")
 			}
 			f.add(c, o)
-			for f.wireFrame(false) != nil {
+			for frame(t, f, false) != nil {
 				frames++
 			}
 		}
 		f.flushResamplers()
-		for f.wireFrame(true) != nil {
+		for frame(t, f, true) != nil {
 			frames++
 		}
 		if frames != 50 {
@@ -131,7 +142,7 @@ func TestFramingAllocatesNothing(t *testing.T) {
 			f.inR = append(f.inR, in...)
 			c, o, _ := f.next(false)
 			f.add(c, o)
-			for f.wireFrame(false) != nil {
+			for frame(t, f, false) != nil {
 			}
 		}
 		for i := 0; i < 10; i++ {
@@ -157,7 +168,7 @@ func TestFramerG711(t *testing.T) {
 		f.inR = append(f.inR, constFrame(160, -3000)...)
 		l, r, _ := f.next(false)
 		f.add(l, r)
-		w := f.wireFrame(false)
+		w := frame(t, f, false)
 		if len(w) != 320 {
 			t.Fatalf("%s: stereo frame of %d bytes, want 320", c.enc, len(w))
 		}
@@ -166,6 +177,53 @@ func TestFramerG711(t *testing.T) {
 			if a, b := c.dec(w[i]), c.dec(w[i+1]); math.Abs(float64(a)-1000) > 40 || math.Abs(float64(b)+3000) > 100 {
 				t.Fatalf("%s: sample pair %d decodes to (%d, %d), want about (1000, -3000)", c.enc, i/2, a, b)
 			}
+		}
+	}
+}
+
+// With Opus, each wire frame is one packet of 20 ms, and framing and
+// encoding together allocate nothing per frame.
+func TestOpusFramingAllocatesNothing(t *testing.T) {
+	for _, mix := range []string{config.Mono, config.Stereo, config.Mixed} {
+		c := &config.Listen{MixType: mix, SampleRate: 16000, Encoding: config.OpusCode,
+			Opus: config.Opus{Bitrate: 32000, Application: config.OpusVoIP, Complexity: config.OpusDefaultComplexity}}
+		f, err := newFramer(c, 8000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		channels := 1
+		if mix == config.Stereo {
+			channels = 2
+		}
+		dec, err := opus.NewDecoder(16000, channels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := constFrame(160, 1234)
+		packets := 0
+		step := func() {
+			f.inL = append(f.inL, in...)
+			f.inR = append(f.inR, in...)
+			c, o, _ := f.next(false)
+			f.add(c, o)
+			for p := frame(t, f, false); p != nil; p = frame(t, f, false) {
+				packets++
+			}
+		}
+		for i := 0; i < 10; i++ {
+			step()
+			if p := frame(t, f, true); p != nil {
+				pcm, err := dec.Decode(p)
+				if err != nil || len(pcm) != 320*channels {
+					t.Fatalf("%s: a wire frame decodes to %d samples (%v), want 20 ms: %d", mix, len(pcm), err, 320*channels)
+				}
+			}
+		}
+		if a := testing.AllocsPerRun(200, step); a != 0 {
+			t.Errorf("%s: %v allocations per frame, want 0", mix, a)
+		}
+		if packets < 200 {
+			t.Errorf("%s: %d packets for 200 frames", mix, packets)
 		}
 	}
 }

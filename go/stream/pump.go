@@ -55,10 +55,8 @@ func (s *Stream) pump(conn *websocket.Conn, final bool) error {
 	}
 	if final {
 		f.flushResamplers()
-		for frame := f.wireFrame(true); frame != nil; frame = f.wireFrame(true) {
-			if err := s.writeAudio(conn, frame); err != nil {
-				return err
-			}
+		if err := s.writeFrames(conn, true); err != nil {
+			return err
 		}
 	}
 	s.checkPlayStall(read)
@@ -120,13 +118,29 @@ func (s *Stream) emit(conn *websocket.Conn, flush bool) error {
 			s.stt.feed(caller, other)
 		}
 		s.mediaMs.Add(20)
-		for frame := f.wireFrame(false); frame != nil; frame = f.wireFrame(false) {
-			if err := s.writeAudio(conn, frame); err != nil {
-				return err
-			}
+		if err := s.writeFrames(conn, false); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// writeFrames sends every whole wire frame the framer holds (with pad, the
+// last partial one too).
+func (s *Stream) writeFrames(conn *websocket.Conn, pad bool) error {
+	for {
+		frame, err := s.frame.wireFrame(pad)
+		if err != nil {
+			s.end(ReasonError, err.Error())
+			return err
+		}
+		if frame == nil {
+			return nil
+		}
+		if err := s.writeAudio(conn, frame); err != nil {
+			return err
+		}
+	}
 }
 
 func (s *Stream) writeAudio(conn *websocket.Conn, frame []byte) error {

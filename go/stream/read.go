@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/modlisten/mod_listen/go/opus"
 	"github.com/modlisten/mod_listen/go/peertext"
 	"github.com/modlisten/mod_listen/go/protocol"
 	"github.com/modlisten/mod_listen/go/resample"
@@ -251,6 +252,10 @@ func (s *Stream) onBinary(data []byte) {
 		s.refuse("binary audio refused: streamed playback is off (bidirectionalAudio.streaming)")
 		return
 	}
+	if s.streamIn.dec != nil {
+		s.onPacket(data)
+		return
+	}
 	// Checked before it is resampled: at the call's rate, would it fit?
 	out := int(int64(len(data)/2) * int64(s.o.CodecRate) / int64(s.cfg.StreamingRate))
 	if err := s.player.StreamFits(out); err != nil {
@@ -267,4 +272,20 @@ func (s *Stream) onBinary(data []byte) {
 		defer s.o.Budget.Give(work)
 	}
 	s.streamIn.frame(data)
+}
+
+// onPacket plays one Opus packet of streamed audio (or conceals a lost one).
+func (s *Stream) onPacket(data []byte) {
+	if len(data) > opus.MaxPacketBytes {
+		s.refuse(fmt.Sprintf("streamed audio refused: %d bytes is not an Opus packet (at most %d)", len(data), opus.MaxPacketBytes))
+		return
+	}
+	// A packet's audio is at most 120 ms, in the decoder's own buffer.
+	if err := s.player.StreamFits(s.o.CodecRate * opus.MaxPacketMs / 1000); err != nil {
+		s.refuse(err.Error())
+		return
+	}
+	if err := s.streamIn.packet(data); err != nil {
+		s.refuse("streamed audio: " + err.Error() + "; concealed")
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/modlisten/mod_listen/go/budget"
 	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/histogram"
+	"github.com/modlisten/mod_listen/go/opus"
 	"github.com/modlisten/mod_listen/go/outbox"
 	"github.com/modlisten/mod_listen/go/playback"
 	"github.com/modlisten/mod_listen/go/protocol"
@@ -210,7 +211,11 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 		s.player.Budget = o.Budget
 	}
 	if s.cfg.Streaming && s.player != nil {
-		s.streamIn, err = newStreamInput(s.cfg.StreamingRate, o.CodecRate, func(samples []int16) {
+		from := s.cfg.StreamingRate
+		if s.cfg.StreamingEncoding == config.OpusCode {
+			from = opus.DecodeRate(o.CodecRate)
+		}
+		s.streamIn, err = newStreamInput(from, o.CodecRate, func(samples []int16) {
 			if err := s.player.Stream(samples, time.Now()); err != nil {
 				s.refuseErr(err)
 				return
@@ -219,6 +224,12 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 		}, s.guard)
 		if err != nil {
 			return nil, err
+		}
+		if s.cfg.StreamingEncoding == config.OpusCode {
+			// Mono: libopus mixes a stereo stream down as it decodes.
+			if s.streamIn.dec, err = opus.NewDecoder(from, 1); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if s.cfg.Transcribe != nil {

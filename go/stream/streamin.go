@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modlisten/mod_listen/go/opus"
 	"github.com/modlisten/mod_listen/go/pcm"
 	"github.com/modlisten/mod_listen/go/resample"
 )
@@ -27,6 +28,7 @@ type streamInput struct {
 	idle  *time.Timer
 	done  bool          // closed: the pause timer must not play any more
 	play  func([]int16) // refuses, to the server, what it cannot take
+	dec   *opus.Decoder // when the frames are Opus packets
 }
 
 // guard is deferred by the pause timer's goroutine: it must recover a panic.
@@ -66,6 +68,29 @@ func (in *streamInput) samples(samples []int16) {
 	in.add(samples)
 }
 
+// packet takes one binary frame holding an Opus packet. An empty frame
+// stands for a packet lost before it reached the server (a gap in the RTP
+// it relays, say), and a packet that does not decode is lost too: either is
+// replaced by libopus's concealment, so the audio goes on instead of
+// falling silent. The error says what was wrong with an invalid packet.
+func (in *streamInput) packet(p []byte) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	samples, invalid := in.dec.Decode(p)
+	if invalid != nil {
+		var err error
+		if samples, err = in.dec.Conceal(); err != nil {
+			return err
+		}
+	}
+	in.add(samples)
+	if len(p) == 0 {
+		return nil // a loss announced, not an error
+	}
+	return invalid
+}
+
+// add resamples and plays samples at the stream's rate.
 func (in *streamInput) add(samples []int16) {
 	out := in.align(in.r.Process(make([]int16, 0, in.r.MaxOut(len(samples))), samples))
 	in.dirty = true

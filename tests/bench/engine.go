@@ -25,6 +25,7 @@ type runSpec struct {
 	Rate       int    // stream sampleRate (0 with NoStream)
 	Mix        string // mono, stereo
 	Protocol   string // the listen's "protocol"; "" for the default (jambonz)
+	Encoding   string // l16 (""), opus
 	NoStream   bool   // switchsim --no-stream: the baseline
 	StreamBack int    // sink -stream-back rate; the listen then plays streamed audio
 	Ramp       float64
@@ -308,6 +309,9 @@ func (e *env) config(url, recognizer string, sp runSpec) string {
 	if recognizer != "" {
 		c["transcribe"] = map[string]any{"finalTimeoutMs": 200, "recognizer": map[string]any{
 			"vendor": "custom", "url": recognizer, "auth": map[string]any{"apiKey": "bench"}}}
+	}
+	if sp.Encoding != "" {
+		c["encoding"] = sp.Encoding
 	}
 	if sp.StreamBack > 0 {
 		c["bidirectionalAudio"] = map[string]any{"enabled": true, "streaming": true, "sampleRate": sp.StreamBack}

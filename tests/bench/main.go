@@ -20,6 +20,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/modlisten/mod_listen/go/config"
 )
 
 type options struct {
@@ -46,7 +48,7 @@ func main() {
 	flag.Float64Var(&o.hangup, "hangup", 0, "seconds of media per call (default 12; 4.5 with -quick)")
 	flag.IntVar(&o.playbackCalls, "playback-calls", 0, "calls of the streamed-playback run (default 200, or -calls if smaller)")
 	flag.IntVar(&o.playbackRate, "playback-rate", 16000, "rate of the audio the sink streams back")
-	flag.StringVar(&o.only, "only", "", "engine or resampler: run only that part (the JSON keeps every key, null where not measured)")
+	flag.StringVar(&o.only, "only", "", "engine, resampler or opus (the encoder alone): run only that part (the JSON keeps every key, null where not measured)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
 	flag.StringVar(&o.settings, "settings", "", "engine settings JSON passed to switchsim --settings (default: the built-in defaults)")
 	flag.Parse()
@@ -132,7 +134,8 @@ func bench(o options) error {
 		"frames_dropped_2000_calls", "send_latency_p50_ms", "playback_latency_p50_ms", "playback_latency_count",
 		"playback_calls", "playback_rate", "playback_sink_late_max_ms", "playback_sink_frames_late_20ms",
 		"cpu_cores_per_1000_streams_8k_mono_transcribe", "transcribe_cpu_ratio", "transcribe_calls",
-		"transcribe_recognizer_frames", "overloaded_runs", "problems", "per_stream", "baseline", "hook_by_calls", "resampler", "resampler_worst"}
+		"transcribe_recognizer_frames", "overloaded_runs", "problems", "per_stream", "baseline", "hook_by_calls", "resampler", "resampler_worst",
+		"encodings", "opus_16k_bytes_ratio", "opus_16k_added_us_per_frame", "opus_encoder", "opus_encoder_us_per_frame"}
 	for _, k := range headline {
 		out[k] = nil
 	}
@@ -171,6 +174,20 @@ func bench(o options) error {
 				"min_rejection_db": num(w.reject), "min_snr_1k_db": num(w.snr), "max_ns_per_frame": num(w.ns)}
 		}
 		out["resampler_worst"] = worst
+	}
+
+	if o.only == "" || o.only == "opus" || o.only == "engine" {
+		frames := 1500
+		if o.quick {
+			frames = 250
+		}
+		rows, err := measureEncoder(frames)
+		if err != nil {
+			return err
+		}
+		encoderReport(&report, rows)
+		out["opus_encoder"] = rows
+		out["opus_encoder_us_per_frame"] = num(rows[config.OpusDefaultComplexity].UsPerFrame)
 	}
 
 	if o.only == "" || o.only == "engine" {
@@ -289,6 +306,51 @@ func engineBench(o options, out map[string]any, report *strings.Builder) error {
 	if err != nil {
 		return err
 	}
+	// L16 beside Opus, at a call count the machine carries with Opus's
+	// encoder: bytes on the wire and CPU per stream.
+	codecCalls := min(o.mainCalls, 200)
+	codecBase := base
+	if codecCalls != o.mainCalls {
+		if smallN == codecCalls {
+			codecBase = smallBase
+		} else if codecBase, err = do(baseSpec(codecCalls)); err != nil {
+			return err
+		}
+	}
+	encodings := map[string]any{}
+	for _, c := range []struct {
+		rate int
+		enc  string
+	}{{8000, "l16"}, {8000, "opus"}, {16000, "l16"}, {16000, "opus"}} {
+		if o.quick && c.rate == 8000 {
+			continue
+		}
+		sp := spec(fmt.Sprintf("%dk_mono %s", c.rate/1000, c.enc), codecCalls, c.rate, "mono")
+		sp.Encoding = c.enc
+		r, err := do(sp)
+		if err != nil {
+			return err
+		}
+		cost := costOf(r, codecBase)
+		perFrame := float64(r.SinkBytes) / max(float64(r.SinkFrames), 1)
+		encodings[sp.Name] = map[string]any{"calls": codecCalls, "rate": c.rate, "encoding": c.enc,
+			"payload_bytes_per_s": num(perFrame * 50), "wire_bytes_per_s": num((perFrame + wsHeader(perFrame)) * 50),
+			"cpu_cores_per_1000_streams": num(cost.cores), "cpu_us_per_frame": num(cost.cores / 1000 / 50 * 1e6),
+			"cpu_cores_per_1000_streams_steady": num(cost.steady)}
+	}
+	out["encodings"] = encodings
+	if l, ok := encodings["16k_mono l16"].(map[string]any); ok {
+		if p, ok := encodings["16k_mono opus"].(map[string]any); ok {
+			lw, _ := asFloat(l["wire_bytes_per_s"])
+			pw, _ := asFloat(p["wire_bytes_per_s"])
+			out["opus_16k_bytes_ratio"] = num(pw / lw)
+			lc, _ := asFloat(l["cpu_us_per_frame"])
+			pc, _ := asFloat(p["cpu_us_per_frame"])
+			out["opus_16k_added_us_per_frame"] = num(pc - lc)
+		}
+	}
+	encodingsReport(report, encodings)
+
 	pbSpec := spec(fmt.Sprintf("8k_mono + streamed playback at %d", o.playbackRate), o.playbackCalls, 8000, "mono")
 	pbSpec.StreamBack = o.playbackRate
 	pb, err := do(pbSpec)
@@ -525,6 +587,9 @@ func targetsReport(w *strings.Builder, out map[string]any) {
 		{"send_latency_p99_ms", 5, true, "capture-to-socket p99 (ms)"},
 		{"transcribe_cpu_ratio", 2.0, true, fmt.Sprintf("CPU of a listen with transcription / a plain listen (%v calls)", out["transcribe_calls"])},
 		{"playback_latency_p99_ms", 60, true, fmt.Sprintf("playback p99 (ms, %v calls)", out["playback_calls"])},
+		{"opus_16k_bytes_ratio", 0.125, true, "Opus/L16 wire bytes, 16 kHz mono"},
+		{"opus_encoder_us_per_frame", 40, true, fmt.Sprintf("Opus encoder µs per 20 ms, 16 kHz mono, complexity %d", config.OpusDefaultComplexity)},
+		{"opus_16k_added_us_per_frame", 40, true, "CPU Opus adds to a 16 kHz mono stream, µs per 20 ms"},
 	}
 	targets := map[string]any{}
 	fmt.Fprintf(w, "\nTargets:\n")
@@ -545,6 +610,22 @@ func targetsReport(w *strings.Builder, out map[string]any) {
 	}
 	tw.Flush()
 	out["targets_met"] = targets
+}
+
+func encodingsReport(w *strings.Builder, enc map[string]any) {
+	fmt.Fprintf(w, "\nEncodings (mono streams from 8 kHz calls; wire bytes include the WebSocket frame header; CPU over the baseline of as many calls):\n")
+	tw := tabwriter.NewWriter(w, 2, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "run\tcalls\tpayload B/s\twire B/s\tcores/1000\tµs/frame\t")
+	for _, name := range []string{"8k_mono l16", "8k_mono opus", "16k_mono l16", "16k_mono opus"} {
+		m, ok := enc[name].(map[string]any)
+		if !ok {
+			continue
+		}
+		g := func(k string) float64 { v, _ := asFloat(m[k]); return v }
+		fmt.Fprintf(tw, "%s\t%v\t%.0f\t%.0f\t%.3f\t%.1f\t\n", name, m["calls"], g("payload_bytes_per_s"),
+			g("wire_bytes_per_s"), g("cpu_cores_per_1000_streams"), g("cpu_us_per_frame"))
+	}
+	tw.Flush()
 }
 
 func asFloat(v any) (float64, bool) {

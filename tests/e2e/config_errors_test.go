@@ -26,6 +26,14 @@ func TestConfigErrors(t *testing.T) {
 		{"mixType-quad", `{"url":"ws://127.0.0.1:9/x","mixType":"quad"}`,
 			[]string{`"mixType"`, `"mono"`, `"stereo"`, `"mixed"`, "quad"}},
 		{"url-http", `{"url":"http://x"}`, []string{`"url"`, "ws://", "http://x"}},
+		{"opus-at-64000", `{"url":"ws://127.0.0.1:9/x","encoding":"opus","sampleRate":64000}`,
+			[]string{`"sampleRate" 64000 cannot be sent as Opus`, "8000, 16000, 24000, 48000"}},
+		{"opus-bitrate", `{"url":"ws://127.0.0.1:9/x","encoding":"opus","opus":{"bitrate":1000000}}`,
+			[]string{`"opus.bitrate" must be between 6000 and 510000 (got 1000000)`}},
+		{"opus-application", `{"url":"ws://127.0.0.1:9/x","encoding":"opus","opus.application":"music"}`,
+			[]string{`"opus.application" must be "voip", "audio" or "lowdelay" (got "music")`}},
+		{"opus-with-twilio", `{"url":"ws://127.0.0.1:9/x","protocol":"twilio","encoding":"opus"}`,
+			[]string{`Twilio Media Streams are 8 kHz µ-law: "encoding" "opus" cannot be used with "protocol": "twilio"`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

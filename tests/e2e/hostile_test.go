@@ -614,7 +614,7 @@ func TestHostileEventFlood(t *testing.T) {
 			"message refused: 100034 bytes, over the limit of 65536 for messages passed to the application",
 			// 64 bytes shown: the escaped CR/LF count as the 4 bytes they are.
 			`playAudio: unknown "data.audioContentType" "raw\r\nFORGED type` + strings.Repeat("x", 64-len(`raw\r\nFORGED type`)) +
-				`…(1048592 bytes)" ("raw", "mulaw", "alaw", "wav" or "wave")`}
+				`…(1048592 bytes)" ("raw", "mulaw", "alaw", "wav", "wave", "ogg" or "opus")`}
 		if _, texts := hosRefusalsTold(t, c); strings.Join(texts, "\n") != strings.Join(want, "\n") {
 			t.Errorf("error frames %q, want %q", texts, want)
 		}

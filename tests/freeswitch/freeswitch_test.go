@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/modlisten/mod_listen/go/opus"
 )
 
 const (
@@ -24,6 +26,10 @@ const (
 // blocking listen of a voice bot, and listen_start across a bridge.
 func TestFreeSWITCH(t *testing.T) {
 	fs, srv := env(t)
+	oggClip, err := os.ReadFile("../../go/oggopus/testdata/stereo48k.opus")
+	if err != nil {
+		t.Fatal(err)
+	}
 	clip := base64.StdEncoding.EncodeToString(toPCM(tone(clipHz, clipRate, clipRate*clipMs/1000, 8000)))
 	playAudio := func(id string) string {
 		return fmt.Sprintf(`{"type":"playAudio","data":{"audioContent":%q,"audioContentType":"raw","sampleRate":"%d","id":%q}}`,
@@ -52,6 +58,14 @@ func TestFreeSWITCH(t *testing.T) {
 			c.CloseNormally()
 		}
 	})
+	// An Opus stream's server answers with an Ogg/Opus clip (opusenc's:
+	// 1 s of 1 kHz left, 600 Hz right).
+	srv.Handle("/opus", func(c *Conn, f Frame) {
+		if !f.Text && len(c.Binaries()) == 50 {
+			c.WriteText(fmt.Sprintf(`{"type":"playAudio","data":{"audioContent":%q,"audioContentType":"ogg","id":"tts"}}`,
+				base64.StdEncoding.EncodeToString(oggClip)))
+		}
+	})
 	// A listen_start that did not ask for playback: the clip is refused.
 	srv.Handle("/again", func(c *Conn, f Frame) {
 		if !f.Text && len(c.Binaries()) == 5 {
@@ -69,6 +83,7 @@ func TestFreeSWITCH(t *testing.T) {
 		{"BreakEndsListen", testBreakEndsListen},
 		{"Transcribe", testTranscribe},
 		{"ListenStartAcrossBridge", testListenStartAcrossBridge},
+		{"OpusListen", testOpusListen},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, func(t *testing.T) { s.run(t, fs, srv) }) {
@@ -544,5 +559,64 @@ func testTranscribe(t *testing.T, fs *Switch, srv *WSServer) {
 	}
 	if start := stt.Texts(); len(start) == 0 || !strings.HasPrefix(start[0], `{"type":"start"`) {
 		t.Errorf("recognizer text frames %q", start)
+	}
+}
+
+// testOpusListen: a listen with encoding opus inside FreeSWITCH: the server
+// gets the caller's 1 kHz tone as 20 ms Opus packets (decoded here with
+// libopus), and the Ogg/Opus clip it answers with is heard by the caller for
+// its second.
+func testOpusListen(t *testing.T, fs *Switch, srv *WSServer) {
+	mark := fs.Events.Mark()
+	caller := originate(t, fs, "opusbot", "15550144")
+	defer fs.API(t, "uuid_kill "+caller)
+	start := fs.Events.WaitEvent(t, "listen::start (blocking)", mark, 10*time.Second, func(e Event) bool {
+		return e.Name() == "listen::start" && e.Get("Listen-Mode") == "blocking"
+	})
+	bot := start.Get("Unique-ID")
+	if st := decodeJSON(t, "listen::start body", start.Body); st["encoding"] != "opus" || st["sampleRate"] != float64(16000) {
+		t.Errorf("listen::start body %s: want encoding opus, sampleRate 16000", start.Body)
+	}
+	conn := srv.Accept(t, "/opus", 10*time.Second)
+	done := fs.Events.WaitEvent(t, "listen::play_done", mark, 15*time.Second, named("listen::play_done", bot))
+	if d := decodeJSON(t, "play_done body", done.Body); d["id"] != "tts" {
+		t.Errorf("listen::play_done body %s, want id tts", done.Body)
+	}
+	heard, rate := hangUpAndListen(t, fs, caller, mark)
+	fs.Events.WaitEvent(t, "listen::stop", mark, 10*time.Second, named("listen::stop", bot))
+
+	frames := conn.Frames()
+	if len(frames) == 0 || !frames[0].Text || !strings.Contains(string(frames[0].Data), `"mixType":"mono","encoding":"opus"`) {
+		t.Fatalf("the first frame %q does not say encoding opus", frames[0].Data)
+	}
+	dec, err := opus.NewDecoder(16000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bins := conn.Binaries()
+	if len(bins) < 75 {
+		t.Fatalf("%d packets, want at least 75 (the clip plays from 1 s to 2 s)", len(bins))
+	}
+	var audio []float64
+	for i, b := range bins {
+		samples, err := dec.Decode(b)
+		if err != nil || len(samples) != 320 {
+			t.Fatalf("packet %d: %d samples (%v), want 320 (20 ms at 16 kHz)", i, len(samples), err)
+		}
+		if i >= 25 && i < 75 {
+			for _, v := range samples {
+				audio = append(audio, float64(v))
+			}
+		}
+	}
+	if share := toneShare(audio, 16000, callerHz); share < 0.9 || rms(audio) < 1000 {
+		t.Errorf("caller audio: %.2f of its energy at %v Hz, rms %.0f; want a clear tone", share, callerHz, rms(audio))
+	}
+	run := loudRun(heard, rate, 1000)
+	if ms := len(run) * 1000 / rate; ms < 940 || ms > 1060 {
+		t.Errorf("the caller heard %d ms of sound, want the 1000 ms clip", ms)
+	}
+	if share := toneShare(run, rate, 600); share < 0.3 {
+		t.Errorf("what the caller heard: %.2f of its energy at 600 Hz, want the clip's right channel mixed in", share)
 	}
 }

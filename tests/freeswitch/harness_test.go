@@ -531,6 +531,7 @@ var listenConf = template.Must(template.New("listen.conf.xml").Parse(`<configura
 //
 //	bot      answers and runs the blocking listen with the "bot" profile,
 //	         which ends on '#'; then records the outcome and parks
+//	opusbot  answers and runs the blocking listen, sending Opus at 16 kHz
 //	caller   records what it hears and plays a 1 kHz tone
 //	rec      runs listen_start in stereo, with the server's audio played,
 //	         and bridges to "agent"
@@ -637,6 +638,13 @@ var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml v
           <action application="set" data="listen_test_tag=tag-${uuid}"/>
           <action application="listen" data="profile=bot finishOnKey=#"/>
           <action application="set" data="listen_after=${listen_reason}/${listen_digits}"/>
+          <action application="park"/>
+        </condition>
+      </extension>
+      <extension name="opusbot">
+        <condition field="destination_number" expression="^opusbot$">
+          <action application="answer"/>
+          <action application="listen" data='{"url":"{{.WSURL}}/opus","sampleRate":16000,"encoding":"opus"}'/>
           <action application="park"/>
         </condition>
       </extension>

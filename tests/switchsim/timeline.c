@@ -26,6 +26,7 @@ struct binary_run {
 	const char *arrow;
 	int64_t second, last_t; /* second -1: nothing counted yet */
 	long frames, bytes, usual;
+	int packets; /* Opus: every packet has its own size, so sizes are not told */
 };
 
 static void flush_run(FILE *f, struct binary_run *r)
@@ -44,10 +45,10 @@ static void audio_frame(FILE *f, struct binary_run *r, int64_t t, long bytes, co
 {
 	if (r->second >= 0 && t / 1000 != r->second)
 		flush_run(f, r);
-	if (r->usual == 0 || bytes != r->usual) {
+	if (r->usual == 0 || (bytes != r->usual && !r->packets)) {
 		stamp(f, t);
 		fprintf(f, "%s %s of %ld bytes%s\n", r->arrow, what, bytes,
-		        r->usual == 0 ? " (the first)" : " (another size)");
+		        r->usual != 0 ? " (another size)" : r->packets ? " (the first Opus packet)" : " (the first)");
 		if (r->usual == 0)
 			r->usual = bytes;
 	}
@@ -164,8 +165,10 @@ static void wire(FILE *f, const struct event *e, struct binary_run *out, struct 
 	stamp(f, e->t);
 	fputs(sent ? "→ " : "← ", f);
 	if (sent && !*first_out) {
+		char enc[16];
 		fputs("first frame ", f);
 		*first_out = 1;
+		out->packets = strcmp(json_text(text, "encoding", enc, sizeof enc), "opus") == 0;
 	}
 	if (!sent && strcmp(json_text(text, "type", type, sizeof type), "playAudio") == 0)
 		play_audio(f, text);
