@@ -372,7 +372,7 @@ func TestRefusals(t *testing.T) {
 		{websocket.BinaryMessage, "\x00\x01", "the first frame must be the listen's JSON text frame"},
 		{websocket.TextMessage, `{"mixType":"mono"}`, `the first frame's sampleRate "" is not a rate from 1000 to 384000 Hz`},
 		{websocket.TextMessage, `{"sampleRate":8000,"mixType":"quad"}`, `mixType "quad" is not mono, stereo or mixed`},
-		{websocket.TextMessage, `{"sampleRate":8000,"encoding":"opus"}`, `encoding "opus" is not supported (16-bit linear PCM only)`},
+		{websocket.TextMessage, `{"sampleRate":8000,"encoding":"opus"}`, `encoding "opus" is not supported (l16, mulaw or alaw)`},
 	} {
 		_, _, url := newRecorder(t, Options{})
 		c := dial(t, url)
