@@ -184,7 +184,7 @@ func bench(o options) error {
 		resamplerReport(&report, rows)
 		out["resampler"] = rows
 		worst := map[string]any{}
-		for _, impl := range []string{"mod_listen", "speexdsp q2", "speexdsp q5"} {
+		for _, impl := range []string{"mod_listen", "libsoxr HQ", "speexdsp q2", "speexdsp q5"} {
 			w := struct{ ripple, reject, snr, ns float64 }{0, math.Inf(1), math.Inf(1), 0}
 			met := 0
 			n := 0
