@@ -489,13 +489,36 @@ func fsReport(w *os.File, fo fsOptions, mods []fsModule, cells []*fsCell) {
 	}
 	tw.Flush()
 
-	// mod_listen over the better anchor, figure by figure (lower is better,
-	// except delivery, where the difference is given).
+	clean, saturated := fsRatios(summary, mods, ""), fsRatios(summary, mods, "saturated")
+	fmt.Fprintln(w, "mod_listen against the better anchor (ratio, lower is better; delivered: difference in points):")
+	for _, n := range fo.calls {
+		c, _ := json.Marshal(clean[strconv.Itoa(n)])
+		sat, _ := json.Marshal(saturated[strconv.Itoa(n)])
+		fmt.Fprintf(w, "  %d calls: %s\n  %d calls, saturated runs: %s\n", n, c, n, sat)
+	}
+	out := map[string]any{"mode": "freeswitch", "contention": fo.contention, "calls": fo.calls, "runs": fo.runs,
+		"window_s": fo.window.Seconds(), "cores": runtime.NumCPU(), "summary": summary,
+		"mod_listen_vs_best_anchor": clean, "mod_listen_vs_best_anchor_saturated": saturated, "cells": cells}
+	b, err := json.Marshal(out)
+	if err != nil {
+		fatal("%v", err)
+	}
+	fmt.Fprintln(w, string(b))
+}
+
+// fsRatios is mod_listen over the better anchor at each call count, figure
+// by figure (lower is better, except delivery, where the difference is
+// given), from the clean runs' summary or, with part "saturated", from the
+// saturated runs'.
+func fsRatios(summary map[string]map[string]map[string]any, mods []fsModule, part string) map[string]map[string]any {
 	ratios := map[string]map[string]any{}
 	for key, byMod := range summary {
 		r := map[string]any{}
 		mean := func(mod, fig string) (float64, bool) {
 			s, ok := byMod[mod]
+			if ok && part != "" {
+				s, ok = s[part].(map[string]any)
+			}
 			if !ok {
 				return 0, false
 			}
@@ -535,19 +558,7 @@ func fsReport(w *os.File, fo fsOptions, mods []fsModule, cells []*fsCell) {
 		}
 		ratios[key] = r
 	}
-	fmt.Fprintln(w, "mod_listen against the better anchor (ratio, lower is better; delivered: difference in points):")
-	for _, n := range fo.calls {
-		b, _ := json.Marshal(ratios[strconv.Itoa(n)])
-		fmt.Fprintf(w, "  %d calls: %s\n", n, b)
-	}
-	out := map[string]any{"mode": "freeswitch", "contention": fo.contention, "calls": fo.calls, "runs": fo.runs,
-		"window_s": fo.window.Seconds(), "cores": runtime.NumCPU(), "summary": summary,
-		"mod_listen_vs_best_anchor": ratios, "cells": cells}
-	b, err := json.Marshal(out)
-	if err != nil {
-		fatal("%v", err)
-	}
-	fmt.Fprintln(w, string(b))
+	return ratios
 }
 
 // fsSummary is the figures over some runs: by key for the JSON, and as
