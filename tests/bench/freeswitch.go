@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -441,7 +442,7 @@ var fsFigures = []struct {
 	{"busy_cores", "busy cores", func(c *fsCell) nullable { return num(c.BusyCores) }},
 }
 
-func fsReport(w *os.File, fo fsOptions, mods []fsModule, cells []*fsCell) {
+func fsReport(w io.Writer, fo fsOptions, mods []fsModule, cells []*fsCell) {
 	summary := map[string]map[string]map[string]any{}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "FreeSWITCH, loopback calls, one 8 kHz mono stream per call, %d runs of %s windows, interleaved%s.\n",
