@@ -86,6 +86,14 @@ type fsOptions struct {
 	runs       int
 	window     time.Duration
 	contention bool
+	profile    string // directory for perf files; "" for no profile
+}
+
+// fsProfile is the profile's report and its figures by place.
+type fsProfile struct {
+	text  string
+	us    map[string]float64
+	calls int
 }
 
 func freeswitchBench(o options, fo fsOptions) error {
@@ -99,6 +107,14 @@ func freeswitchBench(o options, fo fsOptions) error {
 	}
 	if !o.keep {
 		defer os.RemoveAll(scratch)
+	}
+	if fo.profile != "" {
+		if fo.profile, err = filepath.Abs(fo.profile); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(fo.profile, 0o755); err != nil {
+			return err
+		}
 	}
 	_, modulesDir, err := fsInstallation()
 	if err != nil {
@@ -137,7 +153,7 @@ func freeswitchBench(o options, fo fsOptions) error {
 			return err
 		}
 	}
-	fsReport(os.Stdout, fo, present, cells)
+	fsReport(os.Stdout, fo, present, cells, b.profile)
 	return nil
 }
 
@@ -148,6 +164,9 @@ type fsBench struct {
 	tck   float64
 	cores float64
 	seq   int // makes every stream's path unique
+
+	perfFile string // perf records the next cell's window into it
+	profile  *fsProfile
 }
 
 // callsRound places n calls, runs every cell fo.runs times, and hangs up.
@@ -184,6 +203,11 @@ func (b *fsBench) callsRound(n int, mods []fsModule) ([]*fsCell, error) {
 				c.RSSKiB/1024, c.BusyCores, map[bool]string{true: " SATURATED"}[c.Saturated])
 		}
 	}
+	if b.o.profile != "" && n == slices.Max(b.o.calls) {
+		if err := b.profileCells(uuids, &mods[0]); err != nil {
+			return cells, err
+		}
+	}
 	// Extra cost over the same run's baseline.
 	for _, c := range cells {
 		if c.Module == fsBaseline {
@@ -196,6 +220,30 @@ func (b *fsBench) callsRound(n int, mods []fsModule) ([]*fsCell, error) {
 		}
 	}
 	return cells, nil
+}
+
+// profileCells runs a baseline cell and a mod_listen cell under perf,
+// outside the measured runs.
+func (b *fsBench) profileCells(uuids []string, listen *fsModule) error {
+	var cells [2]*fsCell
+	var shares [2]map[[2]string]float64
+	for i, mod := range []*fsModule{nil, listen} {
+		b.perfFile = filepath.Join(b.o.profile, fmt.Sprintf("perf-%d-%d.data", len(uuids), i))
+		progress("%d calls: profiling %s into %s", len(uuids), map[bool]string{true: "the baseline", false: "mod_listen"}[mod == nil], b.perfFile)
+		c, err := b.cell(uuids, mod, 0)
+		b.perfFile = ""
+		if err != nil {
+			return err
+		}
+		if shares[i], err = perfShares(filepath.Join(b.o.profile, fmt.Sprintf("perf-%d-%d.data", len(uuids), i))); err != nil {
+			return err
+		}
+		cells[i] = c
+	}
+	var text strings.Builder
+	us := profileReport(&text, len(uuids), cells[0], cells[1], shares[0], shares[1])
+	b.profile = &fsProfile{text: text.String(), us: us, calls: len(uuids)}
+	return nil
 }
 
 // originate places n loopback calls to the "agent" extension (a 600 Hz
@@ -318,9 +366,20 @@ func (b *fsBench) cell(uuids []string, mod *fsModule, run int) (*fsCell, error) 
 		c.StartsMs = num(float64(time.Since(t0)) / 1e6)
 	}
 	time.Sleep(time.Second) // connected and streaming
+	var perfStop func() error
+	if b.perfFile != "" {
+		if perfStop, err = perfRecord(pid, b.perfFile); err != nil {
+			return nil, err
+		}
+	}
 	s0 := b.sample()
 	time.Sleep(b.o.window)
 	s1 := b.sample()
+	if perfStop != nil {
+		if err := perfStop(); err != nil {
+			return nil, err
+		}
+	}
 	c.RSSKiB, c.Threads = vmRSS(pid), procThreads(pid)
 	wall := s1.at.Sub(s0.at).Seconds()
 	c.CPUCores = (s1.fsCPU - s0.fsCPU) / wall
@@ -442,7 +501,7 @@ var fsFigures = []struct {
 	{"busy_cores", "busy cores", func(c *fsCell) nullable { return num(c.BusyCores) }},
 }
 
-func fsReport(w io.Writer, fo fsOptions, mods []fsModule, cells []*fsCell) {
+func fsReport(w io.Writer, fo fsOptions, mods []fsModule, cells []*fsCell, profile *fsProfile) {
 	summary := map[string]map[string]map[string]any{}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "FreeSWITCH, loopback calls, one 8 kHz mono stream per call, %d runs of %s windows, interleaved%s.\n",
@@ -497,9 +556,15 @@ func fsReport(w io.Writer, fo fsOptions, mods []fsModule, cells []*fsCell) {
 		sat, _ := json.Marshal(saturated[strconv.Itoa(n)])
 		fmt.Fprintf(w, "  %d calls: %s\n  %d calls, saturated runs: %s\n", n, c, n, sat)
 	}
+	if profile != nil {
+		fmt.Fprint(w, profile.text)
+	}
 	out := map[string]any{"mode": "freeswitch", "contention": fo.contention, "calls": fo.calls, "runs": fo.runs,
 		"window_s": fo.window.Seconds(), "cores": runtime.NumCPU(), "summary": summary,
 		"mod_listen_vs_best_anchor": clean, "mod_listen_vs_best_anchor_saturated": saturated, "cells": cells}
+	if profile != nil {
+		out["profile_us_per_frame"] = map[string]any{"calls": profile.calls, "by_place": profile.us}
+	}
 	b, err := json.Marshal(out)
 	if err != nil {
 		fatal("%v", err)

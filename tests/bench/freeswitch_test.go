@@ -29,7 +29,7 @@ func TestFSReport(t *testing.T) {
 		cell("mod_audio_stream", 1, 0.3, 120, 98, false),
 	}
 	var out bytes.Buffer
-	fsReport(&out, fsOptions{calls: []int{100}, runs: 3, window: time.Second}, fsModules, cells)
+	fsReport(&out, fsOptions{calls: []int{100}, runs: 3, window: time.Second}, fsModules, cells, nil)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	var got struct {
 		Summary map[string]map[string]map[string]any `json:"summary"`

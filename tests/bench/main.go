@@ -55,6 +55,7 @@ func main() {
 	fsCalls := flag.String("fs-calls", "", "with -freeswitch: comma-separated call counts (default 100,200; 100 with -quick)")
 	flag.IntVar(&fo.runs, "runs", 3, "with -freeswitch: runs of every cell")
 	window := flag.Float64("window", 0, "with -freeswitch: seconds measured per cell (default 15; 5 with -quick)")
+	flag.StringVar(&fo.profile, "profile", "", "with -freeswitch: after the runs, profile a baseline and a mod_listen cell at the largest call count with perf, keeping its files in this directory")
 	flag.BoolVar(&fo.contention, "contention", false, "with -freeswitch: a CPU hog on every core at normal priority during each cell")
 	flag.Parse()
 
