@@ -310,7 +310,8 @@ func hogs(n int) (stop func()) {
 	var cmds []*exec.Cmd
 	for range n {
 		cmd := exec.Command("sh", "-c", "while :; do :; done")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// Killed with the benchmark, should it end in the middle of a cell.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if cmd.Start() == nil {
 			cmds = append(cmds, cmd)
 		}

@@ -108,7 +108,8 @@ func startFreeSWITCH(scratch, build string, anchors []string) (*fsSwitch, error)
 		"-storage", filepath.Join(dir, "storage"), "-cache", filepath.Join(dir, "cache"),
 		"-recordings", filepath.Join(dir, "recordings"))
 	s.cmd.Stdout, s.cmd.Stderr = out, out
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A benchmark interrupted leaves no switch behind.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
 	}
