@@ -51,6 +51,14 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "engine, resampler or opus (the encoder alone): run only that part (the JSON keeps every key, null where not measured)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
 	flag.StringVar(&o.settings, "settings", "", "engine settings JSON passed to switchsim --settings (default: the built-in defaults)")
+	freeswitch := flag.Bool("freeswitch", false, "benchmark inside an installed FreeSWITCH, beside mod_audio_fork and mod_audio_stream "+
+		"when its module directory has them (see the README's Performance section)")
+	var fo fsOptions
+	fsCalls := flag.String("fs-calls", "", "with -freeswitch: comma-separated call counts (default 100,200; 100 with -quick)")
+	flag.IntVar(&fo.runs, "runs", 3, "with -freeswitch: runs of every cell")
+	window := flag.Float64("window", 0, "with -freeswitch: seconds measured per cell (default 15; 5 with -quick)")
+	flag.StringVar(&fo.profile, "profile", "", "with -freeswitch: after the runs, profile a baseline and a mod_listen cell at the largest call count with perf, keeping its files in this directory")
+	flag.BoolVar(&fo.contention, "contention", false, "with -freeswitch: a CPU hog on every core at normal priority during each cell")
 	flag.Parse()
 
 	if o.build == "" {
@@ -58,6 +66,35 @@ func main() {
 	}
 	if o.build == "" {
 		o.build = "build"
+	}
+	if *freeswitch {
+		if *fsCalls == "" {
+			*fsCalls = "100,200"
+			if o.quick {
+				*fsCalls = "100"
+			}
+		}
+		for _, f := range strings.Split(*fsCalls, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				fatal("bad -fs-calls %q", *fsCalls)
+			}
+			fo.calls = append(fo.calls, n)
+		}
+		if *window == 0 {
+			*window = 15
+			if o.quick {
+				*window = 5
+			}
+		}
+		fo.window = time.Duration(*window * float64(time.Second))
+		if fo.runs < 1 {
+			fatal("-runs must be at least 1")
+		}
+		if err := freeswitchBench(o, fo); err != nil {
+			fatal("%v", err)
+		}
+		return
 	}
 	def := func(v *float64, full, quick float64) {
 		if *v == 0 {
@@ -153,7 +190,7 @@ func bench(o options) error {
 		resamplerReport(&report, rows)
 		out["resampler"] = rows
 		worst := map[string]any{}
-		for _, impl := range []string{"mod_listen", "speexdsp q2", "speexdsp q5"} {
+		for _, impl := range []string{"mod_listen", "libsoxr HQ", "speexdsp q2", "speexdsp q5"} {
 			w := struct{ ripple, reject, snr, ns float64 }{0, math.Inf(1), math.Inf(1), 0}
 			met := 0
 			n := 0

@@ -90,7 +90,7 @@ func frameCost(from int, mk func() resample.Processor, n, reps int) float64 {
 	return best
 }
 
-// measureResamplers measures ours and speexdsp at qualities 2 and 5 with the
+// measureResamplers measures ours, libsoxr HQ and speexdsp at qualities 2 and 5 with the
 // same code: quality by resample.MeasureStream, cost by frameCost.
 func measureResamplers(pairs [][2]int, costFrames int, progress func(string, ...any)) ([]resRow, error) {
 	var rows []resRow
@@ -116,6 +116,11 @@ func measureResamplers(pairs [][2]int, costFrames int, progress func(string, ...
 			taps  int
 		}
 		impls := []impl{{"mod_listen", ours, r.Delay(), r.TapsPerPhase()}}
+		mk, delay, err := soxrProcessor(from, to)
+		if err != nil {
+			return nil, err
+		}
+		impls = append(impls, impl{"libsoxr HQ", mk, delay, 0})
 		for _, q := range []int{2, 5} {
 			mk, delay, err := speexProcessor(from, to, q)
 			if err != nil {

@@ -9,7 +9,7 @@
 // and FreeSWITCH installed, a skip is a failure. LISTEN_FS_LOG=path keeps a
 // copy of FreeSWITCH's debug log.
 //
-//	harness_test.go   finding FreeSWITCH, its configuration, the shared switch
+//	harness_test.go   finding FreeSWITCH, the shared switch (its configuration: fsconfig)
 //	esl_test.go       a small event-socket client (api commands, plain events)
 //	wsserver_test.go  the recording WebSocket server
 //	audio_test.go     WAV files, tone measurement (frequency, level)
