@@ -182,6 +182,13 @@ var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml v
           <action application="park"/>
         </condition>
       </extension>
+      <extension name="opusbot">
+        <condition field="destination_number" expression="^opusbot$">
+          <action application="answer"/>
+          <action application="listen" data='{"url":"{{.WSURL}}/opus","sampleRate":16000,"encoding":"opus"}'/>
+          <action application="park"/>
+        </condition>
+      </extension>
       <extension name="caller">
         <condition field="destination_number" expression="^caller$">
           <action application="set" data="RECORD_READ_ONLY=true"/>
@@ -204,13 +211,6 @@ var configTemplate = template.Must(template.New("freeswitch.xml").Parse(`<?xml v
       </extension>
     </context>
     <context name="uac">
-      <extension name="opusbot">
-        <condition field="destination_number" expression="^opusbot$">
-          <action application="answer"/>
-          <action application="listen" data='{"url":"{{.WSURL}}/opus","sampleRate":16000,"encoding":"opus"}'/>
-          <action application="park"/>
-        </condition>
-      </extension>
       <extension name="far">
         <condition field="destination_number" expression="^far$">
           <action application="set" data="RECORD_READ_ONLY=true"/>
