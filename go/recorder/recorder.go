@@ -13,6 +13,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/sys/unix"
 
+	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/wavfile"
 )
 
@@ -248,8 +250,12 @@ func parseFirst(kind int, data []byte) (first, int, error) {
 		if rate != 8000 {
 			return f, 0, fmt.Errorf("encoding %s at %d Hz: G.711 is 8000 Hz", f.Encoding, rate)
 		}
+	case "opus":
+		if !slices.Contains(config.OpusRates, int(rate)) {
+			return f, 0, fmt.Errorf("encoding opus at %d Hz: an Opus stream is at 8000, 16000, 24000 or 48000 Hz", rate)
+		}
 	default:
-		return f, 0, fmt.Errorf("encoding %q is not supported (l16, mulaw or alaw)", f.Encoding)
+		return f, 0, fmt.Errorf("encoding %q is not supported (l16, mulaw, alaw or opus)", f.Encoding)
 	}
 	channels := 1
 	switch f.MixType {
@@ -300,7 +306,13 @@ func (r *Recorder) serve(conn *websocket.Conn) {
 		r.sendPrompt(conn)
 	}
 	code, reason := websocket.CloseAbnormalClosure, ""
-	lin := newLinear(f.Encoding)
+	lin, err := newLinear(f.Encoding, int(must(f.SampleRate.Int64())), channels)
+	if err != nil {
+		r.opts.Log.Printf("recording %s: %v", rec.side.ID, err)
+		closeWith(conn, CodeInternal, err.Error())
+		r.end(rec, id, "closed", CodeInternal, err.Error())
+		return
+	}
 	// One buffer for every frame of the stream: a frame's bytes are
 	// written out before the next is read.
 	var buf bytes.Buffer
@@ -324,13 +336,13 @@ func (r *Recorder) serve(conn *websocket.Conn) {
 			r.text(conn, rec, id, data)
 			continue
 		}
-		if len(data)%(lin.bytesPerSample*channels) != 0 {
-			msg := fmt.Sprintf("an audio frame of %d bytes is not whole %d-channel %s samples", len(data), channels, f.Encoding)
-			closeWith(conn, CodeUnsupported, msg)
-			r.end(rec, id, "closed", CodeUnsupported, msg)
+		if err := lin.wholeFrame(data, channels, f.Encoding); err != nil {
+			closeWith(conn, CodeUnsupported, err.Error())
+			r.end(rec, id, "closed", CodeUnsupported, err.Error())
 			return
 		}
-		if err := rec.audio(id, lin.linear(data)); err != nil {
+		pcm, invalid := lin.linear(data)
+		if err := rec.audio(id, pcm, invalid); err != nil {
 			if errors.Is(err, errSizeLimit) {
 				msg := fmt.Sprintf("recording size limit of %d bytes reached", r.opts.MaxStreamBytes)
 				// disconnect first: the listen must not redial a stream
@@ -382,7 +394,7 @@ func (r *Recorder) recordingFor(id int64, conn *websocket.Conn, done chan struct
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	side := Sidecar{First: json.RawMessage(raw), CallSid: f.CallSid, From: f.From, To: f.To,
-		SampleRate: int(must(f.SampleRate.Int64())), MixType: f.MixType, Channels: channels}
+		SampleRate: int(must(f.SampleRate.Int64())), MixType: f.MixType, Channels: channels, Encoding: f.Encoding}
 	rec, err := createRecording(r.opts.Dir, time.Now(), side, r.opts.MaxStreamBytes)
 	if err != nil {
 		return nil, err

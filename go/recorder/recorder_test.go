@@ -459,7 +459,7 @@ func TestResumeWaitRunsOutAsResumed(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.attach(1, nil, nil, nil)
-	rec.audio(1, frame(0))
+	rec.audio(1, frame(0), false)
 	waitEnded := func() { rec.finish(unowned, "connection_lost", 0, "") }
 	rec.suspend(1, time.Hour, 1006, "", waitEnded)
 	rec.attach(2, nil, nil, &Resumption{StartMs: 0})
@@ -467,8 +467,8 @@ func TestResumeWaitRunsOutAsResumed(t *testing.T) {
 	if rec.done {
 		t.Fatalf("the resume wait finished a recording a resumption had taken over")
 	}
-	rec.audio(2, frame(0))
-	rec.audio(2, frame(rate/50))
+	rec.audio(2, frame(0), false)
+	rec.audio(2, frame(rate/50), false)
 	if ok, err := rec.finish(2, "closed", 1000, ""); err != nil || !ok || rec.side.Bytes != 2*rate/50*2 {
 		t.Errorf("finish: %v %v, %d bytes; want 2 frames", ok, err, rec.side.Bytes)
 	}

@@ -195,13 +195,17 @@ func (r *recording) silence(frames int64, cause string) error {
 	return err
 }
 
-// audio writes a binary frame from conn. It returns errSizeLimit once the
+// audio writes a binary frame from conn, as PCM; invalid says it stands in
+// for a packet that could not be decoded. It returns errSizeLimit once the
 // recording is full (what fits is kept).
-func (r *recording) audio(conn int64, pcm []byte) error {
+func (r *recording) audio(conn int64, pcm []byte, invalid bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if conn != r.owner || r.done {
 		return nil
+	}
+	if invalid {
+		r.side.InvalidPackets++
 	}
 	if r.full {
 		return errSizeLimit

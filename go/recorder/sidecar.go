@@ -24,6 +24,12 @@ type Sidecar struct {
 	SampleRate int    `json:"sampleRate"`
 	MixType    string `json:"mixType"`
 	Channels   int    `json:"channels"`
+	// Encoding is the stream's (l16, mulaw, alaw, opus); the recording
+	// holds it decoded.
+	Encoding string `json:"encoding,omitempty"`
+	// InvalidPackets counts Opus frames that were not a valid 20 ms
+	// packet: each is concealed (or silence) in the recording.
+	InvalidPackets int64 `json:"invalidPackets,omitempty"`
 
 	Start      time.Time  `json:"start"`
 	End        *time.Time `json:"end,omitempty"`
