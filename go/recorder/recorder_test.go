@@ -372,7 +372,8 @@ func TestRefusals(t *testing.T) {
 		{websocket.BinaryMessage, "\x00\x01", "the first frame must be the listen's JSON text frame"},
 		{websocket.TextMessage, `{"mixType":"mono"}`, `the first frame's sampleRate "" is not a rate from 1000 to 384000 Hz`},
 		{websocket.TextMessage, `{"sampleRate":8000,"mixType":"quad"}`, `mixType "quad" is not mono, stereo or mixed`},
-		{websocket.TextMessage, `{"sampleRate":8000,"encoding":"opus"}`, `encoding "opus" is not supported (16-bit linear PCM only)`},
+		{websocket.TextMessage, `{"sampleRate":8000,"encoding":"speex"}`, `encoding "speex" is not supported (l16, mulaw, alaw or opus)`},
+		{websocket.TextMessage, `{"sampleRate":44100,"encoding":"opus"}`, `encoding opus at 44100 Hz: an Opus stream is at 8000, 16000, 24000 or 48000 Hz`},
 	} {
 		_, _, url := newRecorder(t, Options{})
 		c := dial(t, url)
