@@ -29,6 +29,11 @@ import (
 type Options struct {
 	Dir string // the recordings' tree (required)
 
+	// Format is the recordings': FormatWAV (the default) or FormatOgg,
+	// Ogg/Opus files for streams at a rate Opus takes (8, 12, 16, 24 or
+	// 48 kHz; others are recorded as WAV).
+	Format string
+
 	SyncEvery  time.Duration // how often recordings in progress are put on disk (default 1 s)
 	ResumeWait time.Duration // how long a dropped stream's file waits for its resumption (default 60 s)
 
@@ -88,6 +93,13 @@ func New(o Options) (*Recorder, error) {
 	}
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 		return nil, err
+	}
+	switch o.Format {
+	case "":
+		o.Format = FormatWAV
+	case FormatWAV, FormatOgg:
+	default:
+		return nil, fmt.Errorf("recorder: format %q is not %s or %s", o.Format, FormatWAV, FormatOgg)
 	}
 	if o.SyncEvery <= 0 {
 		o.SyncEvery = time.Second
@@ -342,7 +354,11 @@ func (r *Recorder) serve(conn *websocket.Conn) {
 			return
 		}
 		pcm, invalid := lin.linear(data)
-		if err := rec.audio(id, pcm, invalid); err != nil {
+		var packet []byte
+		if lin.opus != nil && !invalid {
+			packet = data
+		}
+		if err := rec.audio(id, pcm, packet, invalid); err != nil {
 			if errors.Is(err, errSizeLimit) {
 				msg := fmt.Sprintf("recording size limit of %d bytes reached", r.opts.MaxStreamBytes)
 				// disconnect first: the listen must not redial a stream
@@ -395,7 +411,7 @@ func (r *Recorder) recordingFor(id int64, conn *websocket.Conn, done chan struct
 	defer r.mu.Unlock()
 	side := Sidecar{First: json.RawMessage(raw), CallSid: f.CallSid, From: f.From, To: f.To,
 		SampleRate: int(must(f.SampleRate.Int64())), MixType: f.MixType, Channels: channels, Encoding: f.Encoding}
-	rec, err := createRecording(r.opts.Dir, time.Now(), side, r.opts.MaxStreamBytes)
+	rec, err := createRecording(r.opts.Dir, time.Now(), side, r.opts.MaxStreamBytes, r.opts.Format)
 	if err != nil {
 		return nil, err
 	}
