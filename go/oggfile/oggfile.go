@@ -163,7 +163,12 @@ func (w *Writer) Sync() error {
 }
 
 // Bytes is the size of the file, pending packets included.
-func (w *Writer) Bytes() int64 { return w.size + int64(headerLen+len(w.lacing)+len(w.body)) }
+func (w *Writer) Bytes() int64 {
+	if len(w.lacing) == 0 {
+		return w.size
+	}
+	return w.size + int64(headerLen+len(w.lacing)+len(w.body))
+}
 
 // Samples is the audio at 48 kHz of the packets written, pending included.
 func (w *Writer) Samples() int64 { return w.granule }
