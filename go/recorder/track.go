@@ -55,9 +55,10 @@ var oggRates = []int{8000, 12000, 16000, 24000, 48000}
 // opus.application is voip unless set) and of those encoded here.
 const encoderDelay = 312
 
-// oggBitrate is the bitrate per channel at which PCM streams are encoded:
-// wideband speech is clean at it.
-const oggBitrate = 32000
+// oggBitrate is the bitrate per channel at which PCM audio is encoded. At
+// 32 kbit/s a 16 kHz stereo call's tones came out 0.8 to 0.9 dB low
+// (complexity 0); at 48 kbit/s within 0.05 dB, still a sixth of the PCM.
+const oggBitrate = 48000
 
 // oggTrack is an Ogg/Opus file. Opus packets go in as received; PCM (a PCM
 // stream, silence for gaps, audio cut by a resumption) is encoded in 20 ms
