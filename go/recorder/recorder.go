@@ -1,6 +1,6 @@
 // Package recorder is the call-recording server's logic: it takes listen
-// streams (the jambonz protocol), writes each call to one WAV file with a
-// JSON sidecar in a date tree, stitches reconnected streams back into their
+// streams (the jambonz protocol), writes each call to one WAV or Ogg/Opus
+// file with a JSON sidecar in a date tree, stitches reconnected streams back into their
 // file by media time, and completes files left by a crash.
 package recorder
 

@@ -12,7 +12,7 @@ import (
 // itself and what happened to its stream.
 type Sidecar struct {
 	ID   string `json:"id"`   // the recording's place in the tree, e.g. 2026/05/01/134502-9f2c4e1a7b3d
-	File string `json:"file"` // the WAV's name, beside the sidecar
+	File string `json:"file"` // the audio file's name (.wav or .opus), beside the sidecar
 
 	// First is the first frame of the first connection, as received: the
 	// call's attributes and the listen's metadata.
@@ -33,8 +33,8 @@ type Sidecar struct {
 
 	Start      time.Time  `json:"start"`
 	End        *time.Time `json:"end,omitempty"`
-	DurationMs int64      `json:"durationMs"` // of the WAV, silence of gaps included
-	Bytes      int64      `json:"bytes"`      // audio bytes in the WAV
+	DurationMs int64      `json:"durationMs"` // of the audio, silence of gaps included
+	Bytes      int64      `json:"bytes"`      // audio bytes in the WAV; the whole of an Ogg/Opus file
 
 	Connections int          `json:"connections"`
 	Resumptions []Resumption `json:"resumptions,omitempty"`
