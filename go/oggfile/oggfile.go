@@ -221,17 +221,18 @@ type Head struct {
 // its head. Files that do not start with this writer's two header pages
 // are refused, untouched.
 func Repair(path string) (size, granule int64, head Head, err error) {
-	data, err := os.ReadFile(path)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return 0, 0, head, err
 	}
+	defer f.Close()
 	var (
 		off, lastAt int64
 		last        []byte
 		pages       int
 	)
 	for {
-		page, ok := pageAt(data[off:])
+		page, ok := pageAt(f, off)
 		if !ok {
 			break
 		}
@@ -240,9 +241,7 @@ func Repair(path string) (size, granule int64, head Head, err error) {
 				return 0, 0, head, fmt.Errorf("oggfile: %s: %v", path, err)
 			}
 		}
-		if g := int64(binary.LittleEndian.Uint64(page[6:])); g >= 0 {
-			granule = g
-		}
+		granule = int64(binary.LittleEndian.Uint64(page[6:]))
 		last, lastAt = page, off
 		off += int64(len(page))
 		pages++
@@ -250,11 +249,6 @@ func Repair(path string) (size, granule int64, head Head, err error) {
 	if pages < 2 {
 		return 0, 0, head, fmt.Errorf("oggfile: %s: not an Ogg/Opus file this writer began (%d whole pages)", path, pages)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return 0, 0, head, err
-	}
-	defer f.Close()
 	if err := f.Truncate(off); err != nil {
 		return 0, 0, head, err
 	}
@@ -266,23 +260,25 @@ func Repair(path string) (size, granule int64, head Head, err error) {
 	return off, granule, head, f.Sync()
 }
 
-// pageAt returns the whole, intact page at the start of b.
-func pageAt(b []byte) ([]byte, bool) {
-	if len(b) < headerLen || string(b[:4]) != "OggS" || b[4] != 0 {
+// pageAt reads the page at off if it is whole and intact. One
+// page at a time: a page is at most 27+255+255·255 bytes, whatever the
+// file's size.
+func pageAt(f *os.File, off int64) ([]byte, bool) {
+	h := make([]byte, headerLen+maxLacing)
+	n, _ := f.ReadAt(h, off)
+	h = h[:n]
+	if len(h) < headerLen || string(h[:4]) != "OggS" || h[4] != 0 || len(h) < headerLen+int(h[26]) {
 		return nil, false
 	}
-	n := int(b[26])
-	if len(b) < headerLen+n {
-		return nil, false
-	}
-	size := headerLen + n
-	for _, l := range b[headerLen : headerLen+n] {
+	size := headerLen + int(h[26])
+	for _, l := range h[headerLen:size] {
 		size += int(l)
 	}
-	if len(b) < size || oggopus.CRC(b[:size]) != binary.LittleEndian.Uint32(b[22:]) {
+	page := make([]byte, size)
+	if k, _ := f.ReadAt(page, off); k < size || oggopus.CRC(page) != binary.LittleEndian.Uint32(page[22:]) {
 		return nil, false
 	}
-	return b[:size], true
+	return page, true
 }
 
 func readHead(page []byte) (Head, error) {
