@@ -103,7 +103,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		var img image.Image
 		if side.IsOgg() {
-			img, err = oggWaveform(audioPath, 900, 120)
+			img, err = oggWaveform(audioPath, side.DurationMs, 900, 120)
 		} else {
 			img, err = waveform(audioPath, ch, 900, 120)
 		}

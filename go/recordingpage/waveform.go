@@ -93,9 +93,13 @@ func waveform(path string, channel, width, height int) (image.Image, error) {
 	return c.image(height), nil
 }
 
-// oggWaveform draws an Ogg/Opus recording, its channels mixed (as
-// oggopus decodes).
-func oggWaveform(path string, width, height int) (image.Image, error) {
+// oggWaveform draws an Ogg/Opus recording of durationMs (as its sidecar
+// says, checked before the file is read), its channels mixed (as oggopus
+// decodes).
+func oggWaveform(path string, durationMs int64, width, height int) (image.Image, error) {
+	if durationMs > maxOggWaveformSeconds*1000 {
+		return nil, fmt.Errorf("a recording of %d s is too long to draw (at most %d s as Ogg/Opus)", durationMs/1000, maxOggWaveformSeconds)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
