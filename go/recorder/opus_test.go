@@ -3,6 +3,7 @@ package recorder
 import (
 	"encoding/binary"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
@@ -163,6 +164,40 @@ func BenchmarkOggEncode(b *testing.B) {
 	for b.Loop() {
 		if err := tr.Write(pcm, nil); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestOpusGarbage: frames of random bytes, of any length up to 4000, on an
+// Opus stream never end it: each is 20 ms of the recording (decoded when
+// the bytes happen to be a valid packet, else concealed and counted); as
+// Ogg/Opus, the file still parses and decodes whole.
+func TestOpusGarbage(t *testing.T) {
+	for _, format := range []string{FormatWAV, FormatOgg} {
+		_, dir, url := newRecorder(t, Options{Format: format})
+		rng := rand.New(rand.NewPCG(1, 2))
+		c := dial(t, url)
+		send(t, c, websocket.TextMessage, []byte(`{"callSid":"garbage","sampleRate":16000,"mixType":"stereo","encoding":"opus"}`))
+		const n = 300
+		for range n {
+			b := make([]byte, rng.IntN(4000))
+			for i := range b {
+				b[i] = byte(rng.Uint32())
+			}
+			send(t, c, websocket.BinaryMessage, b)
+		}
+		closeNormal(c)
+		side := waitRecordings(t, dir, 1)[0]
+		t.Logf("%s: %d of %d random frames invalid", format, side.InvalidPackets, n)
+		if side.Ended != "closed" || side.CloseCode != 1000 || side.InvalidPackets == 0 || side.DurationMs != n*20 {
+			t.Errorf("%s: ended %q code %d, %d invalid, %d ms (want %d)", format, side.Ended, side.CloseCode, side.InvalidPackets, side.DurationMs, n*20)
+		}
+		if format == FormatWAV {
+			if a := readWAV(t, dir, side); len(a.Samples) != n*320*2 {
+				t.Errorf("%d samples, want %d", len(a.Samples), n*320*2)
+			}
+		} else if f, pcm, _ := readOgg(t, dir, side); f.Samples != n*960 || len(pcm) != n*960 {
+			t.Errorf("ogg: %d samples (%d decoded), want %d", f.Samples, len(pcm), n*960)
 		}
 	}
 }
