@@ -168,3 +168,38 @@ func TestOggPCMStream(t *testing.T) {
 		t.Errorf("after Repair, %d unfinished", n)
 	}
 }
+
+// TestOggSizeLimit: an Ogg/Opus recording reaching MaxStreamBytes ends the
+// stream (1008) as a WAV does; the file, finished, parses, and passes the
+// limit by no more than a packet and the pages' headers.
+func TestOggSizeLimit(t *testing.T) {
+	const limit = 2000
+	_, dir, url := newRecorder(t, Options{Format: FormatOgg, MaxStreamBytes: limit})
+	packets := opusPackets(t, newOpusEncoder(t), 0, 100)
+	c := dial(t, url)
+	send(t, c, websocket.TextMessage, []byte(`{"callSid":"big","sampleRate":16000,"mixType":"mono","encoding":"opus"}`))
+	go func() {
+		for _, p := range packets {
+			if c.WriteMessage(websocket.BinaryMessage, p) != nil {
+				return
+			}
+		}
+	}()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var ce *websocket.CloseError
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			ce, _ = err.(*websocket.CloseError)
+			break
+		}
+	}
+	if ce == nil || ce.Code != websocket.ClosePolicyViolation || ce.Text != "recording size limit of 2000 bytes reached" {
+		t.Errorf("closed with %v, want 1008 and the reason", ce)
+	}
+	s := waitRecordings(t, dir, 1)[0]
+	f, _, _ := readOgg(t, dir, s)
+	t.Logf("%d bytes, %d ms", s.Bytes, s.DurationMs)
+	if s.Ended != "size_limit" || s.Bytes < limit || s.Bytes > limit+1275+2*(27+255) || f.Samples != int(s.DurationMs)*48 || s.DurationMs >= 2000 {
+		t.Errorf("sidecar: ended %q, %d bytes, %d ms (file %d samples)", s.Ended, s.Bytes, s.DurationMs, f.Samples)
+	}
+}
