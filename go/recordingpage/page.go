@@ -250,7 +250,7 @@ var listPage = template.Must(template.New("list").Parse(`<!doctype html>
 <tr><th>started</th><th>duration</th><th>caller</th><th>callee</th><th>callSid</th><th>format</th><th>gaps</th><th>ended</th></tr>
 {{range .Rows}}<tr class="recording">
 <td><a href="/recordings/{{.ID}}">{{.Started}}</a></td><td>{{.Duration}}</td><td>{{.From}}</td><td>{{.To}}</td>
-<td class="callsid">{{.CallSid}}</td><td>{{.SampleRate}} Hz {{.MixType}}</td><td>{{len .Gaps}}</td><td>{{.Ended}}</td>
+<td class="callsid">{{.CallSid}}</td><td>{{.SampleRate}} Hz {{.MixType}}{{if .IsOgg}}, Ogg/Opus{{end}}</td><td>{{len .Gaps}}</td><td>{{.Ended}}</td>
 </tr>
 {{end}}</table>
 </body></html>
