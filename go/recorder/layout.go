@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -19,12 +20,16 @@ import (
 // callSid or metadata can name a path.
 var idPattern = regexp.MustCompile(`^[0-9]{4}/[0-9]{2}/[0-9]{2}/[0-9]{6}-[0-9a-f]{12}$`)
 
-// File name endings: audio and sidecar while recording, then once finished.
+// File name endings: audio (WAV or Ogg/Opus) and sidecar once finished;
+// while recording, each with partial after it.
 const (
-	partWAV  = ".wav.part"
-	partJSON = ".json.part"
 	doneWAV  = ".wav"
+	doneOpus = ".opus"
 	doneJSON = ".json"
+	partial  = ".part"
+	partWAV  = doneWAV + partial
+	partOpus = doneOpus + partial
+	partJSON = doneJSON + partial
 )
 
 func newID(t time.Time) string {
@@ -37,14 +42,31 @@ func newID(t time.Time) string {
 // path below the directory).
 func ValidID(id string) bool { return idPattern.MatchString(id) }
 
-// Paths returns the WAV and sidecar files of a finished recording.
-func Paths(dir, id string) (wavPath, jsonPath string, err error) {
+// SidecarPath returns the sidecar file of a finished recording.
+func SidecarPath(dir, id string) (string, error) {
 	if !ValidID(id) {
-		return "", "", fmt.Errorf("not a recording ID: %q", id)
+		return "", fmt.Errorf("not a recording ID: %q", id)
 	}
-	base := filepath.Join(dir, filepath.FromSlash(id))
-	return base + doneWAV, base + doneJSON, nil
+	return filepath.Join(dir, filepath.FromSlash(id)) + doneJSON, nil
 }
+
+// AudioPath returns the audio file of a finished recording, as its sidecar
+// names it: ID.wav or ID.opus.
+func AudioPath(dir string, s *Sidecar) (string, error) {
+	if !ValidID(s.ID) {
+		return "", fmt.Errorf("not a recording ID: %q", s.ID)
+	}
+	base := filepath.Join(dir, filepath.FromSlash(s.ID))
+	for _, ext := range []string{doneWAV, doneOpus} {
+		if s.File == filepath.Base(base)+ext {
+			return base + ext, nil
+		}
+	}
+	return "", fmt.Errorf("recording %s: its sidecar names no file of it (%q)", s.ID, s.File)
+}
+
+// IsOgg says whether a recording is an Ogg/Opus file (else a WAV).
+func (s *Sidecar) IsOgg() bool { return strings.HasSuffix(s.File, doneOpus) }
 
 // List returns the sidecars of the finished recordings, newest first, that
 // match (nil: all), at most limit of them (0: no limit). The date tree is

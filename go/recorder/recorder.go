@@ -1,6 +1,6 @@
 // Package recorder is the call-recording server's logic: it takes listen
-// streams (the jambonz protocol), writes each call to one WAV file with a
-// JSON sidecar in a date tree, stitches reconnected streams back into their
+// streams (the jambonz protocol), writes each call to one WAV or Ogg/Opus
+// file with a JSON sidecar in a date tree, stitches reconnected streams back into their
 // file by media time, and completes files left by a crash.
 package recorder
 
@@ -13,6 +13,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,12 +21,18 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/sys/unix"
 
+	"github.com/modlisten/mod_listen/go/config"
 	"github.com/modlisten/mod_listen/go/wavfile"
 )
 
 // Options configure a Recorder. Zero values take the defaults.
 type Options struct {
 	Dir string // the recordings' tree (required)
+
+	// Format is the recordings': FormatWAV (the default) or FormatOgg,
+	// Ogg/Opus files for streams at a rate Opus takes (8, 12, 16, 24 or
+	// 48 kHz; others are recorded as WAV).
+	Format string
 
 	SyncEvery  time.Duration // how often recordings in progress are put on disk (default 1 s)
 	ResumeWait time.Duration // how long a dropped stream's file waits for its resumption (default 60 s)
@@ -86,6 +93,13 @@ func New(o Options) (*Recorder, error) {
 	}
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 		return nil, err
+	}
+	switch o.Format {
+	case "":
+		o.Format = FormatWAV
+	case FormatWAV, FormatOgg:
+	default:
+		return nil, fmt.Errorf("recorder: format %q is not %s or %s", o.Format, FormatWAV, FormatOgg)
 	}
 	if o.SyncEvery <= 0 {
 		o.SyncEvery = time.Second
@@ -248,8 +262,12 @@ func parseFirst(kind int, data []byte) (first, int, error) {
 		if rate != 8000 {
 			return f, 0, fmt.Errorf("encoding %s at %d Hz: G.711 is 8000 Hz", f.Encoding, rate)
 		}
+	case "opus":
+		if !slices.Contains(config.OpusRates, int(rate)) {
+			return f, 0, fmt.Errorf("encoding opus at %d Hz: an Opus stream is at 8000, 16000, 24000 or 48000 Hz", rate)
+		}
 	default:
-		return f, 0, fmt.Errorf("encoding %q is not supported (l16, mulaw or alaw)", f.Encoding)
+		return f, 0, fmt.Errorf("encoding %q is not supported (l16, mulaw, alaw or opus)", f.Encoding)
 	}
 	channels := 1
 	switch f.MixType {
@@ -300,7 +318,13 @@ func (r *Recorder) serve(conn *websocket.Conn) {
 		r.sendPrompt(conn)
 	}
 	code, reason := websocket.CloseAbnormalClosure, ""
-	lin := newLinear(f.Encoding)
+	lin, err := newLinear(f.Encoding, int(must(f.SampleRate.Int64())), channels)
+	if err != nil {
+		r.opts.Log.Printf("recording %s: %v", rec.side.ID, err)
+		closeWith(conn, CodeInternal, err.Error())
+		r.end(rec, id, "closed", CodeInternal, err.Error())
+		return
+	}
 	// One buffer for every frame of the stream: a frame's bytes are
 	// written out before the next is read.
 	var buf bytes.Buffer
@@ -324,13 +348,17 @@ func (r *Recorder) serve(conn *websocket.Conn) {
 			r.text(conn, rec, id, data)
 			continue
 		}
-		if len(data)%(lin.bytesPerSample*channels) != 0 {
-			msg := fmt.Sprintf("an audio frame of %d bytes is not whole %d-channel %s samples", len(data), channels, f.Encoding)
-			closeWith(conn, CodeUnsupported, msg)
-			r.end(rec, id, "closed", CodeUnsupported, msg)
+		if err := lin.wholeFrame(data, channels, f.Encoding); err != nil {
+			closeWith(conn, CodeUnsupported, err.Error())
+			r.end(rec, id, "closed", CodeUnsupported, err.Error())
 			return
 		}
-		if err := rec.audio(id, lin.linear(data)); err != nil {
+		pcm, invalid := lin.linear(data)
+		var packet []byte
+		if lin.opus != nil && !invalid {
+			packet = data
+		}
+		if err := rec.audio(id, pcm, packet, invalid); err != nil {
 			if errors.Is(err, errSizeLimit) {
 				msg := fmt.Sprintf("recording size limit of %d bytes reached", r.opts.MaxStreamBytes)
 				// disconnect first: the listen must not redial a stream
@@ -382,8 +410,8 @@ func (r *Recorder) recordingFor(id int64, conn *websocket.Conn, done chan struct
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	side := Sidecar{First: json.RawMessage(raw), CallSid: f.CallSid, From: f.From, To: f.To,
-		SampleRate: int(must(f.SampleRate.Int64())), MixType: f.MixType, Channels: channels}
-	rec, err := createRecording(r.opts.Dir, time.Now(), side, r.opts.MaxStreamBytes)
+		SampleRate: int(must(f.SampleRate.Int64())), MixType: f.MixType, Channels: channels, Encoding: f.Encoding}
+	rec, err := createRecording(r.opts.Dir, time.Now(), side, r.opts.MaxStreamBytes, r.opts.Format)
 	if err != nil {
 		return nil, err
 	}

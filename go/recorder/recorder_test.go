@@ -106,7 +106,7 @@ func waitRecordings(t *testing.T, dir string, n int) []*Sidecar {
 
 func readWAV(t *testing.T, dir string, s *Sidecar) wav.Audio {
 	t.Helper()
-	p, _, err := Paths(dir, s.ID)
+	p, err := AudioPath(dir, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +372,8 @@ func TestRefusals(t *testing.T) {
 		{websocket.BinaryMessage, "\x00\x01", "the first frame must be the listen's JSON text frame"},
 		{websocket.TextMessage, `{"mixType":"mono"}`, `the first frame's sampleRate "" is not a rate from 1000 to 384000 Hz`},
 		{websocket.TextMessage, `{"sampleRate":8000,"mixType":"quad"}`, `mixType "quad" is not mono, stereo or mixed`},
-		{websocket.TextMessage, `{"sampleRate":8000,"encoding":"opus"}`, `encoding "opus" is not supported (l16, mulaw or alaw)`},
+		{websocket.TextMessage, `{"sampleRate":8000,"encoding":"speex"}`, `encoding "speex" is not supported (l16, mulaw, alaw or opus)`},
+		{websocket.TextMessage, `{"sampleRate":44100,"encoding":"opus"}`, `encoding opus at 44100 Hz: an Opus stream is at 8000, 16000, 24000 or 48000 Hz`},
 	} {
 		_, _, url := newRecorder(t, Options{})
 		c := dial(t, url)
@@ -454,12 +455,12 @@ func TestRepairAfterCrash(t *testing.T) {
 // stream goes on into the same file.
 func TestResumeWaitRunsOutAsResumed(t *testing.T) {
 	dir := t.TempDir()
-	rec, err := createRecording(dir, time.Now(), Sidecar{SampleRate: rate, Channels: 1, MixType: "mono"}, 1<<20)
+	rec, err := createRecording(dir, time.Now(), Sidecar{SampleRate: rate, Channels: 1, MixType: "mono"}, 1<<20, FormatWAV)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec.attach(1, nil, nil, nil)
-	rec.audio(1, frame(0))
+	rec.audio(1, frame(0), nil, false)
 	waitEnded := func() { rec.finish(unowned, "connection_lost", 0, "") }
 	rec.suspend(1, time.Hour, 1006, "", waitEnded)
 	rec.attach(2, nil, nil, &Resumption{StartMs: 0})
@@ -467,8 +468,8 @@ func TestResumeWaitRunsOutAsResumed(t *testing.T) {
 	if rec.done {
 		t.Fatalf("the resume wait finished a recording a resumption had taken over")
 	}
-	rec.audio(2, frame(0))
-	rec.audio(2, frame(rate/50))
+	rec.audio(2, frame(0), nil, false)
+	rec.audio(2, frame(rate/50), nil, false)
 	if ok, err := rec.finish(2, "closed", 1000, ""); err != nil || !ok || rec.side.Bytes != 2*rate/50*2 {
 		t.Errorf("finish: %v %v, %d bytes; want 2 frames", ok, err, rec.side.Bytes)
 	}

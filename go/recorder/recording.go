@@ -32,7 +32,8 @@ var (
 type recording struct {
 	mu       sync.Mutex
 	base     string // path without the endings
-	w        *wavfile.Writer
+	ext      string // of the audio file: doneWAV or doneOpus
+	w        track
 	side     Sidecar
 	maxBytes int64
 
@@ -60,21 +61,35 @@ const (
 // maxDigits bounds the DTMF digits kept for the sidecar.
 const maxDigits = 256
 
-func createRecording(dir string, start time.Time, side Sidecar, maxBytes int64) (*recording, error) {
+// createRecording starts a recording in format (FormatWAV, or FormatOgg
+// for a stream at a rate Opus takes).
+func createRecording(dir string, start time.Time, side Sidecar, maxBytes int64, format string) (*recording, error) {
 	id := newID(start)
 	base := filepath.Join(dir, filepath.FromSlash(id))
 	if err := os.MkdirAll(filepath.Dir(base), 0o750); err != nil {
 		return nil, err
 	}
-	w, err := wavfile.Create(base+partWAV, side.SampleRate, side.Channels)
-	if err != nil {
-		return nil, err
+	var w track
+	ext := doneWAV
+	if format == FormatOgg && oggTakes(side.SampleRate) {
+		ext = doneOpus
+		t, err := createOgg(base+ext+partial, side.SampleRate, side.Channels)
+		if err != nil {
+			return nil, err
+		}
+		w = t
+	} else {
+		t, err := wavfile.Create(base+ext+partial, side.SampleRate, side.Channels)
+		if err != nil {
+			return nil, err
+		}
+		w = wavTrack{t, int64(2 * side.Channels)}
 	}
-	side.ID, side.File, side.Start = id, filepath.Base(base)+doneWAV, start.UTC()
-	rec := &recording{base: base, w: w, side: side, maxBytes: maxBytes}
+	side.ID, side.File, side.Start = id, filepath.Base(base)+ext, start.UTC()
+	rec := &recording{base: base, ext: ext, w: w, side: side, maxBytes: maxBytes}
 	if err := writeJSON(base+partJSON, &rec.side); err != nil {
 		w.Close()
-		os.Remove(base + partWAV)
+		os.Remove(base + ext + partial)
 		return nil, err
 	}
 	syncDir(filepath.Dir(base))
@@ -185,7 +200,7 @@ func (r *recording) silence(frames int64, cause string) error {
 		return nil
 	}
 	at := r.w.Frames()
-	room := (r.maxBytes - r.w.DataBytes()) / int64(2*r.side.Channels)
+	room := r.w.room(r.maxBytes)
 	err := r.w.Silence(min(frames, max(room, 0)))
 	if err == nil && frames > room {
 		r.full = true
@@ -195,18 +210,24 @@ func (r *recording) silence(frames int64, cause string) error {
 	return err
 }
 
-// audio writes a binary frame from conn. It returns errSizeLimit once the
+// audio writes a binary frame from conn, as PCM; packet is the Opus packet
+// it was decoded from (nil for PCM streams), and invalid says it stands in
+// for a packet that could not be decoded. It returns errSizeLimit once the
 // recording is full (what fits is kept).
-func (r *recording) audio(conn int64, pcm []byte) error {
+func (r *recording) audio(conn int64, pcm, packet []byte, invalid bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if conn != r.owner || r.done {
 		return nil
 	}
+	if invalid {
+		r.side.InvalidPackets++
+	}
 	if r.full {
 		return errSizeLimit
 	}
 	fb := int64(2 * r.side.Channels)
+	whole := len(pcm)
 	if r.skip > 0 {
 		n := min(r.skip, int64(len(pcm))/fb)
 		r.skip -= n
@@ -220,13 +241,19 @@ func (r *recording) audio(conn int64, pcm []byte) error {
 		if len(r.lost) > 0 {
 			n = min(n, r.lost[0].at-r.wire)
 		}
-		room := (r.maxBytes - r.w.DataBytes()) / fb
+		room := r.w.room(r.maxBytes)
 		if n > room {
-			r.w.Write(pcm[:room*fb])
+			r.w.Write(pcm[:room*fb], nil)
 			r.wire += room
 			return r.limit(errSizeLimit)
 		}
-		if err := r.w.Write(pcm[:n*fb]); err != nil {
+		// The packet goes with its audio only when all of it is written
+		// at once: a part of a packet is re-encoded.
+		var kept []byte
+		if int(n*fb) == whole {
+			kept = packet
+		}
+		if err := r.w.Write(pcm[:n*fb], kept); err != nil {
 			return err
 		}
 		r.wire += n
@@ -308,10 +335,10 @@ func (r *recording) finish(conn int64, ended string, code int, reason string) (f
 	r.side.Ended = ended
 	end := time.Now().UTC()
 	r.side.End = &end
-	r.side.Bytes = r.w.DataBytes()
-	r.side.DurationMs = r.framesToMs(r.w.Frames())
 	err = r.w.Close()
-	if rerr := os.Rename(r.base+partWAV, r.base+doneWAV); err == nil {
+	r.side.Bytes = r.w.Bytes()
+	r.side.DurationMs = r.framesToMs(r.w.Frames())
+	if rerr := os.Rename(r.base+r.ext+partial, r.base+r.ext); err == nil {
 		err = rerr
 	}
 	if jerr := writeJSON(r.base+doneJSON, &r.side); err == nil {

@@ -8,14 +8,16 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/modlisten/mod_listen/go/oggfile"
 	"github.com/modlisten/mod_listen/go/wavfile"
 )
 
 // Repair finishes the recordings a recorder killed mid-call left in dir
 // (which the caller has locked): each unfinished WAV gets the header of the
-// audio on disk and goes into place with its sidecar, marked "repaired". It
-// returns the IDs repaired; one file that cannot be repaired does not stop
-// the others (the error names it).
+// audio on disk, each unfinished Ogg/Opus file is cut after its last whole
+// page and that page marked the stream's end; it goes into place with its
+// sidecar, marked "repaired". It returns the IDs repaired; one file that
+// cannot be repaired does not stop the others (the error names it).
 func Repair(dir string) ([]string, error) {
 	var ids []string
 	var errs []error
@@ -23,19 +25,23 @@ func Repair(dir string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || !strings.HasSuffix(path, partWAV) && !strings.HasSuffix(path, partJSON) {
+		ext := ""
+		for _, e := range []string{partWAV, partOpus, partJSON} {
+			if strings.HasSuffix(path, e) {
+				ext = e
+			}
+		}
+		if d.IsDir() || ext == "" {
 			return nil
 		}
-		base := strings.TrimSuffix(strings.TrimSuffix(path, partWAV), partJSON)
+		base := strings.TrimSuffix(path, ext)
 		rel, rerr := filepath.Rel(dir, base)
 		id := filepath.ToSlash(rel)
 		if rerr != nil || !ValidID(id) {
 			return nil // not a file the recorder writes
 		}
-		if strings.HasSuffix(path, partJSON) {
-			if _, err := os.Stat(base + partWAV); err == nil {
-				return nil // repaired with its WAV
-			}
+		if ext == partJSON && (exists(base+partWAV) || exists(base+partOpus)) {
+			return nil // repaired with its audio
 		}
 		if err := repairOne(base, id); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", id, err))
@@ -50,19 +56,26 @@ func Repair(dir string) ([]string, error) {
 	return ids, errors.Join(errs...)
 }
 
-// repairOne finishes one recording: from an unfinished WAV, or, when the
-// crash came between the WAV's rename and its sidecar's, from the sidecar.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// repairOne finishes one recording: from an unfinished audio file, or,
+// when the crash came between the audio's rename and its sidecar's, from
+// the sidecar.
 func repairOne(base, id string) error {
-	wavPath := base + doneWAV
-	if _, err := os.Stat(base + partWAV); err == nil {
-		if _, _, err := wavfile.Repair(base + partWAV); err != nil {
-			return err
-		}
-		if err := os.Rename(base+partWAV, wavPath); err != nil {
+	ext := doneWAV
+	if exists(base+partOpus) || !exists(base+partWAV) && exists(base+doneOpus) {
+		ext = doneOpus
+	}
+	audioPath := base + ext
+	if exists(audioPath + partial) {
+		if err := os.Rename(audioPath+partial, audioPath); err != nil {
 			return err
 		}
 	}
-	st, err := os.Stat(wavPath)
+	st, err := os.Stat(audioPath)
 	if err != nil {
 		return err
 	}
@@ -70,23 +83,34 @@ func repairOne(base, id string) error {
 	if err != nil {
 		side = &Sidecar{}
 	}
-	data, ft, err := wavfile.Repair(wavPath) // reads the format; a finished file is unchanged
-	if err != nil {
-		return err
+	// A finished file is unchanged by its repair: it reads the format.
+	if ext == doneOpus {
+		size, granule, head, err := oggfile.Repair(audioPath)
+		if err != nil {
+			return err
+		}
+		side.Channels, side.Bytes = head.Channels, size
+		if side.SampleRate == 0 {
+			side.SampleRate = head.InputRate
+		}
+		side.DurationMs = max(granule-int64(head.PreSkip), 0) * 1000 / oggfile.Rate
+	} else {
+		data, ft, err := wavfile.Repair(audioPath)
+		if err != nil {
+			return err
+		}
+		side.SampleRate, side.Channels, side.Bytes = ft.Rate, ft.Channels, data
+		side.DurationMs = data / int64(2*ft.Channels) * 1000 / int64(ft.Rate)
 	}
-	side.ID, side.File = id, filepath.Base(base)+doneWAV
-	rate, channels := ft.Rate, ft.Channels
-	side.SampleRate, side.Channels = rate, channels
+	side.ID, side.File = id, filepath.Base(base)+ext
 	if side.MixType == "" {
-		side.MixType = map[int]string{1: "mono", 2: "stereo"}[channels]
+		side.MixType = map[int]string{1: "mono", 2: "stereo"}[side.Channels]
 	}
 	if side.Start.IsZero() {
 		side.Start = st.ModTime().UTC()
 	}
 	end := st.ModTime().UTC()
 	side.End = &end
-	side.Bytes = data
-	side.DurationMs = data / int64(2*channels) * 1000 / int64(rate)
 	side.Ended = "repaired"
 	if side.First == nil {
 		side.First = []byte("null")
@@ -103,7 +127,7 @@ func repairOne(base, id string) error {
 func Unfinished(dir string) int {
 	n := 0
 	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(path, partWAV) {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(path, partWAV) || strings.HasSuffix(path, partOpus)) {
 			n++
 		}
 		return nil

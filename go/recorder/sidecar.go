@@ -12,7 +12,7 @@ import (
 // itself and what happened to its stream.
 type Sidecar struct {
 	ID   string `json:"id"`   // the recording's place in the tree, e.g. 2026/05/01/134502-9f2c4e1a7b3d
-	File string `json:"file"` // the WAV's name, beside the sidecar
+	File string `json:"file"` // the audio file's name (.wav or .opus), beside the sidecar
 
 	// First is the first frame of the first connection, as received: the
 	// call's attributes and the listen's metadata.
@@ -24,11 +24,17 @@ type Sidecar struct {
 	SampleRate int    `json:"sampleRate"`
 	MixType    string `json:"mixType"`
 	Channels   int    `json:"channels"`
+	// Encoding is the stream's (l16, mulaw, alaw, opus); the recording
+	// holds it decoded.
+	Encoding string `json:"encoding,omitempty"`
+	// InvalidPackets counts Opus frames that were not a valid 20 ms
+	// packet: each is concealed (or silence) in the recording.
+	InvalidPackets int64 `json:"invalidPackets,omitempty"`
 
 	Start      time.Time  `json:"start"`
 	End        *time.Time `json:"end,omitempty"`
-	DurationMs int64      `json:"durationMs"` // of the WAV, silence of gaps included
-	Bytes      int64      `json:"bytes"`      // audio bytes in the WAV
+	DurationMs int64      `json:"durationMs"` // of the audio, silence of gaps included
+	Bytes      int64      `json:"bytes"`      // audio bytes in the WAV; the whole of an Ogg/Opus file
 
 	Connections int          `json:"connections"`
 	Resumptions []Resumption `json:"resumptions,omitempty"`

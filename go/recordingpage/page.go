@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"html/template"
+	"image"
 	"image/png"
 	"net/http"
 	"os"
@@ -25,7 +26,7 @@ const listLimit = 200
 //
 //	/                              the list (?q= searches)
 //	/recordings/ID                 a recording's page
-//	/recordings/ID.wav             its audio
+//	/recordings/ID.wav             its audio (or ID.opus: Ogg/Opus)
 //	/recordings/ID.json            its sidecar
 //	/recordings/ID/wave-N.png      channel N's waveform
 func Handler(dir string) http.Handler {
@@ -52,7 +53,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	id, what := rest, "page"
 	switch {
 	case strings.HasSuffix(rest, ".wav"):
-		id, what = strings.TrimSuffix(rest, ".wav"), "wav"
+		id, what = strings.TrimSuffix(rest, ".wav"), ".wav"
+	case strings.HasSuffix(rest, ".opus"):
+		id, what = strings.TrimSuffix(rest, ".opus"), ".opus"
 	case strings.HasSuffix(rest, ".json"):
 		id, what = strings.TrimSuffix(rest, ".json"), "json"
 	default:
@@ -60,7 +63,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			id, what = rest[:i], rest[i+len("/wave-"):len(rest)-len(".png")]
 		}
 	}
-	wavPath, jsonPath, err := recorder.Paths(h.dir, id)
+	jsonPath, err := recorder.SidecarPath(h.dir, id)
 	if err != nil {
 		http.NotFound(w, req)
 		return
@@ -70,29 +73,40 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.NotFound(w, req)
 		return
 	}
+	audioPath, err := recorder.AudioPath(h.dir, side)
+	if err != nil {
+		http.NotFound(w, req)
+		return
+	}
+	f := audioFormat(side)
 	switch what {
 	case "page":
 		h.recording(w, side)
-	case "wav":
-		f, err := os.Open(wavPath)
-		if err != nil {
+	case ".wav", ".opus":
+		file, err := os.Open(audioPath)
+		if what != f.Ext || err != nil {
 			http.NotFound(w, req)
 			return
 		}
-		defer f.Close()
-		st, _ := f.Stat()
-		w.Header().Set("Content-Type", "audio/wav")
-		http.ServeContent(w, req, side.File, st.ModTime(), f)
+		defer file.Close()
+		st, _ := file.Stat()
+		w.Header().Set("Content-Type", f.Type)
+		http.ServeContent(w, req, side.File, st.ModTime(), file)
 	case "json":
 		w.Header().Set("Content-Type", "application/json")
 		http.ServeFile(w, req, jsonPath)
 	default:
 		ch, err := strconv.Atoi(what)
-		if err != nil || ch < 0 || ch >= side.Channels {
+		if err != nil || ch < 0 || ch >= len(waveforms(side)) {
 			http.NotFound(w, req)
 			return
 		}
-		img, err := waveform(wavPath, ch, 900, 120)
+		var img image.Image
+		if side.IsOgg() {
+			img, err = oggWaveform(audioPath, side.DurationMs, 900, 120)
+		} else {
+			img, err = waveform(audioPath, ch, 900, 120)
+		}
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -180,15 +194,33 @@ func (h *handler) recording(w http.ResponseWriter, s *recorder.Sidecar) {
 	if json.Indent(&first, s.First, "", "  ") != nil {
 		first.Write(s.First)
 	}
-	channels := make([]int, s.Channels)
-	for i := range channels {
-		channels[i] = i
+	render(w, recordingPage, map[string]any{"R": newRow(s), "First": first.String(), "Waveforms": waveforms(s),
+		"Format": audioFormat(s)})
+}
+
+// format is how a recording's audio is served.
+type format struct {
+	Ext, Type, Name, Sample string
+}
+
+func audioFormat(s *recorder.Sidecar) format {
+	if s.IsOgg() {
+		// RFC 7845 9: Ogg/Opus files are audio/ogg.
+		return format{Ext: ".opus", Type: "audio/ogg", Name: "Ogg/Opus", Sample: "Opus in Ogg"}
 	}
-	names := map[int]string{0: "caller (left)", 1: "other party (right)"}
-	if s.Channels == 1 {
-		names[0] = s.MixType
+	return format{Ext: ".wav", Type: "audio/wav", Name: "WAV", Sample: "16-bit PCM"}
+}
+
+// waveforms names the waveform images of a recording: one per channel of
+// a WAV; one of an Ogg/Opus file, its channels mixed.
+func waveforms(s *recorder.Sidecar) []string {
+	switch {
+	case s.IsOgg() && s.Channels == 2:
+		return []string{"both parties (mixed)"}
+	case s.Channels == 2:
+		return []string{"caller (left)", "other party (right)"}
 	}
-	render(w, recordingPage, map[string]any{"R": newRow(s), "First": first.String(), "Channels": channels, "Names": names})
+	return []string{s.MixType}
 }
 
 func render(w http.ResponseWriter, t *template.Template, data any) {
@@ -218,7 +250,7 @@ var listPage = template.Must(template.New("list").Parse(`<!doctype html>
 <tr><th>started</th><th>duration</th><th>caller</th><th>callee</th><th>callSid</th><th>format</th><th>gaps</th><th>ended</th></tr>
 {{range .Rows}}<tr class="recording">
 <td><a href="/recordings/{{.ID}}">{{.Started}}</a></td><td>{{.Duration}}</td><td>{{.From}}</td><td>{{.To}}</td>
-<td class="callsid">{{.CallSid}}</td><td>{{.SampleRate}} Hz {{.MixType}}</td><td>{{len .Gaps}}</td><td>{{.Ended}}</td>
+<td class="callsid">{{.CallSid}}</td><td>{{.SampleRate}} Hz {{.MixType}}{{if .IsOgg}}, Ogg/Opus{{end}}</td><td>{{len .Gaps}}</td><td>{{.Ended}}</td>
 </tr>
 {{end}}</table>
 </body></html>
@@ -228,17 +260,17 @@ var recordingPage = template.Must(template.New("recording").Parse(`<!doctype htm
 <html><head><meta charset="utf-8"><title>Recording {{.R.CallSid}}</title>` + style + `</head><body>
 <p><a href="/">← all recordings</a></p>
 <h1>{{.R.From}} → {{.R.To}}</h1>
-<audio id="player" controls preload="metadata" src="/recordings/{{.R.ID}}.wav"></audio>
-<p><a href="/recordings/{{.R.ID}}.wav" download>download WAV</a> · <a href="/recordings/{{.R.ID}}.json">sidecar JSON</a></p>
-{{range .Channels}}<h3>{{index $.Names .}}</h3>
-<img class="waveform" alt="waveform of channel {{.}}" width="900" height="120" src="/recordings/{{$.R.ID}}/wave-{{.}}.png">
+<audio id="player" controls preload="metadata" src="/recordings/{{.R.ID}}{{.Format.Ext}}"></audio>
+<p><a href="/recordings/{{.R.ID}}{{.Format.Ext}}" type="{{.Format.Type}}" download>download {{.Format.Name}}</a> · <a href="/recordings/{{.R.ID}}.json">sidecar JSON</a></p>
+{{range $i, $name := .Waveforms}}<h3>{{$name}}</h3>
+<img class="waveform" alt="waveform of {{$name}}" width="900" height="120" src="/recordings/{{$.R.ID}}/wave-{{$i}}.png">
 {{end}}
 <table id="facts">
 <tr><th>callSid</th><td>{{.R.CallSid}}</td></tr>
 <tr><th>started</th><td>{{.R.Started}}</td></tr>
 <tr><th>ended</th><td>{{if .R.End}}{{.R.End.Format "2006-01-02 15:04:05 MST"}}{{end}} ({{.R.Ended}}{{if .R.CloseCode}}, close code {{.R.CloseCode}}{{end}}{{if .R.CloseReason}}: {{.R.CloseReason}}{{end}})</td></tr>
 <tr><th>duration</th><td>{{.R.Duration}} ({{.R.Bytes}} bytes of audio)</td></tr>
-<tr><th>format</th><td>{{.R.SampleRate}} Hz, {{.R.MixType}}, {{.R.Channels}} channel{{if ne .R.Channels 1}}s{{end}}, 16-bit PCM</td></tr>
+<tr><th>format</th><td>{{.R.SampleRate}} Hz, {{.R.MixType}}, {{.R.Channels}} channel{{if ne .R.Channels 1}}s{{end}}, {{.Format.Sample}}{{if .R.Encoding}} (the stream's encoding: {{.R.Encoding}}){{end}}{{if .R.InvalidPackets}}; {{.R.InvalidPackets}} invalid Opus packets concealed{{end}}</td></tr>
 <tr><th>connections</th><td>{{.R.Connections}}</td></tr>
 <tr><th>lost</th><td>{{.R.LostMs}} ms</td></tr>
 {{range .R.Resumptions}}<tr><th>resumed</th><td>at startMs {{.StartMs}}, lostMs {{.LostMs}}, bufferedMs {{.BufferedMs}}, {{.DuplicateMs}} ms sent again and dropped</td></tr>

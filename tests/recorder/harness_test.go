@@ -114,7 +114,7 @@ func (s *server) waitRecordings(t *testing.T, n int) []*recorder.Sidecar {
 // audio reads a recording's WAV.
 func audio(t *testing.T, dir string, side *recorder.Sidecar) wav.Audio {
 	t.Helper()
-	p, _, err := recorder.Paths(dir, side.ID)
+	p, err := recorder.AudioPath(dir, side)
 	if err != nil {
 		t.Fatal(err)
 	}

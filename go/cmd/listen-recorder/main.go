@@ -1,5 +1,5 @@
 // Command listen-recorder is the call-recording server: it takes listen
-// streams over WebSocket, writes each call to a WAV file with a JSON sidecar
+// streams over WebSocket, writes each call to a WAV (or Ogg/Opus) file with a JSON sidecar
 // in a date tree, and serves a page to find and play the recordings.
 //
 //	listen-recorder [flags]          record (see -h)
@@ -83,7 +83,8 @@ func (s *size) Set(v string) error {
 func serve(args []string) int {
 	fs := flag.NewFlagSet("listen-recorder", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks one)")
-	dir := fs.String("dir", "recordings", "where recordings go: DIR/YYYY/MM/DD/HHMMSS-ID.wav and .json")
+	dir := fs.String("dir", "recordings", "where recordings go: DIR/YYYY/MM/DD/HHMMSS-ID.wav (or .opus) and .json")
+	format := fs.String("format", recorder.FormatWAV, "recordings' format: wav (16-bit PCM) or ogg (Ogg/Opus: Opus streams' packets as received, PCM streams encoded)")
 	htpasswd := fs.String("htpasswd", "", "htpasswd file of users allowed (bcrypt hashes: htpasswd -B); guards streams and pages")
 	tokenFile := fs.String("token-file", "", "file whose first line is a bearer token allowed (Authorization: Bearer …)")
 	cert := fs.String("tls-cert", "", "PEM certificate: serve wss:// and https:// (with -tls-key)")
@@ -107,7 +108,7 @@ func serve(args []string) int {
 	if minFree == 0 {
 		minFree = -1
 	}
-	opts := recorder.Options{Dir: *dir, SyncEvery: *syncEvery, ResumeWait: *resumeWait, MaxStreams: *maxStreams,
+	opts := recorder.Options{Dir: *dir, Format: *format, SyncEvery: *syncEvery, ResumeWait: *resumeWait, MaxStreams: *maxStreams,
 		MaxStreamBytes: int64(maxBytes), MinFreeBytes: int64(minFree)}
 	if *prompt != "" {
 		b, err := os.ReadFile(*prompt)
