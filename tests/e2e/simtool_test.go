@@ -163,7 +163,21 @@ func TestSimToolTimelineAndWire(t *testing.T) {
 		t.Errorf("play_done at %.3f s, under a second after the playAudio (%.3f s)", done, play)
 	}
 	timelineLine(t, out, `→ binary frame of 320 bytes \(the first\)$`)
-	timelineLine(t, out, `→ audio 50 frames, 16000 bytes in 1-2 s$`)
+	// Audio is counted per second of media time in which it was sent: a frame
+	// sent a little late falls into the next second, but none is lost or
+	// counted twice.
+	total := 0
+	for _, m := range regexp.MustCompile(`(?m)→ audio (\d+) frames, (\d+) bytes in (\d+)-\d+ s$`).FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.Atoi(m[1])
+		bytes, _ := strconv.Atoi(m[2])
+		if n < 48 || n > 52 || bytes != 320*n {
+			t.Errorf("second %s: %d frames, %d bytes; want 50 ± 2 frames of 320 bytes", m[3], n, bytes)
+		}
+		total += n
+	}
+	if total != 150 {
+		t.Errorf("the per-second audio lines count %d frames, want the call's 150", total)
+	}
 	hasLine(t, out, `^call 0: hangup \(as expected\), 3\.00 s, 150 frames sent, 0 dropped, 1\.50 s of audio played$`)
 }
 
