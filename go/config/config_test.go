@@ -455,3 +455,23 @@ func TestSecondsFractions(t *testing.T) {
 		t.Fatalf("maxLength 0.02 gave %v", l.MaxLength)
 	}
 }
+
+func TestProductionSettings(t *testing.T) {
+	s, err := ParseSettings(nil)
+	if err != nil || s.MetricsListen != "" || s.MaxListensPerChannel != 4 || s.ShutdownGrace != 5*time.Second {
+		t.Fatalf("defaults: %+v %v", s, err)
+	}
+	s, err = ParseSettings([]byte(`{"metrics-listen":"127.0.0.1:9464","max-listens-per-channel":"2","shutdown-grace-seconds":"30"}`))
+	if err != nil || s.MetricsListen != "127.0.0.1:9464" || s.MaxListensPerChannel != 2 || s.ShutdownGrace != 30*time.Second {
+		t.Fatalf("set: %+v %v", s, err)
+	}
+	for in, want := range map[string]string{
+		`{"metrics-listen":"9464"}`:            `"metrics-listen" must be host:port (e.g. 127.0.0.1:9464), not "9464"`,
+		`{"max-listens-per-channel":0}`:        `"max-listens-per-channel"`,
+		`{"shutdown-grace-seconds":"forever"}`: `"shutdown-grace-seconds"`,
+	} {
+		if _, err := ParseSettings([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error naming %s", in, err, want)
+		}
+	}
+}
