@@ -55,12 +55,12 @@ struct dtmf {
 };
 
 /* What the host does to a stream at a media time (--pause, --send-text, ...). */
-enum action_kind { A_PAUSE, A_RESUME, A_SEND_TEXT, A_STOP, A_KILL_SERVER };
+enum action_kind { A_PAUSE, A_RESUME, A_SEND_TEXT, A_STOP, A_KILL_SERVER, A_DRAIN };
 
 struct action {
 	int64_t at_ms;
 	enum action_kind kind;
-	char *arg; /* the text of --send-text, the reason of --stop */
+	char *arg; /* the text of --send-text, the reason of --stop, the seconds of --drain */
 };
 
 static struct {
@@ -93,6 +93,7 @@ static struct {
 	int expect_any;
 	double tone_hz, tone_dbfs; /* --caller-tone; tone_hz 0: none */
 	int caller_silence;
+	double linger_s; /* --linger: how long the engine stays up after the calls */
 } opt = {.rate = 8000, .hangup_s = -1, .calls = 1, .wait_s = 30, .repeat = 1, .stop_reason = "hangup"};
 
 #define MAX_REASONS 8
@@ -203,6 +204,8 @@ static void usage(FILE *f)
 	        "  --resume S          resume it                                      --resume 2\n"
 	        "  --send-text S:JSON  send a text frame (repeatable)     --send-text '2:{\"type\":\"hi\"}'\n"
 	        "  --stop S[:REASON]   end the listen, as listen_stop (default reason stop) --stop 4:done\n"
+	        "  --drain S:GRACE     listen_drain(GRACE): the engine refuses new listens and stops the\n"
+	        "                      live ones GRACE seconds later (reason shutdown)  --drain 1:2\n"
 	        "  --kill-server-at S  cut the TCP connection to the server (switchsim shuts the socket\n"
 	        "                      down itself), to try reconnecting; --calls 1 only\n"
 	        "                                                                     --kill-server-at 3\n"
@@ -240,6 +243,8 @@ static void usage(FILE *f)
 	        "                                                                     --no-stream\n"
 	        "  --wait SECONDS      how long to wait for each stream's \"stop\" event after destroy\n"
 	        "                      (default 30)                                   --wait 5\n"
+	        "  --linger SECONDS    keep the engine up this long after the last call, before\n"
+	        "                      listen_shutdown (to scrape its metrics)       --linger 2\n"
 	        "  --lib PATH          liblisten.so to load (default: beside this executable, else\n"
 	        "                      through its rpath)              --lib build/liblisten.so\n"
 	        "  --help              this text                                      --help\n"
@@ -419,6 +424,16 @@ static void parse_stop(const char *arg)
 	add_action(at, A_STOP, reason ? reason : strdup("stop"));
 }
 
+static void parse_drain(const char *arg)
+{
+	char *grace;
+	double at = timed_arg("drain", arg, &grace);
+	if (!grace)
+		fail_usage("--drain: '%s' is not SECONDS:GRACE", arg);
+	num_arg("drain", grace, 0);
+	add_action(at, A_DRAIN, grace);
+}
+
 static void parse_tone(const char *arg)
 {
 	char *level;
@@ -469,7 +484,7 @@ static void parse_args(int argc, char **argv)
 	enum { O_LIB = 256, O_SETTINGS, O_CONFIG, O_CALL, O_RATE, O_CALLER, O_CALLEE, O_PLAYED, O_DTMF,
 	       O_HANGUP, O_CALLS, O_RAMP, O_FAST, O_FLAGS, O_WAIT, O_QUIET, O_NO_STREAM, O_REPEAT, O_STOP_REASON,
 	       O_JSON, O_STATS, O_WIRE, O_PLAYED_MAP, O_PAUSE, O_RESUME, O_SEND_TEXT, O_STOP, O_KILL_SERVER,
-	       O_EXPECT, O_TONE, O_SILENCE, O_HELP };
+	       O_EXPECT, O_TONE, O_SILENCE, O_DRAIN, O_LINGER, O_HELP };
 	static const struct option longopts[] = {
 		{"lib", required_argument, NULL, O_LIB},
 		{"settings", required_argument, NULL, O_SETTINGS},
@@ -502,6 +517,8 @@ static void parse_args(int argc, char **argv)
 		{"expect", required_argument, NULL, O_EXPECT},
 		{"caller-tone", required_argument, NULL, O_TONE},
 		{"caller-silence", no_argument, NULL, O_SILENCE},
+		{"drain", required_argument, NULL, O_DRAIN},
+		{"linger", required_argument, NULL, O_LINGER},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -557,6 +574,8 @@ static void parse_args(int argc, char **argv)
 		case O_EXPECT: parse_expect(optarg); break;
 		case O_TONE: parse_tone(optarg); break;
 		case O_SILENCE: opt.caller_silence = 1; break;
+		case O_DRAIN: parse_drain(optarg); break;
+		case O_LINGER: opt.linger_s = num_arg("linger", optarg, 0); break;
 		case O_HELP: usage(stdout); exit(0);
 		default: fail_usage("bad option");
 		}
@@ -894,6 +913,13 @@ static int run_actions(struct call *c, listen_stream_t h, size_t *next, int64_t 
 			host_did(c, media_ms, "stop", a->arg);
 			if ((rc = api.stream_stop(h, a->arg)) == LISTEN_OK)
 				return 2;
+			break;
+		case A_DRAIN:
+			host_did(c, media_ms, "drain", a->arg);
+			if ((rc = api.drain(atoi(a->arg), err, sizeof err)) != LISTEN_OK) {
+				snprintf(c->fail, sizeof c->fail, "listen_drain refused: %s", err);
+				return -1;
+			}
 			break;
 		case A_KILL_SERVER: {
 			char n[32];
@@ -1553,6 +1579,9 @@ int main(int argc, char **argv)
 	}
 	double wall_s = (double)(now_ns() - go_ns) / 1e9;
 	free(threads);
+
+	if (opt.linger_s > 0)
+		sleep_until(now_ns() + (int64_t)(opt.linger_s * 1e9));
 
 	/* The engine's figures, before shutdown. */
 	take_sample(opt.repeat);
