@@ -208,11 +208,16 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 	if err != nil {
 		return 0, fmt.Errorf("listen: call attributes: %v", err)
 	}
-	if unknown := flags &^ (C.LISTEN_FLAG_NO_PLAYBACK | C.LISTEN_FLAG_PLAYBACK_OPT_IN | C.LISTEN_FLAG_WIRE_EVENTS); unknown != 0 {
+	if unknown := flags &^ (C.LISTEN_FLAG_NO_PLAYBACK | C.LISTEN_FLAG_PLAYBACK_OPT_IN | C.LISTEN_FLAG_WIRE_EVENTS |
+		C.LISTEN_FLAG_PLAYBACK_TAKEN); unknown != 0 {
 		return 0, fmt.Errorf("listen: unknown stream flags 0x%x (this engine is LISTEN_ABI_VERSION %d)", unknown, C.LISTEN_ABI_VERSION)
 	}
 	playback := cfg.Playback && flags&C.LISTEN_FLAG_NO_PLAYBACK == 0 &&
 		(flags&C.LISTEN_FLAG_PLAYBACK_OPT_IN == 0 || cfg.PlaybackAsked)
+	if playback && flags&C.LISTEN_FLAG_PLAYBACK_TAKEN != 0 {
+		return 0, errors.New("listen: another listen plays audio into this call already, and only one may; " +
+			`this config asks for playback too (set "bidirectionalAudio":{"enabled":false} on it)`)
+	}
 	frame := rate / 50
 	slots := max(int(set.BufferSeconds*50), 4)
 	playSamples := 0

@@ -63,7 +63,7 @@ extern "C" {
  *   2  LISTEN_FLAG_WIRE_EVENTS and listen_resample; listen_stream_create
  *      refuses flags it does not know (version 1 ignored them), so a host
  *      never believes a flag was honoured when it was not.
- *   3  listen_drain and listen_version; listen_stats reports "version" and
+ *   3  listen_drain, listen_version and LISTEN_FLAG_PLAYBACK_TAKEN; listen_stats reports "version" and
  *      "drain"; listen_shutdown lets a drain in progress run to its
  *      deadline first; the settings "metrics-listen",
  *      "max-listens-per-channel" and "shutdown-grace-seconds". */
@@ -97,6 +97,11 @@ extern "C" {
  * callback slows that stream's socket. Off unless a host asks; mod_listen
  * never does. */
 #define LISTEN_FLAG_WIRE_EVENTS 0x4u
+/* Another stream already plays audio into this call: a config that would
+ * play too is refused (create fails, err says so), since two streams writing
+ * into one call would garble each other. A host running several streams on
+ * one call sets it on every stream after the one that plays. */
+#define LISTEN_FLAG_PLAYBACK_TAKEN 0x8u
 
 /* What a stream needs from the host's media path (listen_stream_media). */
 #define LISTEN_MEDIA_WRITE 0x1u    /* the other party's audio: call listen_stream_push_write */

@@ -195,7 +195,8 @@ static void usage(FILE *f)
 	        "                      a call also ends at its \"stop\" event        --hangup 12.5\n"
 	        "  --stop-reason TEXT  the reason given to listen_stream_stop at the hangup (default\n"
 	        "                      hangup)                                        --stop-reason stop\n"
-	        "  --flags LIST        stream flags: no-playback                      --flags no-playback\n"
+	        "  --flags LIST        stream flags: no-playback, playback-taken (another stream\n"
+	        "                      plays into the call)                           --flags no-playback\n"
 	        "\n"
 	        "In the call, at media times (seconds)\n"
 	        "  --dtmf LIST         digits: D@SECONDS[:DURATION],... (duration in RTP units, default\n"
@@ -473,8 +474,10 @@ static void parse_flags(const char *arg)
 	for (char *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
 		if (strcmp(item, "no-playback") == 0)
 			opt.flags |= LISTEN_FLAG_NO_PLAYBACK;
+		else if (strcmp(item, "playback-taken") == 0)
+			opt.flags |= LISTEN_FLAG_PLAYBACK_TAKEN;
 		else
-			fail_usage("--flags: unknown flag '%s' (known: no-playback)", item);
+			fail_usage("--flags: unknown flag '%s' (known: no-playback, playback-taken)", item);
 	}
 	free(list);
 }
