@@ -94,7 +94,9 @@ static struct {
 	double tone_hz, tone_dbfs; /* --caller-tone; tone_hz 0: none */
 	int caller_silence;
 	double linger_s; /* --linger: how long the engine stays up after the calls */
-} opt = {.rate = 8000, .hangup_s = -1, .calls = 1, .wait_s = 30, .repeat = 1, .stop_reason = "hangup"};
+	char *also;      /* --also: the config of a second listen on each call */
+	double also_stop_s; /* --also-stop: when that listen is stopped; < 0: at the hangup */
+} opt = {.rate = 8000, .hangup_s = -1, .calls = 1, .wait_s = 30, .repeat = 1, .stop_reason = "hangup", .also_stop_s = -1};
 
 #define MAX_REASONS 8
 
@@ -145,6 +147,10 @@ struct call {
 	_Atomic int64_t clock_ms, clock_wall_ns;
 	atomic_int clock_free; /* the media loop is over: no frame bounds the clock */
 	int64_t frame_ms;      /* the media loop's frame, for the call's thread */
+
+	/* --also: the second listen on this call, fed the same frames, reported
+	 * as a call of its own (index + --calls); NULL without --also. */
+	struct call *also;
 };
 
 static struct listen_api api;
@@ -244,6 +250,11 @@ static void usage(FILE *f)
 	        "                                                                     --no-stream\n"
 	        "  --wait SECONDS      how long to wait for each stream's \"stop\" event after destroy\n"
 	        "                      (default 30)                                   --wait 5\n"
+	        "  --also JSON         a second listen on each call with this config, fed the same\n"
+	        "                      frames, created with playback-taken (only the first plays);\n"
+	        "                      reported as call <i + --calls>    --also '{\"url\":\"ws://...\"}'\n"
+	        "  --also-stop S       stop that second listen at media time S (reason stop), the\n"
+	        "                      first going on                                 --also-stop 1\n"
 	        "  --linger SECONDS    keep the engine up this long after the last call, before\n"
 	        "                      listen_shutdown (to scrape its metrics)       --linger 2\n"
 	        "  --lib PATH          liblisten.so to load (default: beside this executable, else\n"
@@ -487,7 +498,7 @@ static void parse_args(int argc, char **argv)
 	enum { O_LIB = 256, O_SETTINGS, O_CONFIG, O_CALL, O_RATE, O_CALLER, O_CALLEE, O_PLAYED, O_DTMF,
 	       O_HANGUP, O_CALLS, O_RAMP, O_FAST, O_FLAGS, O_WAIT, O_QUIET, O_NO_STREAM, O_REPEAT, O_STOP_REASON,
 	       O_JSON, O_STATS, O_WIRE, O_PLAYED_MAP, O_PAUSE, O_RESUME, O_SEND_TEXT, O_STOP, O_KILL_SERVER,
-	       O_EXPECT, O_TONE, O_SILENCE, O_DRAIN, O_LINGER, O_HELP };
+	       O_EXPECT, O_TONE, O_SILENCE, O_DRAIN, O_LINGER, O_ALSO, O_ALSO_STOP, O_HELP };
 	static const struct option longopts[] = {
 		{"lib", required_argument, NULL, O_LIB},
 		{"settings", required_argument, NULL, O_SETTINGS},
@@ -522,6 +533,8 @@ static void parse_args(int argc, char **argv)
 		{"caller-silence", no_argument, NULL, O_SILENCE},
 		{"drain", required_argument, NULL, O_DRAIN},
 		{"linger", required_argument, NULL, O_LINGER},
+		{"also", required_argument, NULL, O_ALSO},
+		{"also-stop", required_argument, NULL, O_ALSO_STOP},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -579,6 +592,8 @@ static void parse_args(int argc, char **argv)
 		case O_SILENCE: opt.caller_silence = 1; break;
 		case O_DRAIN: parse_drain(optarg); break;
 		case O_LINGER: opt.linger_s = num_arg("linger", optarg, 0); break;
+		case O_ALSO: opt.also = optarg; break;
+		case O_ALSO_STOP: opt.also_stop_s = num_arg("also-stop", optarg, 0); break;
 		case O_HELP: usage(stdout); exit(0);
 		default: fail_usage("bad option");
 		}
@@ -587,6 +602,10 @@ static void parse_args(int argc, char **argv)
 		fail_usage("unexpected argument '%s'", argv[optind]);
 	if (!opt.config && !opt.no_stream)
 		fail_usage("--config is required");
+	if (opt.also && (opt.repeat > 1 || opt.no_stream))
+		fail_usage("--also works without --repeat and --no-stream");
+	if (opt.also_stop_s >= 0 && !opt.also)
+		fail_usage("--also-stop needs --also");
 	if (opt.repeat > 1 && (opt.played || opt.played_map))
 		fail_usage("--played and --played-map cannot be used with --repeat");
 	if (!!opt.caller + (opt.tone_hz > 0) + opt.caller_silence > 1)
@@ -698,6 +717,8 @@ static void set_clock(struct call *c, int64_t ms)
 {
 	atomic_store(&c->clock_wall_ns, now_ns());
 	atomic_store(&c->clock_ms, ms);
+	if (c->also)
+		set_clock(c->also, ms);
 }
 
 /* Caller holds c->mu. */
@@ -942,9 +963,35 @@ static int run_actions(struct call *c, listen_stream_t h, size_t *next, int64_t 
 /* Returns 0 at the hangup or the "stop" event, 1 when a hook said
  * LISTEN_ENDED (the listen ended by itself), 2 when the host stopped it
  * (--stop), -1 if a hook failed. */
-static int media_loop(struct call *c, listen_stream_t h)
+/* --also: hands the frame of each direction to the second listen, which
+ * ends (*ha = 0) at --also-stop or when it says LISTEN_ENDED. Returns -1
+ * on failure. */
+static int feed_also(struct call *c, listen_stream_t *ha, int64_t media_ms, const int16_t *caller,
+                     const int16_t *callee)
 {
-	int16_t edge[MAX_FRAME], play[MAX_FRAME];
+	if (!*ha)
+		return 0;
+	int rc;
+	if (opt.also_stop_s >= 0 && media_ms >= (int64_t)(opt.also_stop_s * 1000)) {
+		host_did(c->also, media_ms, "stop", "stop");
+		if ((rc = api.stream_stop(*ha, "stop")) != LISTEN_OK)
+			return call_failed(c, "listen_stream_stop (--also)", rc);
+		*ha = 0;
+		return 0;
+	}
+	rc = api.stream_push_read(*ha, caller, frame_n);
+	if (rc == LISTEN_OK && callee)
+		rc = api.stream_push_write(*ha, callee, frame_n);
+	if (rc == LISTEN_ENDED)
+		*ha = 0;
+	else if (rc != LISTEN_OK)
+		return call_failed(c, "listen_stream_push_read (--also)", rc);
+	return 0;
+}
+
+static int media_loop(struct call *c, listen_stream_t h, listen_stream_t ha)
+{
+	int16_t edge[MAX_FRAME], edge2[MAX_FRAME], play[MAX_FRAME];
 	size_t next_dtmf = 0, next_action = 0;
 	int rc;
 	uint64_t k = 0;
@@ -970,19 +1017,24 @@ static int media_loop(struct call *c, listen_stream_t h)
 				return call_failed(c, "listen_stream_pending", rc);
 		}
 
-		TIMED(c, rc, api.stream_push_read(h, frame_of(&caller_wav, k, edge), frame_n));
+		const int16_t *caller = frame_of(&caller_wav, k, edge);
+		TIMED(c, rc, api.stream_push_read(h, caller, frame_n));
 		if (rc == LISTEN_ENDED)
 			return 1;
 		if (rc != LISTEN_OK)
 			return call_failed(c, "listen_stream_push_read", rc);
 		c->frames_in++;
+		const int16_t *callee = NULL;
 		if (opt.callee) {
-			TIMED(c, rc, api.stream_push_write(h, frame_of(&callee_wav, k, edge), frame_n));
+			callee = frame_of(&callee_wav, k, edge2);
+			TIMED(c, rc, api.stream_push_write(h, callee, frame_n));
 			if (rc == LISTEN_ENDED)
 				return 1;
 			if (rc != LISTEN_OK)
 				return call_failed(c, "listen_stream_push_write", rc);
 		}
+		if (c->also && feed_also(c, &ha, media_ms, caller, callee) != 0)
+			return -1;
 
 		TIMED(c, rc, api.stream_pull_play(h, play, frame_n));
 		if (rc < 0 || (size_t)rc > frame_n)
@@ -1043,6 +1095,8 @@ static int run_call(struct call *c)
 		api.stream_create(opt.config, c->call_json, opt.rate, opt.flags, c, err, sizeof err);
 	if (!h) {
 		c->create_failures++;
+		if (c->also && !c->also->create_err)
+			c->also->create_err = strdup("not created: the call's first listen was not");
 		if (!c->create_err) {
 			c->create_err = strdup(err[0] ? err : "listen_stream_create returned 0 without a message");
 			fprintf(stderr, "%s: call %d: listen_stream_create: %s\n", program_invocation_short_name, c->index, c->create_err);
@@ -1050,23 +1104,50 @@ static int run_call(struct call *c)
 		return 1;
 	}
 
+	listen_stream_t ha = 0;
+	if (c->also) {
+		char aerr[ERRLEN] = "";
+		c->also->t0_ns = c->t0_ns;
+		ha = api.stream_create(opt.also, c->call_json, opt.rate, opt.flags | LISTEN_FLAG_PLAYBACK_TAKEN, c->also,
+		                       aerr, sizeof aerr);
+		if (!ha) {
+			c->also->create_err = strdup(aerr[0] ? aerr : "listen_stream_create returned 0 without a message");
+			fprintf(stderr, "%s: call %d: listen_stream_create: %s\n", program_invocation_short_name,
+			        c->also->index, c->also->create_err);
+		}
+	}
+
 	/* After a hook failure (noted in c->fail) the call still ends properly. */
-	int r = media_loop(c, h);
+	int r = media_loop(c, h, ha);
 	int ended = r == 1 || r == 2;
 	set_clock(c, c->frame_ms + (r == 0 ? FRAME_MS : 0));
 	atomic_store(&c->clock_free, 1);
+	if (c->also)
+		atomic_store(&c->also->clock_free, 1);
 
 	int rc;
 	if (!ended && !atomic_load(&c->stopped) && (rc = api.stream_stop(h, opt.stop_reason)) != LISTEN_OK)
 		call_failed(c, "listen_stream_stop", rc);
 	if ((rc = api.stream_destroy(h)) != LISTEN_OK)
 		call_failed(c, "listen_stream_destroy", rc);
+	if (ha) {
+		/* Stopped at --also-stop or ended already: destroy alone says hangup
+		 * only to a listen still going. */
+		if (!atomic_load(&c->also->stopped) && (rc = api.stream_stop(ha, opt.stop_reason)) != LISTEN_OK)
+			call_failed(c, "listen_stream_stop (--also)", rc);
+		if ((rc = api.stream_destroy(ha)) != LISTEN_OK)
+			call_failed(c, "listen_stream_destroy (--also)", rc);
+	}
 
 	struct timespec deadline = to_ts(now_ns() + (int64_t)(opt.wait_s * 1e9));
-	pthread_mutex_lock(&c->mu);
-	while (!c->nstop && pthread_cond_timedwait(&c->cv, &c->mu, &deadline) != ETIMEDOUT)
-		;
-	pthread_mutex_unlock(&c->mu);
+	for (struct call *w = c; w; w = w == c ? c->also : NULL) {
+		if (w->create_err)
+			continue;
+		pthread_mutex_lock(&w->mu);
+		while (!w->nstop && pthread_cond_timedwait(&w->cv, &w->mu, &deadline) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&w->mu);
+	}
 	return 0;
 }
 
@@ -1330,6 +1411,21 @@ static void setup_call(struct call *c, int i)
 	}
 }
 
+/* The second listen of call c (--also): same call attributes, its own
+ * events. */
+static void setup_also(struct call *c, struct call *a)
+{
+	a->index = opt.calls + c->index;
+	a->call_json = c->call_json;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&a->mu, NULL);
+	c->also = a;
+}
+
 static void print_or_null(const char *raw) { fputs(raw ? raw : "null", stdout); }
 
 /* Checks the call against the engine's contract; returns 0, or -1 if the
@@ -1539,7 +1635,9 @@ int main(int argc, char **argv)
 		hangup_frames = 5000 / FRAME_MS;
 	take_sample(0);
 
-	struct call *calls = calloc((size_t)opt.calls, sizeof *calls);
+	/* With --also, the second listens follow the calls in the array. */
+	int nreport = opt.also ? 2 * opt.calls : opt.calls;
+	struct call *calls = calloc((size_t)nreport, sizeof *calls);
 	pthread_t *threads = calloc((size_t)opt.calls, sizeof *threads);
 	if (!calls || !threads) {
 		perror(program_invocation_short_name);
@@ -1551,6 +1649,8 @@ int main(int argc, char **argv)
 	int started = 0;
 	for (; started < opt.calls; started++) {
 		setup_call(&calls[started], started);
+		if (opt.also)
+			setup_also(&calls[started], &calls[opt.calls + started]);
 		if ((rc = pthread_create(&threads[started], &attr, call_thread, &calls[started])) != 0) {
 			fprintf(stderr, "%s: starting call %d: %s; running %d calls\n", program_invocation_short_name, started,
 			        strerror(rc), started);
@@ -1598,7 +1698,8 @@ int main(int argc, char **argv)
 	}
 
 	int create_failed = 0, unexpected = 0;
-	for (int i = 0; i < started; i++) {
+	for (int j = 0; j < (opt.also ? 2 * started : started); j++) {
+		int i = j < started ? j : opt.calls + j - started;
 		if (check_call(&calls[i]) != 0)
 			status = 1;
 		create_failed |= calls[i].create_err != NULL;
