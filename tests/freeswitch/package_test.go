@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPackage: scripts/package builds mod-listen_<version>_<arch>.deb, which
@@ -92,4 +93,72 @@ func TestPackage(t *testing.T) {
 	if st := switchStatus(t, fs); st.Version != version {
 		t.Errorf("listen_status version %q, want %q", st.Version, version)
 	}
+	// A drain is switch-wide, so it runs here rather than on the switch the
+	// other tests share.
+	testDrain(t, fs, srv)
+}
+
+// testDrain: during listen_drain a new listen is refused and a live one
+// keeps streaming; listen_status shows the drain; at the deadline the live
+// one ends with reason shutdown, its socket closed with 1000;
+// listen_drain off lets listens start again.
+func testDrain(t *testing.T, fs *Switch, srv *WSServer) {
+	dest := "parked-" + uniqueID(t)
+	mark := fs.Events.Mark()
+	far := sipCall(t, fs, dest, codecs[0])
+	defer fs.API(t, "uuid_kill "+far)
+	ans := fs.Events.WaitEvent(t, "the answer of "+dest, mark, 10*time.Second, func(e Event) bool {
+		return e.Name() == "CHANNEL_ANSWER" && e.Get("Caller-Destination-Number") == dest && e.Get("Call-Direction") == "inbound"
+	})
+	near := ans.Get("Unique-ID")
+	if out := fs.API(t, "uuid_listen "+near+` start name=rec {"url":"`+srv.URL+"/"+dest+`"}`); !strings.HasPrefix(out, "+OK") {
+		t.Fatalf("start: %q", out)
+	}
+	conn := srv.Accept(t, "/"+dest, 10*time.Second)
+	WaitFor(t, "audio before the drain", 10*time.Second, func() bool { return len(conn.Binaries()) >= 10 })
+
+	if out := fs.API(t, "listen_drain 3"); !strings.HasPrefix(out, "+OK draining") {
+		t.Fatalf("listen_drain 3: %q", out)
+	}
+	if st := switchStatus(t, fs); st.Drain["on"] != true || len(st.Listens) != 1 {
+		t.Errorf("listen_status during the drain: %+v, want the drain on and the listen", st)
+	}
+	if out := fs.API(t, "uuid_listen "+near+` start name=late {"url":"`+srv.URL+"/"+dest+`-late"}`); !strings.HasPrefix(out, "-ERR") ||
+		!strings.Contains(out, "the engine is draining: new listens are refused") {
+		t.Errorf("a listen during the drain: %q, want the drain's refusal", out)
+	}
+	n := len(conn.Binaries())
+	WaitFor(t, "audio during the drain", 10*time.Second, func() bool { return len(conn.Binaries()) >= n+25 })
+
+	stop := fs.Events.WaitEvent(t, "listen::stop at the drain's deadline", mark, 15*time.Second, func(e Event) bool {
+		return named("listen::stop", near)(e) && e.Get("Listen-Name") == "rec"
+	})
+	sb := decodeJSON(t, "listen::stop body", stop.Body)
+	if sb["reason"] != "shutdown" {
+		t.Errorf("listen::stop %s, want reason shutdown", stop.Body)
+	}
+	WaitFor(t, "the socket to close", 5*time.Second, func() bool { return conn.CloseCode() != 0 })
+	if code := conn.CloseCode(); code != 1000 {
+		t.Errorf("close code %d, want 1000", code)
+	}
+	if sent, _ := sb["framesSent"].(float64); int(sent) != len(conn.Binaries()) {
+		t.Errorf("the server got %d frames, the listen sent %v", len(conn.Binaries()), sb["framesSent"])
+	}
+	if v := getvar(t, fs, near, "listen_rec_reason"); v != "shutdown" {
+		t.Errorf("listen_rec_reason = %q, want shutdown", v)
+	}
+
+	if out := fs.API(t, "listen_drain off"); !strings.HasPrefix(out, "+OK") {
+		t.Fatalf("listen_drain off: %q", out)
+	}
+	if out := fs.API(t, "listen_drain off"); !strings.HasPrefix(out, "-ERR") || !strings.Contains(out, "no drain is on") {
+		t.Errorf("listen_drain off with no drain: %q", out)
+	}
+	if out := fs.API(t, "listen_drain soon"); !strings.HasPrefix(out, "-USAGE") {
+		t.Errorf("listen_drain soon: %q", out)
+	}
+	if out := fs.API(t, "uuid_listen "+near+` start {"url":"`+srv.URL+"/"+dest+`-after"}`); !strings.HasPrefix(out, "+OK") {
+		t.Errorf("a listen after listen_drain off: %q", out)
+	}
+	srv.Accept(t, "/"+dest+"-after", 10*time.Second)
 }
