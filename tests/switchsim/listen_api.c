@@ -36,6 +36,7 @@ int listen_api_load(const char *path, struct listen_api *api, char *err, size_t 
 	RESOLVE(status_all);
 	RESOLVE(resample);
 	RESOLVE(drain);
+	RESOLVE(version);
 	RESOLVE(shutdown);
 #undef RESOLVE
 

@@ -28,6 +28,7 @@ struct listen_api {
 	__typeof__(&listen_status_all) status_all;
 	__typeof__(&listen_resample) resample;
 	__typeof__(&listen_drain) drain;
+	__typeof__(&listen_version) version;
 	__typeof__(&listen_shutdown) shutdown;
 };
 
