@@ -707,6 +707,8 @@ static listen_call_t *listen_begin(switch_core_session_t *session, const char *a
 		switch_snprintf(err, errlen, "listen: another listen plays audio into this call already, and only one may");
 		goto fail;
 	}
+	/* Before the bug: its close, which may come at once, takes the entry out. */
+	add_entry(session, call, h);
 	if (!one_rate && (media & LISTEN_MEDIA_WRITE)) {
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_WARNING,
 						  "listen: the channel writes at %u Hz and reads at %u Hz; the written direction is left out "
@@ -741,7 +743,6 @@ static listen_call_t *listen_begin(switch_core_session_t *session, const char *a
 		goto fail;
 	}
 	atomic_store(&call->attached, 1);
-	add_entry(session, call, h);
 
 	if ((status = engine_status(h))) {
 		fire_event(START_SUBCLASS, status, session, NULL, name, mode == LISTEN_BLOCKING ? "blocking" : "background");
