@@ -9,7 +9,7 @@ import (
 )
 
 // TestDrainRefusesNewListensAndStopsTheRestAtItsDeadline: call 0 streams;
-// at 0.5 s a drain with a 2 s deadline begins; call 1, created at 1 s, is
+// at 0.5 s a drain with a 2 s deadline begins; call 1, created at 1.5 s, is
 // refused; call 0 streams on until the deadline, then ends with reason
 // shutdown, its audio delivered to the last frame, the socket closed with
 // 1000 and its action hook called.
@@ -18,7 +18,8 @@ func TestDrainRefusesNewListensAndStopsTheRestAtItsDeadline(t *testing.T) {
 	srv := NewWSServer(t, nil)
 	hook := newLifecycleHookServer(t, nil)
 	cfg := map[string]any{"url": srv.URL, "actionHook": hook.URL}
-	r := RunSim(t, Sim{Config: mustJSON(t, cfg), Calls: 2, Ramp: 2, Hangup: 8, QuietLog: true,
+	// Ramp 3: call 1 starts 1.5 s after call 0, well after the drain.
+	r := RunSim(t, Sim{Config: mustJSON(t, cfg), Calls: 2, Ramp: 3, Hangup: 8, QuietLog: true,
 		Extra: []string{"--drain", "0.5:2"}})
 	if r.ExitCode != 0 && !strings.Contains(r.Stderr, "listen_stream_create") {
 		t.Fatalf("switchsim failed\n%s", r.Describe())
