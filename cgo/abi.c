@@ -163,6 +163,16 @@ static void run_stats(ctl_t *c)
 {
 	c->rc = (uint64_t)(int64_t)listenGoStats(c->buf, c->len);
 }
+static void run_drain(ctl_t *c)
+{
+	c->rc = (uint64_t)(int64_t)listenGoDrain(c->i, c->err, c->errlen);
+}
+
+static void run_version(ctl_t *c)
+{
+	c->rc = (uint64_t)(int64_t)listenGoVersion(c->buf, c->len);
+}
+
 static void run_shutdown(ctl_t *c)
 {
 	c->rc = (uint64_t)(int64_t)listenGoShutdown(c->i);
@@ -173,6 +183,20 @@ int listen_abi_version(void)
 	return LISTEN_ABI_VERSION;
 }
 
+
+int listen_drain(int seconds, char *err, size_t errlen)
+{
+	ctl_t c = { .run = run_drain, .i = seconds, .err = err, .errlen = errlen };
+	return control(&c) ? (int)c.rc : LISTEN_ESTATE;
+}
+
+int listen_version(char *buf, size_t len)
+{
+	if (!buf && len)
+		return LISTEN_EINVAL;
+	ctl_t c = { .run = run_version, .buf = buf, .len = len };
+	return control(&c) ? (int)c.rc : LISTEN_ESTATE;
+}
 
 int listen_init(const listen_host_t *h, const char *settings_json, char *err, size_t errlen)
 {

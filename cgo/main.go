@@ -25,7 +25,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
+	rtmetrics "runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +34,9 @@ import (
 
 	"github.com/modlisten/mod_listen/go/budget"
 	"github.com/modlisten/mod_listen/go/config"
+	"github.com/modlisten/mod_listen/go/drain"
 	"github.com/modlisten/mod_listen/go/engine"
+	"github.com/modlisten/mod_listen/go/metrics"
 	"github.com/modlisten/mod_listen/go/outbox"
 	"github.com/modlisten/mod_listen/go/pcm"
 	"github.com/modlisten/mod_listen/go/protocol"
@@ -65,7 +67,13 @@ var (
 	logLevel atomic.Int32 // read by engine-wide logging from any goroutine, without mu
 
 	serverBytes = budget.New(config.DefaultSettings().MaxServerBytes) // shared by every stream
+
+	meters   = metrics.New(metrics.Latencies{Send: &stats.Send, Play: &stats.Play})
+	draining drain.Drain
 )
+
+// version is the package's version, set by the build (-X main.version).
+var version = "unknown"
 
 func setErr(err *C.char, errlen C.size_t, msg string) {
 	if err == nil || errlen == 0 {
@@ -127,6 +135,10 @@ func listenGoInit(h *C.listen_host_t, settingsJSON *C.char, cerr *C.char, errlen
 			go serveControl()
 		})
 	}
+	// Metrics off is better than a switch without its module.
+	if err := meters.Listen(set.MetricsListen); err != nil {
+		engineLog(3, err.Error())
+	}
 	if int(C.lr_table_capacity()) < set.MaxStreams {
 		engineLog(4, fmt.Sprintf("maxStreams %d takes effect after a restart; the limit stays %d",
 			set.MaxStreams, int(C.lr_table_capacity())))
@@ -182,6 +194,9 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 	if !ok {
 		return 0, errors.New("listen: the engine is not initialised (listen_init)")
 	}
+	if err := draining.Refusal(); err != nil {
+		return 0, err
+	}
 	cfg, err := config.ParseListen(cfgJSON, set)
 	if err != nil {
 		return 0, err
@@ -193,11 +208,16 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 	if err != nil {
 		return 0, fmt.Errorf("listen: call attributes: %v", err)
 	}
-	if unknown := flags &^ (C.LISTEN_FLAG_NO_PLAYBACK | C.LISTEN_FLAG_PLAYBACK_OPT_IN | C.LISTEN_FLAG_WIRE_EVENTS); unknown != 0 {
+	if unknown := flags &^ (C.LISTEN_FLAG_NO_PLAYBACK | C.LISTEN_FLAG_PLAYBACK_OPT_IN | C.LISTEN_FLAG_WIRE_EVENTS |
+		C.LISTEN_FLAG_PLAYBACK_TAKEN); unknown != 0 {
 		return 0, fmt.Errorf("listen: unknown stream flags 0x%x (this engine is LISTEN_ABI_VERSION %d)", unknown, C.LISTEN_ABI_VERSION)
 	}
 	playback := cfg.Playback && flags&C.LISTEN_FLAG_NO_PLAYBACK == 0 &&
 		(flags&C.LISTEN_FLAG_PLAYBACK_OPT_IN == 0 || cfg.PlaybackAsked)
+	if playback && flags&C.LISTEN_FLAG_PLAYBACK_TAKEN != 0 {
+		return 0, errors.New("listen: another listen plays audio into this call already, and only one may; " +
+			`this config asks for playback too (set "bidirectionalAudio":{"enabled":false} on it)`)
+	}
 	frame := rate / 50
 	slots := max(int(set.BufferSeconds*50), 4)
 	playSamples := 0
@@ -213,8 +233,8 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 		c.track_silence = 1
 		c.silence_max = C.uint64_t(pcm.SilenceLimit(frame, cfg.SilenceDb))
 	}
-	hst := &host{user: user}
 	h := uint64(c.handle)
+	hst := &host{user: user, id: h}
 	e := &entry{c: c}
 	s, err := stream.New(stream.Options{Config: cfg, Settings: set, Call: call, CodecRate: rate,
 		Stats: &stats, Budget: serverBytes, Finished: func() { reap(h, e) }, Wire: flags&C.LISTEN_FLAG_WIRE_EVENTS != 0},
@@ -225,12 +245,25 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 		return 0, err
 	}
 	e.s = s
+	channels := 1
+	if cfg.MixType == config.Stereo {
+		channels = 2
+	}
+	meters.Track(h, counts{s}, cfg.SampleRate/50*2*channels)
 	mu.Lock()
 	streams[h] = e
 	pacer.Add(uint32(c.index), s)
 	mu.Unlock()
 	s.Start()
 	return h, nil
+}
+
+// counts shows a stream to the metrics.
+type counts struct{ s *stream.Stream }
+
+func (c counts) Figures() metrics.Figures {
+	state, sent, dropped := c.s.Counts()
+	return metrics.Figures{State: state, FramesSent: sent, FramesDropped: dropped}
 }
 
 // reap runs when the stream has finished, and frees its C memory once the
@@ -420,8 +453,56 @@ func listenGoStats(buf *C.char, size C.size_t) (rc C.int) {
 		"playbackLatencyP50Ms": ms(stats.Play.Quantile(0.5)),
 		"playbackLatencyP99Ms": ms(stats.Play.Quantile(0.99)),
 		"serverBytes":          serverBytes.Used(),
+		"version":              version,
+		"drain":                drainStatus(),
 	})
 	return putString(buf, size, b)
+}
+
+// drainStatus is the drain as listen_stats reports it.
+func drainStatus() map[string]any {
+	on, left := draining.Status()
+	if !on {
+		return map[string]any{"on": false}
+	}
+	return map[string]any{"on": true, "secondsLeft": left.Seconds()}
+}
+
+//export listenGoDrain
+func listenGoDrain(seconds C.int, cerr *C.char, errlen C.size_t) (rc C.int) {
+	defer recoverTo(&rc, cerr, errlen)
+	mu.Lock()
+	ok := running
+	mu.Unlock()
+	if !ok {
+		setErr(cerr, errlen, "listen: the engine is not initialised (listen_init)")
+		return C.LISTEN_ESTATE
+	}
+	if seconds < 0 {
+		if !draining.Cancel() {
+			setErr(cerr, errlen, "listen: no drain is on")
+			return C.LISTEN_ESTATE
+		}
+		engineLog(5, "drain cancelled: new listens are accepted again")
+		return C.LISTEN_OK
+	}
+	draining.Start(time.Duration(seconds)*time.Second, func() { stopLive(stream.ReasonShutdown) })
+	engineLog(5, fmt.Sprintf("draining: new listens are refused; the live ones are stopped in %d s", int(seconds)))
+	return C.LISTEN_OK
+}
+
+// stopLive asks every live stream to end for reason, and returns them.
+func stopLive(reason string) []*entry {
+	mu.Lock()
+	all := make([]*entry, 0, len(streams))
+	for _, e := range streams {
+		all = append(all, e)
+	}
+	mu.Unlock()
+	for _, e := range all {
+		e.s.Stop(reason)
+	}
+	return all
 }
 
 // memoryKiB splits the Go runtime's memory by use, for sizing and benchmarks.
@@ -435,19 +516,22 @@ func memoryKiB() map[string]uint64 {
 		"/memory/classes/metadata/other:bytes": "metadata",
 		"/memory/classes/total:bytes":          "total",
 	}
-	samples := make([]metrics.Sample, 0, len(names))
+	samples := make([]rtmetrics.Sample, 0, len(names))
 	for n := range names {
-		samples = append(samples, metrics.Sample{Name: n})
+		samples = append(samples, rtmetrics.Sample{Name: n})
 	}
-	metrics.Read(samples)
+	rtmetrics.Read(samples)
 	out := make(map[string]uint64, len(samples))
 	for _, s := range samples {
-		if s.Value.Kind() == metrics.KindUint64 {
+		if s.Value.Kind() == rtmetrics.KindUint64 {
 			out[names[s.Name]] = s.Value.Uint64() >> 10
 		}
 	}
 	return out
 }
+
+//export listenGoVersion
+func listenGoVersion(buf *C.char, size C.size_t) C.int { return putString(buf, size, []byte(version)) }
 
 //export listenGoShutdown
 func listenGoShutdown(timeoutMs C.int) (rc C.int) {
@@ -457,15 +541,18 @@ func listenGoShutdown(timeoutMs C.int) (rc C.int) {
 		mu.Unlock()
 		return C.LISTEN_OK
 	}
-	var all []*entry
-	for _, e := range streams {
-		all = append(all, e)
-	}
 	mu.Unlock()
-	for _, e := range all {
-		e.s.Stop(stream.ReasonShutdown)
-	}
 	deadline := time.After(time.Duration(timeoutMs) * time.Millisecond)
+	// A drain goes on to its own deadline first: the live listens may end
+	// by themselves meanwhile.
+	if passed := draining.Deadline(); passed != nil {
+		select {
+		case <-passed:
+		case <-allFinished():
+		case <-deadline:
+		}
+	}
+	all := stopLive(stream.ReasonShutdown)
 	rc = C.LISTEN_OK
 	for _, e := range all {
 		select {
@@ -484,9 +571,30 @@ func listenGoShutdown(timeoutMs C.int) (rc C.int) {
 	pacer.Close()
 	running = false
 	mu.Unlock()
+	draining.Cancel()
+	meters.Close()
 	// Nothing may call the host once shutdown returns.
 	C.lr_set_host(nil)
 	return rc
+}
+
+// allFinished is closed once every stream live now has finished (a drain
+// refuses new ones meanwhile).
+func allFinished() <-chan struct{} {
+	mu.Lock()
+	all := make([]*entry, 0, len(streams))
+	for _, e := range streams {
+		all = append(all, e)
+	}
+	mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, e := range all {
+			<-e.s.Done()
+		}
+	}()
+	return done
 }
 
 // host delivers one stream's events and log lines to the host's callbacks.
@@ -494,6 +602,7 @@ func listenGoShutdown(timeoutMs C.int) (rc C.int) {
 // pointer as soon as it has it, so callbacks are serialised and none follows it.
 type host struct {
 	user    unsafe.Pointer
+	id      uint64 // the stream's handle, for the metrics
 	mu      sync.Mutex
 	stopped bool
 }
@@ -505,6 +614,7 @@ func (h *host) Event(name string, body []byte) {
 		return
 	}
 	h.stopped = name == "stop"
+	meters.Event(h.id, name, body)
 	cn := C.CString(name)
 	cb := C.CString(string(body))
 	C.lr_emit_event(h.user, cn, cb)

@@ -62,8 +62,12 @@ extern "C" {
  *   1  the first version.
  *   2  LISTEN_FLAG_WIRE_EVENTS and listen_resample; listen_stream_create
  *      refuses flags it does not know (version 1 ignored them), so a host
- *      never believes a flag was honoured when it was not. */
-#define LISTEN_ABI_VERSION 2
+ *      never believes a flag was honoured when it was not.
+ *   3  listen_drain, listen_version and LISTEN_FLAG_PLAYBACK_TAKEN; listen_stats reports "version" and
+ *      "drain"; listen_shutdown lets a drain in progress run to its
+ *      deadline first; the settings "metrics-listen",
+ *      "max-listens-per-channel" and "shutdown-grace-seconds". */
+#define LISTEN_ABI_VERSION 3
 
 #define LISTEN_OK 0
 #define LISTEN_ENDED 1       /* per-frame calls: the listen has ended, the frame was
@@ -93,6 +97,11 @@ extern "C" {
  * callback slows that stream's socket. Off unless a host asks; mod_listen
  * never does. */
 #define LISTEN_FLAG_WIRE_EVENTS 0x4u
+/* Another stream already plays audio into this call: a config that would
+ * play too is refused (create fails, err says so), since two streams writing
+ * into one call would garble each other. A host running several streams on
+ * one call sets it on every stream after the one that plays. */
+#define LISTEN_FLAG_PLAYBACK_TAKEN 0x8u
 
 /* What a stream needs from the host's media path (listen_stream_media). */
 #define LISTEN_MEDIA_WRITE 0x1u    /* the other party's audio: call listen_stream_push_write */
@@ -226,7 +235,8 @@ int listen_stream_destroy(listen_stream_t s);
 int listen_status_all(char *buf, size_t len);
 
 /* Writes engine-wide figures as a JSON object into buf (as
- * listen_stream_status): live streams, and the latency from a captured frame's
+ * listen_stream_status): the engine's "version", the "drain" ({"on":false},
+ * or {"on":true,"secondsLeft":S}), live streams, and the latency from a captured frame's
  * push to its write on the socket and from streamed playback audio's arrival
  * to its first sample played (counts, p50 and p99 in ms, since the engine
  * started), the engine's goroutine count, its memory by use (KiB), and the
@@ -247,8 +257,29 @@ int listen_stats(char *buf, size_t len);
 int listen_resample(const int16_t *in, size_t n, int from_rate, int16_t *out, size_t len, int to_rate,
                     char *err, size_t errlen);
 
+/* Starts a drain (seconds >= 0): from now on listen_stream_create refuses
+ * new streams (0, err says the engine is draining), live streams go on, and
+ * after seconds those still live are stopped as listen_stream_stop does
+ * with reason "shutdown" (their audio is flushed, their hooks called, their
+ * sockets closed with 1000). The drain stays on after its deadline. Calling
+ * it again during a drain sets a new deadline, counted from now.
+ * seconds < 0 cancels a drain: new streams are accepted again and nothing
+ * more is stopped. listen_stats reports the drain.
+ * Control thread; returns at once. Returns LISTEN_OK, or LISTEN_ESTATE
+ * before listen_init or when cancelling with no drain on (err says which). */
+int listen_drain(int seconds, char *err, size_t errlen);
+
+/* Writes the engine's version (the package's, e.g. "0.3.0") into buf (owned
+ * by the caller, NUL-terminated, truncated to len). Control thread; does not
+ * block. Returns the length the version needs (excluding NUL), LISTEN_EINVAL
+ * (buf NULL with len > 0), or LISTEN_ESTATE before listen_init. */
+int listen_version(char *buf, size_t len);
+
 /* Stops every stream (reason "shutdown"), waits up to timeout_ms for their
- * sockets and hooks to finish, and stops the engine's goroutines. No callback
+ * sockets and hooks to finish, and stops the engine's goroutines. When a
+ * drain is on (listen_drain), the live streams first get until its deadline
+ * to end by themselves, within the same timeout_ms; the drain and the
+ * metrics server end with the engine. No callback
  * is made after it returns. listen_init may start the engine again.
  * Control thread; blocks up to timeout_ms. Returns LISTEN_OK, or LISTEN_ESTATE
  * if some stream did not finish in time (it was abandoned, its memory kept). */

@@ -19,9 +19,18 @@ SWITCH_MODULE_DEFINITION(mod_listen, mod_listen_load, mod_listen_shutdown, mod_l
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define LISTEN_PRIVATE "mod_listen"
+/* Time the streams get to flush and call their hooks once a shutdown has
+ * stopped them, beyond the drain's shutdown-grace-seconds. */
 #define LISTEN_SHUTDOWN_MS 5000
-#define LISTEN_ARG_SYNTAX "<listen JSON> | profile=NAME [key=value ...] | profile=NAME {JSON overrides}"
-#define UUID_LISTEN_SYNTAX "<uuid> start " LISTEN_ARG_SYNTAX " | <uuid> stop | <uuid> pause | <uuid> resume | <uuid> send_text <JSON>"
+#define LISTEN_ARG_SYNTAX \
+	"[name=NAME] <listen JSON> | [name=NAME] profile=NAME [key=value ...] | [name=NAME] profile=NAME {JSON overrides}"
+#define UUID_LISTEN_SYNTAX                                                                                  \
+	"<uuid> start " LISTEN_ARG_SYNTAX " | <uuid> stop [NAME] | <uuid> pause [NAME] | <uuid> resume [NAME] | " \
+	"<uuid> send_text [name=NAME] <JSON>"
+#define LISTEN_DEFAULT_NAME "listen"
+#define LISTEN_NAME_MAX 32
+/* The upper bound of the engine's max-listens-per-channel setting. */
+#define LISTEN_MAX_PER_CHANNEL 64
 
 /* The engine's event names; each becomes the CUSTOM subclass listen::<name>. */
 static const char *const engine_events[] = {
@@ -32,10 +41,22 @@ static const char *const engine_events[] = {
 };
 #define START_SUBCLASS "listen::start"
 
+/* A live listen for the switch-wide listen_status: copies, never pointers
+ * into a session, so a record that outlives its session is only stale. */
+typedef struct listen_entry {
+	char uuid[SWITCH_UUID_FORMATTED_LENGTH + 1];
+	char name[LISTEN_NAME_MAX + 1];
+	listen_stream_t handle;
+	struct listen_entry *prev, *next;
+} listen_entry_t;
+
 static struct {
 	switch_loadable_module_interface_t *module;
-	switch_mutex_t *claim_mutex; /* makes "is a listen running here? if not, mine" one step */
+	switch_mutex_t *claim_mutex; /* makes "is this name free here? if so, mine" one step; guards entries */
+	listen_entry_t *entries;
 	atomic_int running;
+	atomic_int max_per_channel; /* max-listens-per-channel */
+	atomic_int grace_seconds;   /* shutdown-grace-seconds */
 } globals;
 
 /*
@@ -45,6 +66,7 @@ static struct {
  */
 typedef struct listen_tag {
 	char uuid[SWITCH_UUID_FORMATTED_LENGTH + 1];
+	char name[LISTEN_NAME_MAX + 1];
 } listen_tag_t;
 
 typedef enum { LISTEN_BLOCKING, LISTEN_BACKGROUND } listen_mode_t;
@@ -60,12 +82,27 @@ typedef struct listen_call {
 	atomic_int attached;            /* the bug is on the channel: the API may act on the listen */
 	atomic_int ended;               /* the stream's "stop" event has come */
 	listen_mode_t mode;
+	char name[LISTEN_NAME_MAX + 1];
+	listen_entry_t *entry; /* in globals.entries once the stream exists */
+	int plays;     /* the stream plays the server's audio into the call */
 	int tap_write; /* the other party's audio goes to the engine (stereo, mixed) */
 	int playback;  /* the bug replaces written frames with the server's audio */
 	int idle_silence; /* this listen set send_silence_when_idle on the channel */
 	switch_media_bug_t *bug;
 	int16_t play[SWITCH_RECOMMENDED_BUFFER_SIZE / sizeof(int16_t)];
 } listen_call_t;
+
+/*
+ * The listens of one channel (its private LISTEN_PRIVATE), from the session's
+ * pool. Slots are written under globals.claim_mutex and read without it by
+ * the engine's callbacks: a callback that waited for a host mutex could hold
+ * up listen_shutdown, which waits for the streams' last callbacks.
+ */
+typedef struct listen_channel {
+	_Atomic(listen_call_t *) calls[LISTEN_MAX_PER_CHANNEL];
+	_Atomic(listen_call_t *) player; /* the one listen that plays into the call */
+	int dtmf_users;                  /* background listens sharing the DTMF hook */
+} listen_channel_t;
 
 /* ---- signals ---------------------------------------------------------- */
 
@@ -124,26 +161,47 @@ static void on_log(void *host_user, void *stream_user, int level, const char *li
 					  len && line[len - 1] == '\n' ? "" : "\n");
 }
 
+/* Sets the channel variable listen_<what> for the default listen, and
+ * listen_<name>_<what> for a named one. */
+static void set_listen_var(switch_channel_t *channel, const char *name, const char *what, const char *value)
+{
+	char var[LISTEN_NAME_MAX + 64];
+
+	if (!strcmp(name, LISTEN_DEFAULT_NAME)) {
+		switch_snprintf(var, sizeof(var), "listen_%s", what);
+	} else {
+		switch_snprintf(var, sizeof(var), "listen_%s_%s", name, what);
+	}
+	switch_channel_set_variable(channel, var, value);
+}
+
 /* The outcome of a listen, for the dialplan that follows it. */
-static void set_outcome(switch_channel_t *channel, const char *json)
+static void set_outcome(switch_channel_t *channel, const char *name, const char *json)
 {
 	cJSON *stop = cJSON_Parse(json);
 	cJSON *ms = stop ? cJSON_GetObjectItem(stop, "durationMs") : NULL;
+	char num[32];
 
-	switch_channel_set_variable(channel, "listen_reason", stop ? cJSON_GetObjectCstr(stop, "reason") : "error");
+	set_listen_var(channel, name, "reason", stop ? cJSON_GetObjectCstr(stop, "reason") : "error");
 	if (ms && cJSON_IsNumber(ms)) {
-		switch_channel_set_variable_printf(channel, "listen_duration_ms", "%.0f", ms->valuedouble);
+		switch_snprintf(num, sizeof(num), "%.0f", ms->valuedouble);
+		set_listen_var(channel, name, "duration_ms", num);
 	} else {
-		switch_channel_set_variable(channel, "listen_duration_ms", NULL);
+		set_listen_var(channel, name, "duration_ms", NULL);
 	}
 	/* Unset when absent, so a value never lingers from an earlier listen. */
-	switch_channel_set_variable(channel, "listen_digits", stop ? cJSON_GetObjectCstr(stop, "digits") : NULL);
-	switch_channel_set_variable(channel, "listen_error", stop ? cJSON_GetObjectCstr(stop, "error") : NULL);
+	set_listen_var(channel, name, "digits", stop ? cJSON_GetObjectCstr(stop, "digits") : NULL);
+	set_listen_var(channel, name, "error", stop ? cJSON_GetObjectCstr(stop, "error") : NULL);
 	cJSON_Delete(stop);
 }
 
+static listen_channel_t *channel_state(switch_channel_t *channel)
+{
+	return switch_channel_get_private(channel, LISTEN_PRIVATE);
+}
+
 static void fire_event(const char *subclass, const char *json, switch_core_session_t *session, const char *uuid,
-					   const char *mode)
+					   const char *name, const char *mode)
 {
 	switch_event_t *event;
 
@@ -155,6 +213,7 @@ static void fire_event(const char *subclass, const char *json, switch_core_sessi
 	} else if (uuid) {
 		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Unique-ID", uuid);
 	}
+	switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Listen-Name", name);
 	if (mode) {
 		switch_event_add_header_string(event, SWITCH_STACK_BOTTOM, "Listen-Mode", mode);
 	}
@@ -172,16 +231,20 @@ static void on_event(void *host_user, void *stream_user, const char *name, const
 	(void)host_user;
 	if (session && stop) {
 		switch_channel_t *channel = switch_core_session_get_channel(session);
-		listen_call_t *call = switch_channel_get_private(channel, LISTEN_PRIVATE);
+		listen_channel_t *ch = channel_state(channel);
 
 		/* Before the event, so whoever reacts to it finds the variables set. */
-		set_outcome(channel, json);
-		if (call && call->tag == tag) {
-			atomic_store(&call->ended, 1);
+		set_outcome(channel, tag->name, json);
+		for (int i = 0; ch && i < LISTEN_MAX_PER_CHANNEL; i++) {
+			listen_call_t *call = atomic_load(&ch->calls[i]);
+
+			if (call && call->tag == tag) {
+				atomic_store(&call->ended, 1);
+			}
 		}
 	}
 	switch_snprintf(subclass, sizeof(subclass), "listen::%s", name);
-	fire_event(subclass, json, session, tag ? tag->uuid : NULL, NULL);
+	fire_event(subclass, json, session, tag ? tag->uuid : NULL, tag ? tag->name : LISTEN_DEFAULT_NAME, NULL);
 	if (session) {
 		switch_core_session_rwunlock(session);
 	}
@@ -200,23 +263,68 @@ static void report_dtmf(switch_core_session_t *session, listen_call_t *call, con
 	}
 }
 
+/* Every background listen of the channel gets the digit; one hook serves them. */
 static switch_status_t on_recv_dtmf(switch_core_session_t *session, const switch_dtmf_t *dtmf,
 									switch_dtmf_direction_t direction)
 {
-	listen_call_t *call = switch_channel_get_private(switch_core_session_get_channel(session), LISTEN_PRIVATE);
+	listen_channel_t *ch = channel_state(switch_core_session_get_channel(session));
 
-	if (call && call->mode == LISTEN_BACKGROUND && direction == SWITCH_DTMF_RECV) {
-		report_dtmf(session, call, dtmf);
+	for (int i = 0; ch && direction == SWITCH_DTMF_RECV && i < LISTEN_MAX_PER_CHANNEL; i++) {
+		listen_call_t *call = atomic_load(&ch->calls[i]);
+
+		if (call && call->mode == LISTEN_BACKGROUND && atomic_load(&call->attached) && !atomic_load(&call->ended)) {
+			report_dtmf(session, call, dtmf);
+		}
 	}
 	return SWITCH_STATUS_SUCCESS;
 }
 
-/* Frees the channel for another listen, unless one has taken it already. */
+/* Frees the listen's name on the channel, unless a new listen of that name
+ * has taken it already, and drops it from listen_status. */
 static void release_channel(switch_channel_t *channel, listen_call_t *call)
 {
+	listen_channel_t *ch = channel_state(channel);
+
 	switch_mutex_lock(globals.claim_mutex);
-	if (switch_channel_get_private(channel, LISTEN_PRIVATE) == call) {
-		switch_channel_set_private(channel, LISTEN_PRIVATE, NULL);
+	for (int i = 0; ch && i < LISTEN_MAX_PER_CHANNEL; i++) {
+		if (atomic_load(&ch->calls[i]) == call) {
+			atomic_store(&ch->calls[i], NULL);
+		}
+	}
+	if (ch && atomic_load(&ch->player) == call) {
+		atomic_store(&ch->player, NULL);
+	}
+	if (call->entry) {
+		if (call->entry->prev) {
+			call->entry->prev->next = call->entry->next;
+		} else {
+			globals.entries = call->entry->next;
+		}
+		if (call->entry->next) {
+			call->entry->next->prev = call->entry->prev;
+		}
+		free(call->entry);
+		call->entry = NULL;
+	}
+	switch_mutex_unlock(globals.claim_mutex);
+}
+
+/* The background listens share one DTMF hook on the channel: the first adds
+ * it, the last removes it. */
+static void dtmf_hook(switch_core_session_t *session, int add)
+{
+	listen_channel_t *ch = channel_state(switch_core_session_get_channel(session));
+	int users;
+
+	if (!ch) {
+		return;
+	}
+	switch_mutex_lock(globals.claim_mutex);
+	users = ch->dtmf_users += add ? 1 : -1;
+	if (add && users == 1) {
+		switch_core_event_hook_add_recv_dtmf(session, on_recv_dtmf);
+	} else if (!add && users == 0) {
+		switch_core_event_hook_remove_recv_dtmf(session, on_recv_dtmf);
 	}
 	switch_mutex_unlock(globals.claim_mutex);
 }
@@ -261,7 +369,7 @@ static void bug_closed(switch_media_bug_t *bug, listen_call_t *call)
 	listen_stream_destroy(h);
 	idle_silence_off(channel, call);
 	if (call->mode == LISTEN_BACKGROUND) {
-		switch_core_event_hook_remove_recv_dtmf(session, on_recv_dtmf);
+		dtmf_hook(session, 0);
 		release_channel(channel, call);
 		switch_thread_rwlock_unlock(globals.module->rwlock);
 	}
@@ -381,20 +489,93 @@ static char *call_attributes(switch_core_session_t *session)
 	return json;
 }
 
-/* Claims the channel for a new listen; a listen whose stream has ended but
- * whose bug has not seen a frame since (so is still attached) gives way. */
-static switch_status_t claim_channel(switch_core_session_t *session, listen_call_t *call)
+/* Splits "name=NAME rest" into NAME and rest; without "name=" the name is
+ * the default. Returns rest, or NULL with err filled for a bad name. */
+static const char *split_name(const char *arg, char *name, size_t len, char *err, size_t errlen)
+{
+	size_t n = 0;
+
+	switch_copy_string(name, LISTEN_DEFAULT_NAME, len);
+	if (!arg || strncmp(arg, "name=", 5)) {
+		return arg;
+	}
+	arg += 5;
+	while (arg[n] && arg[n] != ' ') {
+		if (!isalnum((unsigned char)arg[n]) && arg[n] != '_' && arg[n] != '-') {
+			break;
+		}
+		n++;
+	}
+	if (n == 0 || n >= len || n > LISTEN_NAME_MAX || (arg[n] && arg[n] != ' ')) {
+		switch_snprintf(err, errlen, "listen: bad name=: a name is 1 to %d letters, digits, '_' or '-'", LISTEN_NAME_MAX);
+		return NULL;
+	}
+	memcpy(name, arg, n);
+	name[n] = '\0';
+	for (arg += n; *arg == ' '; arg++) {
+	}
+	return arg;
+}
+
+/* The channel's listen of that name, live or not yet released; NULL if none. */
+static listen_call_t *named_listen(listen_channel_t *ch, const char *name)
+{
+	for (int i = 0; ch && i < LISTEN_MAX_PER_CHANNEL; i++) {
+		listen_call_t *call = atomic_load(&ch->calls[i]);
+
+		if (call && !strcmp(call->name, name)) {
+			return call;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Claims call->name on the channel for a new listen. A listen of that name
+ * whose stream has ended but whose bug has not seen a frame since (so is
+ * still attached) gives way. *playback_taken says whether another live listen
+ * plays into the call. Returns SWITCH_STATUS_FALSE with err filled when the
+ * name is taken or the channel has max-listens-per-channel already.
+ */
+static switch_status_t claim_channel(switch_core_session_t *session, listen_call_t *call, int *playback_taken,
+									 char *err, size_t errlen)
 {
 	switch_channel_t *channel = switch_core_session_get_channel(session);
-	listen_call_t *old;
+	listen_channel_t *ch;
+	listen_call_t *old, *player;
+	int live = 0, slot = -1, max = atomic_load(&globals.max_per_channel);
 
 	switch_mutex_lock(globals.claim_mutex);
-	old = switch_channel_get_private(channel, LISTEN_PRIVATE);
+	if (!(ch = channel_state(channel))) {
+		ch = switch_core_session_alloc(session, sizeof(*ch));
+		switch_channel_set_private(channel, LISTEN_PRIVATE, ch);
+	}
+	old = named_listen(ch, call->name);
 	if (old && !atomic_load(&old->ended)) {
 		switch_mutex_unlock(globals.claim_mutex);
+		switch_snprintf(err, errlen, "listen: a listen named %s is already running on this channel (uuid_listen %s stop %s ends it)",
+						call->name, switch_core_session_get_uuid(session), call->name);
 		return SWITCH_STATUS_FALSE;
 	}
-	switch_channel_set_private(channel, LISTEN_PRIVATE, call);
+	for (int i = 0; i < LISTEN_MAX_PER_CHANNEL; i++) {
+		listen_call_t *c = atomic_load(&ch->calls[i]);
+
+		if (c == old && old) {
+			slot = i;
+		} else if (c && !atomic_load(&c->ended)) {
+			live++;
+		} else if (!c && slot < 0) {
+			slot = i;
+		}
+	}
+	if (live >= max || slot < 0) {
+		switch_mutex_unlock(globals.claim_mutex);
+		switch_snprintf(err, errlen, "listen: this channel runs %d listens already (max-listens-per-channel %d)", live, max);
+		return SWITCH_STATUS_FALSE;
+	}
+	atomic_store(&ch->calls[slot], call);
+	player = atomic_load(&ch->player);
+	*playback_taken = player && player != old && !atomic_load(&player->ended);
 	switch_mutex_unlock(globals.claim_mutex);
 	if (old && old->mode == LISTEN_BACKGROUND && atomic_load(&old->attached)) {
 		switch_core_media_bug_remove(session, &old->bug);
@@ -402,9 +583,50 @@ static switch_status_t claim_channel(switch_core_session_t *session, listen_call
 	return SWITCH_STATUS_SUCCESS;
 }
 
+/* Makes call the channel's one player, unless a live listen took the role
+ * meanwhile (a start racing this one). */
+static switch_status_t take_playback(switch_channel_t *channel, listen_call_t *call)
+{
+	listen_channel_t *ch = channel_state(channel);
+	listen_call_t *player;
+	switch_status_t status = SWITCH_STATUS_SUCCESS;
+
+	switch_mutex_lock(globals.claim_mutex);
+	player = atomic_load(&ch->player);
+	if (player && player != call && !atomic_load(&player->ended)) {
+		status = SWITCH_STATUS_FALSE;
+	} else {
+		atomic_store(&ch->player, call);
+	}
+	switch_mutex_unlock(globals.claim_mutex);
+	return status;
+}
+
+/* Lists the stream in listen_status. */
+static void add_entry(switch_core_session_t *session, listen_call_t *call, listen_stream_t h)
+{
+	listen_entry_t *e = calloc(1, sizeof(*e));
+
+	if (!e) {
+		return; /* only listen_status misses it */
+	}
+	switch_copy_string(e->uuid, switch_core_session_get_uuid(session), sizeof(e->uuid));
+	switch_copy_string(e->name, call->name, sizeof(e->name));
+	e->handle = h;
+	switch_mutex_lock(globals.claim_mutex);
+	e->next = globals.entries;
+	if (e->next) {
+		e->next->prev = e;
+	}
+	globals.entries = e;
+	call->entry = e;
+	switch_mutex_unlock(globals.claim_mutex);
+}
+
 /*
- * Starts a listen on the session: resolves the argument, creates the stream
- * and attaches the bug. Returns the call, or NULL with err filled.
+ * Starts a listen on the session: takes its name, resolves the argument,
+ * creates the stream and attaches the bug. Returns the call, or NULL with
+ * err filled.
  */
 static listen_call_t *listen_begin(switch_core_session_t *session, const char *arg, listen_mode_t mode, char *err,
 								   size_t errlen)
@@ -416,11 +638,16 @@ static listen_call_t *listen_begin(switch_core_session_t *session, const char *a
 	char *config_json = NULL, *attrs, *status;
 	listen_stream_t h;
 	int media, one_rate = 1; /* the channel reads and writes at one rate */
+	int playback_taken = 0;
+	char name[LISTEN_NAME_MAX + 1];
 	/* In the background form (a listen nested in a dial) the server's audio
 	 * is played only when the config asks for it in so many words. */
 	uint32_t flags = mode == LISTEN_BACKGROUND ? LISTEN_FLAG_PLAYBACK_OPT_IN : 0;
 	switch_media_bug_flag_t bug_flags = SMBF_READ_REPLACE;
 
+	if (!(arg = split_name(arg, name, sizeof(name), err, errlen))) {
+		return NULL;
+	}
 	if (zstr(arg)) {
 		switch_snprintf(err, errlen, "listen: no argument; expected %s", LISTEN_ARG_SYNTAX);
 		return NULL;
@@ -434,10 +661,12 @@ static listen_call_t *listen_begin(switch_core_session_t *session, const char *a
 
 	call = switch_core_session_alloc(session, sizeof(*call));
 	call->mode = mode;
-	if (claim_channel(session, call) != SWITCH_STATUS_SUCCESS) {
-		switch_snprintf(err, errlen, "listen: a listen is already running on this channel (uuid_listen %s stop ends it)",
-						switch_core_session_get_uuid(session));
+	switch_copy_string(call->name, name, sizeof(call->name));
+	if (claim_channel(session, call, &playback_taken, err, errlen) != SWITCH_STATUS_SUCCESS) {
 		return NULL;
+	}
+	if (playback_taken) {
+		flags |= LISTEN_FLAG_PLAYBACK_TAKEN;
 	}
 
 	if (!(config_json = resolve_config(channel, arg, err, errlen))) {
@@ -449,6 +678,7 @@ static listen_call_t *listen_begin(switch_core_session_t *session, const char *a
 		goto fail;
 	}
 	switch_copy_string(tag->uuid, switch_core_session_get_uuid(session), sizeof(tag->uuid));
+	switch_copy_string(tag->name, name, sizeof(tag->name));
 	call->tag = tag;
 	attrs = call_attributes(session);
 	/* The engine takes one rate for both directions. A channel that writes
@@ -471,6 +701,15 @@ static listen_call_t *listen_begin(switch_core_session_t *session, const char *a
 	}
 	atomic_store(&call->handle, h);
 	media = listen_stream_media(h);
+	call->plays = (media & LISTEN_MEDIA_PLAYBACK) != 0;
+	if (call->plays && take_playback(channel, call) != SWITCH_STATUS_SUCCESS) {
+		listen_stream_stop(h, "error");
+		listen_stream_destroy(h);
+		switch_snprintf(err, errlen, "listen: another listen plays audio into this call already, and only one may");
+		goto fail;
+	}
+	/* Before the bug: its close, which may come at once, takes the entry out. */
+	add_entry(session, call, h);
 	if (!one_rate && (media & LISTEN_MEDIA_WRITE)) {
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_WARNING,
 						  "listen: the channel writes at %u Hz and reads at %u Hz; the written direction is left out "
@@ -491,12 +730,12 @@ static listen_call_t *listen_begin(switch_core_session_t *session, const char *a
 		/* Held while the bug and the hook point into this module: unload
 		 * waits. The bug's close undoes both, so both come first. */
 		switch_thread_rwlock_rdlock(globals.module->rwlock);
-		switch_core_event_hook_add_recv_dtmf(session, on_recv_dtmf);
+		dtmf_hook(session, 1);
 	}
 	if (switch_core_media_bug_add(session, "listen", NULL, bug_callback, call, 0, bug_flags, &call->bug) !=
 		SWITCH_STATUS_SUCCESS) {
 		if (mode == LISTEN_BACKGROUND) {
-			switch_core_event_hook_remove_recv_dtmf(session, on_recv_dtmf);
+			dtmf_hook(session, 0);
 			switch_thread_rwlock_unlock(globals.module->rwlock);
 		}
 		listen_stream_stop(h, "error");
@@ -507,7 +746,7 @@ static listen_call_t *listen_begin(switch_core_session_t *session, const char *a
 	atomic_store(&call->attached, 1);
 
 	if ((status = engine_status(h))) {
-		fire_event(START_SUBCLASS, status, session, NULL, mode == LISTEN_BLOCKING ? "blocking" : "background");
+		fire_event(START_SUBCLASS, status, session, NULL, name, mode == LISTEN_BLOCKING ? "blocking" : "background");
 		free(status);
 	}
 	free(config_json);
@@ -541,9 +780,46 @@ static switch_status_t listen_halt(switch_core_session_t *session, listen_call_t
 	return SWITCH_STATUS_SUCCESS;
 }
 
-static listen_call_t *channel_listen(switch_core_session_t *session)
+/* Stops the channel's listen of that name, or all of them when name is
+ * empty. Returns how many were stopped. */
+static int halt_named(switch_core_session_t *session, const char *name)
 {
-	return switch_channel_get_private(switch_core_session_get_channel(session), LISTEN_PRIVATE);
+	listen_channel_t *ch = channel_state(switch_core_session_get_channel(session));
+	listen_call_t *calls[LISTEN_MAX_PER_CHANNEL];
+	int n = 0, stopped = 0;
+
+	/* A copy: halting removes bugs, whose close empties slots. */
+	for (int i = 0; ch && i < LISTEN_MAX_PER_CHANNEL; i++) {
+		listen_call_t *call = atomic_load(&ch->calls[i]);
+
+		if (call && (zstr(name) || !strcmp(call->name, name))) {
+			calls[n++] = call;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		stopped += listen_halt(session, calls[i]) == SWITCH_STATUS_SUCCESS;
+	}
+	return stopped;
+}
+
+/* The live streams of the channel's listens named name (all when empty). */
+static int live_handles(switch_core_session_t *session, const char *name, listen_stream_t *out, listen_call_t **calls)
+{
+	listen_channel_t *ch = channel_state(switch_core_session_get_channel(session));
+	int n = 0;
+
+	for (int i = 0; ch && i < LISTEN_MAX_PER_CHANNEL; i++) {
+		listen_call_t *call = atomic_load(&ch->calls[i]);
+		listen_stream_t h = live_handle(call);
+
+		if (h && (zstr(name) || !strcmp(call->name, name))) {
+			if (calls) {
+				calls[n] = call;
+			}
+			out[n++] = h;
+		}
+	}
+	return n;
 }
 
 /* ---- dialplan applications -------------------------------------------- */
@@ -559,12 +835,15 @@ SWITCH_STANDARD_APP(listen_app)
 	switch_codec_t codec = { 0 };
 	switch_frame_t write_frame = { 0 };
 	listen_call_t *call;
-	char err[1024] = "";
+	char err[1024] = "", name[LISTEN_NAME_MAX + 1];
 
 	if (!(call = listen_begin(session, data, LISTEN_BLOCKING, err, sizeof(err)))) {
+		char ignored[8];
+
 		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_ERROR, "%s\n", err);
-		switch_channel_set_variable(channel, "listen_reason", "error");
-		switch_channel_set_variable(channel, "listen_error", err);
+		split_name(data, name, sizeof(name), ignored, sizeof(ignored));
+		set_listen_var(channel, name, "reason", "error");
+		set_listen_var(channel, name, "error", err);
 		return;
 	}
 	switch_core_session_get_read_impl(session, &read_impl);
@@ -630,9 +909,9 @@ SWITCH_STANDARD_APP(listen_start_app)
 
 SWITCH_STANDARD_APP(listen_stop_app)
 {
-	(void)data;
-	if (listen_halt(session, channel_listen(session)) != SWITCH_STATUS_SUCCESS) {
-		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_WARNING, "listen_stop: no listen is running\n");
+	if (!halt_named(session, data)) {
+		switch_log_printf(SWITCH_CHANNEL_SESSION_LOG(session), SWITCH_LOG_WARNING, "listen_stop: no listen%s%s is running\n",
+						  zstr(data) ? "" : " named ", zstr(data) ? "" : data);
 	}
 }
 
@@ -642,8 +921,9 @@ SWITCH_STANDARD_API(uuid_listen_api)
 {
 	char *mycmd = NULL, *uuid, *action, *rest = NULL;
 	switch_core_session_t *lsession = NULL;
-	listen_call_t *call;
-	char err[1024] = "";
+	listen_stream_t handles[LISTEN_MAX_PER_CHANNEL];
+	char err[1024] = "", name[LISTEN_NAME_MAX + 1];
+	int n;
 
 	(void)session;
 	if (zstr(cmd) || !(mycmd = strdup(cmd))) {
@@ -659,12 +939,14 @@ SWITCH_STANDARD_API(uuid_listen_api)
 	}
 	if ((rest = strchr(action, ' '))) {
 		*rest++ = '\0';
+		while (*rest == ' ') {
+			rest++;
+		}
 	}
 	if (!(lsession = switch_core_session_locate(uuid))) {
 		stream->write_function(stream, "-ERR no such channel %s\n", uuid);
 		goto done;
 	}
-	call = channel_listen(lsession);
 
 	if (!strcasecmp(action, "start")) {
 		if (zstr(rest)) {
@@ -675,27 +957,46 @@ SWITCH_STANDARD_API(uuid_listen_api)
 		} else {
 			stream->write_function(stream, "-ERR %s\n", err);
 		}
-	} else if (!strcasecmp(action, "stop") || !strcasecmp(action, "pause") || !strcasecmp(action, "resume") ||
-			   !strcasecmp(action, "send_text")) {
-		listen_stream_t h = live_handle(call);
-
-		if (!h) {
-			stream->write_function(stream, "-ERR no listen is running on %s\n", uuid);
-		} else if (!strcasecmp(action, "stop")) {
-			listen_halt(lsession, call);
+	} else if (!strcasecmp(action, "stop")) {
+		if (halt_named(lsession, rest)) {
 			stream->write_function(stream, "+OK\n");
-		} else if (!strcasecmp(action, "send_text")) {
-			if (zstr(rest)) {
-				goto usage;
-			}
-			if (listen_stream_send_text(h, rest, err, sizeof(err)) == LISTEN_OK) {
-				stream->write_function(stream, "+OK\n");
-			} else {
-				stream->write_function(stream, "-ERR %s\n", err);
-			}
 		} else {
-			listen_stream_pause(h, !strcasecmp(action, "pause"));
+			stream->write_function(stream, "-ERR no listen%s%s is running on %s\n", zstr(rest) ? "" : " named ",
+								   zstr(rest) ? "" : rest, uuid);
+		}
+	} else if (!strcasecmp(action, "pause") || !strcasecmp(action, "resume")) {
+		if (!(n = live_handles(lsession, rest, handles, NULL))) {
+			stream->write_function(stream, "-ERR no listen%s%s is running on %s\n", zstr(rest) ? "" : " named ",
+								   zstr(rest) ? "" : rest, uuid);
+		} else {
+			for (int i = 0; i < n; i++) {
+				listen_stream_pause(handles[i], !strcasecmp(action, "pause"));
+			}
 			stream->write_function(stream, "+OK\n");
+		}
+	} else if (!strcasecmp(action, "send_text")) {
+		const char *json = split_name(rest, name, sizeof(name), err, sizeof(err));
+		int named = !zstr(rest) && !strncmp(rest, "name=", 5);
+
+		if (!json) {
+			stream->write_function(stream, "-ERR %s\n", err);
+			goto done;
+		}
+		if (zstr(json)) {
+			goto usage;
+		}
+		/* Without name=: the channel's only listen, else the default one. */
+		n = live_handles(lsession, named ? name : NULL, handles, NULL);
+		if (n > 1) {
+			n = live_handles(lsession, LISTEN_DEFAULT_NAME, handles, NULL);
+		}
+		if (!n) {
+			stream->write_function(stream, "-ERR no listen%s%s is running on %s\n", named ? " named " : "",
+								   named ? name : "", uuid);
+		} else if (listen_stream_send_text(handles[0], json, err, sizeof(err)) == LISTEN_OK) {
+			stream->write_function(stream, "+OK\n");
+		} else {
+			stream->write_function(stream, "-ERR %s\n", err);
 		}
 	} else {
 		goto usage;
@@ -712,31 +1013,181 @@ done:
 	return SWITCH_STATUS_SUCCESS;
 }
 
+/* The engine's status of h as a cJSON object with the listen's name (and
+ * uuid, when given) first; NULL when the stream is gone. */
+static cJSON *named_status(listen_stream_t h, const char *uuid, const char *name)
+{
+	char *json = engine_status(h);
+	cJSON *st = json ? cJSON_Parse(json) : NULL, *out;
+
+	free(json);
+	if (!st) {
+		return NULL;
+	}
+	out = cJSON_CreateObject();
+	if (uuid) {
+		cJSON_AddStringToObject(out, "uuid", uuid);
+	}
+	cJSON_AddStringToObject(out, "name", name);
+	for (cJSON *item = st->child; item; item = item->next) {
+		cJSON_AddItemToObject(out, item->string, cJSON_Duplicate(item, 1));
+	}
+	cJSON_Delete(st);
+	return out;
+}
+
+/* The engine's figures (version, drain) as a cJSON object, or NULL. */
+static cJSON *engine_stats(void)
+{
+	char small[4096];
+	int n = listen_stats(small, sizeof(small));
+
+	return n >= 0 && (size_t)n < sizeof(small) ? cJSON_Parse(small) : NULL;
+}
+
+/* Every listen of the switch, with the engine's version and drain. */
+static char *switch_status(void)
+{
+	cJSON *out = cJSON_CreateObject(), *stats = engine_stats(), *list = cJSON_CreateArray();
+	listen_entry_t *copy = NULL;
+	size_t n = 0, cap = 0;
+	char *json;
+
+	cJSON_AddItemToObject(out, "version", stats && cJSON_GetObjectItem(stats, "version")
+											   ? cJSON_Duplicate(cJSON_GetObjectItem(stats, "version"), 1)
+											   : cJSON_CreateNull());
+	cJSON_AddItemToObject(out, "drain", stats && cJSON_GetObjectItem(stats, "drain")
+											 ? cJSON_Duplicate(cJSON_GetObjectItem(stats, "drain"), 1)
+											 : cJSON_CreateNull());
+	cJSON_Delete(stats);
+	/* Copied under the mutex, asked of the engine outside it. */
+	switch_mutex_lock(globals.claim_mutex);
+	for (listen_entry_t *e = globals.entries; e; e = e->next) {
+		if (n == cap) {
+			listen_entry_t *grown = realloc(copy, (cap = cap ? cap * 2 : 64) * sizeof(*copy));
+
+			if (!grown) {
+				break;
+			}
+			copy = grown;
+		}
+		copy[n++] = *e;
+	}
+	switch_mutex_unlock(globals.claim_mutex);
+	for (size_t i = 0; i < n; i++) {
+		cJSON *st = named_status(copy[i].handle, copy[i].uuid, copy[i].name);
+
+		if (st) {
+			cJSON_AddItemToArray(list, st);
+		}
+	}
+	free(copy);
+	cJSON_AddItemToObject(out, "listens", list);
+	json = cJSON_PrintUnformatted(out);
+	cJSON_Delete(out);
+	return json;
+}
+
 SWITCH_STANDARD_API(listen_status_api)
 {
+	char *mycmd = NULL, *uuid, *name = NULL, *status = NULL;
 	switch_core_session_t *lsession;
-	char *status = NULL;
 
 	(void)session;
 	if (zstr(cmd)) {
-		status = engine_status(0);
-	} else if (strchr(cmd, ' ')) {
-		stream->write_function(stream, "-USAGE: listen_status [<uuid>]\n");
+		status = switch_status();
+		goto out;
+	}
+	if (!(mycmd = strdup(cmd))) {
 		return SWITCH_STATUS_SUCCESS;
-	} else if ((lsession = switch_core_session_locate(cmd))) {
-		listen_stream_t h = live_handle(channel_listen(lsession));
+	}
+	uuid = mycmd;
+	if ((name = strchr(uuid, ' '))) {
+		*name++ = '\0';
+		if (zstr(name) || strchr(name, ' ')) {
+			stream->write_function(stream, "-USAGE: listen_status [<uuid> [NAME]]\n");
+			free(mycmd);
+			return SWITCH_STATUS_SUCCESS;
+		}
+	}
+	if ((lsession = switch_core_session_locate(uuid))) {
+		listen_stream_t handles[LISTEN_MAX_PER_CHANNEL];
+		listen_call_t *calls[LISTEN_MAX_PER_CHANNEL];
+		int n = live_handles(lsession, name, handles, calls);
 
-		if (h) {
-			status = engine_status(h);
+		if (n && name) {
+			cJSON *st = named_status(handles[0], NULL, calls[0]->name);
+
+			status = st ? cJSON_PrintUnformatted(st) : NULL;
+			cJSON_Delete(st);
+		} else if (n) {
+			cJSON *list = cJSON_CreateArray();
+
+			for (int i = 0; i < n; i++) {
+				cJSON *st = named_status(handles[i], NULL, calls[i]->name);
+
+				if (st) {
+					cJSON_AddItemToArray(list, st);
+				}
+			}
+			status = cJSON_PrintUnformatted(list);
+			cJSON_Delete(list);
 		}
 		switch_core_session_rwunlock(lsession);
 	}
+out:
 	if (status) {
 		stream->write_function(stream, "%s\n", status);
 		free(status);
 	} else {
-		stream->write_function(stream, "-ERR no listen on %s\n", zstr(cmd) ? "this switch" : cmd);
+		stream->write_function(stream, "-ERR no listen%s%s on %s\n", name ? " named " : "", name ? name : "",
+							   zstr(cmd) ? "this switch" : mycmd);
 	}
+	switch_safe_free(mycmd);
+	return SWITCH_STATUS_SUCCESS;
+}
+
+SWITCH_STANDARD_API(listen_drain_api)
+{
+	char err[1024] = "";
+	int seconds = atomic_load(&globals.grace_seconds);
+
+	(void)session;
+	if (!zstr(cmd) && !strcasecmp(cmd, "off")) {
+		if (listen_drain(-1, err, sizeof(err)) == LISTEN_OK) {
+			stream->write_function(stream, "+OK drain cancelled: new listens are accepted\n");
+		} else {
+			stream->write_function(stream, "-ERR %s\n", err);
+		}
+		return SWITCH_STATUS_SUCCESS;
+	}
+	if (!zstr(cmd)) {
+		char *end;
+		long v = strtol(cmd, &end, 10);
+
+		if (*end || v < 0 || v > 86400) {
+			stream->write_function(stream, "-USAGE: listen_drain [SECONDS (0 to 86400) | off]\n");
+			return SWITCH_STATUS_SUCCESS;
+		}
+		seconds = (int)v;
+	}
+	if (listen_drain(seconds, err, sizeof(err)) == LISTEN_OK) {
+		stream->write_function(stream, "+OK draining: new listens are refused; the live ones are stopped in %d s\n",
+							   seconds);
+	} else {
+		stream->write_function(stream, "-ERR %s\n", err);
+	}
+	return SWITCH_STATUS_SUCCESS;
+}
+
+SWITCH_STANDARD_API(listen_abi_version_api)
+{
+	char version[64] = "";
+
+	(void)cmd;
+	(void)session;
+	listen_version(version, sizeof(version));
+	stream->write_function(stream, "%d %s\n", listen_abi_version(), version);
 	return SWITCH_STATUS_SUCCESS;
 }
 
@@ -793,6 +1244,17 @@ static char *read_settings(void)
 	return json;
 }
 
+/* A whole-number setting the engine has validated, or def when absent. */
+static int setting_int(cJSON *settings, const char *key, int def)
+{
+	cJSON *v = cJSON_GetObjectItem(settings, key);
+
+	if (v && cJSON_IsNumber(v)) {
+		return v->valueint;
+	}
+	return v && cJSON_IsString(v) ? atoi(v->valuestring) : def;
+}
+
 /* (Re)reads the configuration into the engine; live streams carry on. */
 static switch_status_t engine_configure(char *err, size_t errlen)
 {
@@ -800,6 +1262,14 @@ static switch_status_t engine_configure(char *err, size_t errlen)
 	char *settings = read_settings();
 	int rc = listen_init(&host, settings, err, errlen);
 
+	/* The two settings the module itself applies; the engine checked them. */
+	if (rc == LISTEN_OK) {
+		cJSON *parsed = cJSON_Parse(settings);
+
+		atomic_store(&globals.max_per_channel, setting_int(parsed, "max-listens-per-channel", 4));
+		atomic_store(&globals.grace_seconds, setting_int(parsed, "shutdown-grace-seconds", 5));
+		cJSON_Delete(parsed);
+	}
 	switch_safe_free(settings);
 	return rc == LISTEN_OK ? SWITCH_STATUS_SUCCESS : SWITCH_STATUS_FALSE;
 }
@@ -865,6 +1335,8 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_listen_load)
 	}
 
 	switch_mutex_init(&globals.claim_mutex, SWITCH_MUTEX_NESTED, pool);
+	switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_INFO, "mod_listen %s (engine ABI %d)\n", MOD_LISTEN_VERSION,
+					  listen_abi_version());
 	*module_interface = switch_loadable_module_create_module_interface(pool, modname);
 	globals.module = *module_interface;
 	atomic_store(&globals.running, 1);
@@ -874,16 +1346,22 @@ SWITCH_MODULE_LOAD_FUNCTION(mod_listen_load)
 				   listen_app, LISTEN_ARG_SYNTAX, SAF_NONE);
 	SWITCH_ADD_APP(app_interface, "listen_start", "Stream the call's audio in the background",
 				   "Lasts through bridges until listen_stop or hangup.", listen_start_app, LISTEN_ARG_SYNTAX, SAF_NONE);
-	SWITCH_ADD_APP(app_interface, "listen_stop", "End the channel's listen", "", listen_stop_app, "", SAF_NONE);
+	SWITCH_ADD_APP(app_interface, "listen_stop", "End the channel's listen of that name, or all of them", "",
+				   listen_stop_app, "[NAME]", SAF_NONE);
 	SWITCH_ADD_API(api_interface, "uuid_listen", "Control a channel's listen", uuid_listen_api, UUID_LISTEN_SYNTAX);
-	SWITCH_ADD_API(api_interface, "listen_status", "Status of listens as JSON", listen_status_api, "[<uuid>]");
+	SWITCH_ADD_API(api_interface, "listen_status", "Status of listens as JSON", listen_status_api, "[<uuid> [NAME]]");
 	SWITCH_ADD_API(api_interface, "listen_reload", "Re-read listen.conf", listen_reload_api, "");
+	SWITCH_ADD_API(api_interface, "listen_drain", "Refuse new listens; stop the live ones after SECONDS", listen_drain_api,
+				   "[SECONDS | off]");
+	SWITCH_ADD_API(api_interface, "listen_abi_version", "The engine's ABI version and mod_listen's version",
+				   listen_abi_version_api, "");
 	switch_console_set_complete("add uuid_listen ::console::list_uuid start");
 	switch_console_set_complete("add uuid_listen ::console::list_uuid stop");
 	switch_console_set_complete("add uuid_listen ::console::list_uuid pause");
 	switch_console_set_complete("add uuid_listen ::console::list_uuid resume");
 	switch_console_set_complete("add uuid_listen ::console::list_uuid send_text");
 	switch_console_set_complete("add listen_status ::console::list_uuid");
+	switch_console_set_complete("add listen_drain off");
 	return SWITCH_STATUS_SUCCESS;
 }
 
@@ -892,10 +1370,20 @@ SWITCH_MODULE_SHUTDOWN_FUNCTION(mod_listen_shutdown)
 	atomic_store(&globals.running, 0);
 	switch_console_set_complete("del uuid_listen");
 	switch_console_set_complete("del listen_status");
-	/* After this no engine callback runs, so the module's code may go. */
-	if (listen_shutdown(LISTEN_SHUTDOWN_MS) != LISTEN_OK) {
+	switch_console_set_complete("del listen_drain");
+	/* The live listens get shutdown-grace-seconds to end by themselves;
+	 * then they are stopped, and have LISTEN_SHUTDOWN_MS more to flush and
+	 * call their hooks. After this no engine callback runs, so the module's
+	 * code may go. */
+	int grace = atomic_load(&globals.grace_seconds), limit = grace * 1000 + LISTEN_SHUTDOWN_MS;
+	char err[256] = "";
+
+	if (listen_drain(grace, err, sizeof(err)) != LISTEN_OK) {
+		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_WARNING, "mod_listen: %s\n", err);
+	}
+	if (listen_shutdown(limit) != LISTEN_OK) {
 		switch_log_printf(SWITCH_CHANNEL_LOG, SWITCH_LOG_WARNING,
-						  "mod_listen: some streams did not finish within %d ms and were abandoned\n", LISTEN_SHUTDOWN_MS);
+						  "mod_listen: some streams did not finish within %d ms and were abandoned\n", limit);
 	}
 	free_subclasses();
 	return SWITCH_STATUS_SUCCESS;

@@ -337,6 +337,25 @@ static void check_resample(void)
 	check(n == LISTEN_EINVAL && strstr(err, "4000"), "resample(4000 -> 8000) -> %d: %s", n, err);
 }
 
+/* listen_drain: refusals during a drain, cancelling; listen_version. */
+static void check_drain_and_version(void)
+{
+	char err[256] = "", v[64] = "";
+	int rc = api.drain(-1, err, sizeof err);
+	check(rc == LISTEN_ESTATE && strstr(err, "no drain is on"), "drain(-1) with no drain -> %d: %s", rc, err);
+	check_rc(api.drain(60, err, sizeof err), LISTEN_OK, "drain(60)");
+	err[0] = 0;
+	check(api.stream_create("{\"url\":\"ws://127.0.0.1:1\"}", NULL, 8000, 0, &refused_tag, err, sizeof err) == 0 &&
+	          strstr(err, "draining"),
+	      "create during a drain refused: %s", err);
+	check_rc(api.drain(-1, err, sizeof err), LISTEN_OK, "drain(-1) cancels");
+
+	int n = api.version(v, sizeof v);
+	check(n > 0 && (size_t)n == strlen(v) && strcmp(v, "unknown") != 0, "version -> %d: %s", n, v);
+	check(api.version(NULL, 0) == n, "version(NULL, 0) -> the length");
+	check_rc(api.version(NULL, 8), LISTEN_EINVAL, "version(NULL, 8)");
+}
+
 int main(int argc, char **argv)
 {
 	char err[1024];
@@ -385,6 +404,7 @@ int main(int argc, char **argv)
 	check(api.stream_create("{\"url\":\"ws://127.0.0.1:1\"}", NULL, 8000, 0x80000000u, &refused_tag, err,
 	                        sizeof err) == 0 && strstr(err, "0x80000000"),
 	      "create(unknown flag) refused, naming it: %s", err);
+	check_drain_and_version();
 	check_resample();
 
 	check_stream_lifetime(&rec_stop_first, 0);

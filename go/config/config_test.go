@@ -380,6 +380,8 @@ func TestParseSettingsDefaults(t *testing.T) {
 		SilenceThreshold: -45, LogLevel: 6,
 
 		MaxRefusals: 100, MaxQueuedMarks: 100, MaxServerBytes: 256 << 20, MaxEventsPerSecond: 20,
+
+		MaxListensPerChannel: 4, ShutdownGrace: 5 * time.Second,
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Fatalf("DefaultSettings\n got %+v\nwant %+v", d, want)
@@ -391,7 +393,8 @@ func TestParseSettingsEveryKey(t *testing.T) {
 		"jitterMs":"80","maxTextBytes":2048,"maxQueuedClips":3,"hookTimeoutMs":1500,"hookRetries":0,
 		"connectTimeoutMs":"250","flushTimeoutMs":0,"maxStreams":100,"caFile":"/etc/ca.pem",
 		"tlsVerify":"false","silenceThresholdDb":-30.5,"logLevel":7,
-		"maxRefusals":5,"maxQueuedMarks":"7","maxServerBytes":2097152,"maxEventsPerSecond":3}`))
+		"maxRefusals":5,"maxQueuedMarks":"7","maxServerBytes":2097152,"maxEventsPerSecond":3,
+		"metrics-listen":"127.0.0.1:9464","max-listens-per-channel":"2","shutdown-grace-seconds":30}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,6 +405,8 @@ func TestParseSettingsEveryKey(t *testing.T) {
 		TLS: TLS{CAFile: "/etc/ca.pem", Verify: false}, MaxClipSeconds: 120, MaxQueuedSeconds: 120, SilenceThreshold: -30.5, LogLevel: 7,
 
 		MaxRefusals: 5, MaxQueuedMarks: 7, MaxServerBytes: 2 << 20, MaxEventsPerSecond: 3,
+
+		MetricsListen: "127.0.0.1:9464", MaxListensPerChannel: 2, ShutdownGrace: 30 * time.Second,
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("\n got %+v\nwant %+v", s, want)
@@ -468,5 +473,17 @@ func TestSecondsFractions(t *testing.T) {
 	l := parse(t, `{"url":"ws://h","maxLength":0.02}`)
 	if l.MaxLength != 20*time.Millisecond {
 		t.Fatalf("maxLength 0.02 gave %v", l.MaxLength)
+	}
+}
+
+func TestProductionSettingsErrors(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"metrics-listen":"9464"}`:            `"metrics-listen" must be host:port (e.g. 127.0.0.1:9464), not "9464"`,
+		`{"max-listens-per-channel":0}`:        `"max-listens-per-channel"`,
+		`{"shutdown-grace-seconds":"forever"}`: `"shutdown-grace-seconds"`,
+	} {
+		if _, err := ParseSettings([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error naming %s", in, err, want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"sort"
 	"time"
 )
@@ -42,6 +43,11 @@ type Settings struct {
 	// Transcribe holds the defaults of every listen's transcribe (recognizer
 	// credentials, so that a dialplan need not carry them); nil: none.
 	Transcribe *Transcribe
+
+	// Running in production.
+	MetricsListen        string        // host:port serving /metrics; empty: off
+	MaxListensPerChannel int           // listens one channel may run at once (the host enforces it)
+	ShutdownGrace        time.Duration // how long unloading drains before stopping the rest
 }
 
 // TLS says how wss:// servers are trusted and how we prove who we are.
@@ -80,6 +86,9 @@ func DefaultSettings() Settings {
 		MaxQueuedMarks:     100,
 		MaxServerBytes:     256 << 20,
 		MaxEventsPerSecond: 20,
+
+		MaxListensPerChannel: 4,
+		ShutdownGrace:        5 * time.Second,
 	}
 }
 
@@ -155,6 +164,14 @@ func ParseSettings(data []byte) (Settings, error) {
 			s.MaxEventsPerSecond, err = integer(raw, key, 1, 10000)
 		case "transcribe":
 			s.Transcribe, err = parseTranscribe(raw, nil, false)
+		case "metrics-listen":
+			s.MetricsListen, err = hostPort(raw, key)
+		case "max-listens-per-channel":
+			s.MaxListensPerChannel, err = integer(raw, key, 1, 64)
+		case "shutdown-grace-seconds":
+			var n int
+			n, err = integer(raw, key, 0, 3600)
+			s.ShutdownGrace = time.Duration(n) * time.Second
 		default:
 			err = fmt.Errorf("listen settings: unknown key %q", key)
 		}
@@ -190,6 +207,18 @@ func sortedKeys(obj map[string]json.RawMessage) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// hostPort reads an address to listen on: "host:port", or empty for none.
+func hostPort(raw json.RawMessage, key string) (string, error) {
+	v, err := str(raw, key)
+	if err != nil || v == "" {
+		return v, err
+	}
+	if _, port, perr := net.SplitHostPort(v); perr != nil || port == "" {
+		return "", fmt.Errorf("listen settings: %q must be host:port (e.g. 127.0.0.1:9464), not %q", key, v)
+	}
+	return v, nil
 }
 
 func millis(raw json.RawMessage, key string, lo, hi int) (time.Duration, error) {

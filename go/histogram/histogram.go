@@ -66,3 +66,33 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 	}
 	return time.Duration(lower(len(h.buckets)-1)) * time.Microsecond
 }
+
+// Buckets returns, for each upper bound, how many recorded durations lie
+// below it (cumulative, as Prometheus counts them), and an estimate of the
+// sum of all durations from the buckets' midpoints: the histogram keeps no
+// exact sum, so that recording stays two atomic adds.
+func (h *Histogram) Buckets(bounds []time.Duration) (below []uint64, count uint64, sum time.Duration) {
+	below = make([]uint64, len(bounds))
+	var sumUs float64
+	for i := range h.buckets {
+		n := h.buckets[i].Load()
+		if n == 0 {
+			continue
+		}
+		lo := lower(i)
+		hi := lo + 1
+		if i+1 < len(h.buckets) {
+			hi = lower(i + 1)
+		}
+		count += n
+		sumUs += float64(n) * float64(lo+hi) / 2
+		for j, b := range bounds {
+			// A bucket counts below a bound when all of it lies at or
+			// below it: a bucket straddling a bound counts at the next.
+			if time.Duration(hi-1)*time.Microsecond <= b {
+				below[j] += n
+			}
+		}
+	}
+	return below, count, time.Duration(sumUs * float64(time.Microsecond))
+}

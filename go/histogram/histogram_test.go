@@ -51,3 +51,25 @@ func TestRecordAllocatesNothing(t *testing.T) {
 		t.Errorf("%v allocations", a)
 	}
 }
+
+func TestBucketsCountCumulativelyAndEstimateTheSum(t *testing.T) {
+	var h Histogram
+	for _, ms := range []int{1, 1, 3, 7, 40} {
+		h.Record(time.Duration(ms) * time.Millisecond)
+	}
+	bounds := []time.Duration{500 * time.Microsecond, 2 * time.Millisecond, 10 * time.Millisecond, time.Second}
+	below, count, sum := h.Buckets(bounds)
+	want := []uint64{0, 2, 4, 5}
+	for i := range want {
+		if below[i] != want[i] {
+			t.Fatalf("below %v = %d, want %d (all: %v)", bounds[i], below[i], want[i], below)
+		}
+	}
+	if count != 5 {
+		t.Fatalf("count %d, want 5", count)
+	}
+	// 52 ms in all; buckets are within 1/16 of their values.
+	if sum < 50*time.Millisecond || sum > 56*time.Millisecond {
+		t.Fatalf("sum %v, want about 52ms", sum)
+	}
+}

@@ -344,6 +344,12 @@ func (s *Stream) Status() map[string]any {
 	return st
 }
 
+// Counts are what the stream has counted so far, without the allocations
+// of Status: its state, audio frames sent, and frames dropped.
+func (s *Stream) Counts() (state string, sent, dropped uint64) {
+	return stateNames[s.state.Load()], s.framesSent.Load(), s.media.Dropped()
+}
+
 // stalledAfter: a socket write that has not returned for this long has met
 // a full send buffer (a second of audio or more) that the server is not
 // reading.

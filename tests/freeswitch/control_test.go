@@ -73,7 +73,7 @@ func TestSIPControl(t *testing.T) {
 		t.Errorf("%s: listen_reload during a call: %q", what, out)
 	}
 	WaitFor(t, what+": audio after listen_reload", 10*time.Second, func() bool { return len(conn.Binaries()) >= n+25 })
-	st := decodeJSON(t, "listen_status", fs.API(t, "listen_status "+near))
+	st := decodeJSON(t, "listen_status", fs.API(t, "listen_status "+near+" listen"))
 	if st["state"] != "streaming" {
 		t.Errorf("%s: listen_status after listen_reload %v, want the stream going on", what, st)
 	}

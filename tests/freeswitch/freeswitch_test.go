@@ -140,8 +140,8 @@ func testLoad(t *testing.T, fs *Switch, _ *WSServer) {
 	if out := reload(original); !strings.HasPrefix(out, "+OK") {
 		t.Fatalf("listen_reload with the test's configuration: %q", out)
 	}
-	if out := strings.TrimSpace(fs.API(t, "listen_status")); out != "[]" {
-		t.Errorf("listen_status with no call: %q, want []", out)
+	if st := switchStatus(t, fs); len(st.Listens) != 0 || st.Drain["on"] != false || st.Version == "" {
+		t.Errorf("listen_status with no call: %+v, want no listens, no drain and the version", st)
 	}
 	for _, cmd := range []string{"uuid_listen", "uuid_listen nosuchuuid"} {
 		if out := fs.API(t, cmd); !strings.HasPrefix(out, "-USAGE: uuid_listen") {
@@ -173,6 +173,23 @@ func decodeJSON(t *testing.T, what, s string) map[string]any {
 		t.Fatalf("%s is not a JSON object: %v: %q", what, err, s)
 	}
 	return m
+}
+
+// listenStatus is what listen_status says of the whole switch.
+type listenStatus struct {
+	Version string           `json:"version"`
+	Drain   map[string]any   `json:"drain"`
+	Listens []map[string]any `json:"listens"`
+}
+
+func switchStatus(t *testing.T, fs *Switch) listenStatus {
+	t.Helper()
+	var st listenStatus
+	out := fs.API(t, "listen_status")
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("listen_status: %v: %q", err, out)
+	}
+	return st
 }
 
 func getvar(t *testing.T, fs *Switch, uuid, name string) string {
@@ -332,7 +349,7 @@ func testHangupDuringListen(t *testing.T, fs *Switch, srv *WSServer) {
 		t.Errorf("close code %d, want 1000", code)
 	}
 	WaitFor(t, "listen_status to be empty", 5*time.Second, func() bool {
-		return strings.TrimSpace(fs.API(t, "listen_status")) == "[]"
+		return len(switchStatus(t, fs).Listens) == 0
 	})
 }
 
@@ -388,13 +405,12 @@ func testListenStartAcrossBridge(t *testing.T, fs *Switch, srv *WSServer) {
 	if v := getvar(t, fs, leg, "bridge_uuid"); v == "" || v == "_undef_" {
 		t.Fatalf("the listening leg is not bridged (bridge_uuid %q)", v)
 	}
-	st := decodeJSON(t, "listen_status "+leg, fs.API(t, "listen_status "+leg))
-	if st["mixType"] != "stereo" {
-		t.Errorf("listen_status: %v, want mixType stereo", st)
+	st := decodeJSON(t, "listen_status "+leg+" listen", fs.API(t, "listen_status "+leg+" listen"))
+	if st["mixType"] != "stereo" || st["name"] != "listen" {
+		t.Errorf("listen_status: %v, want mixType stereo, name listen", st)
 	}
-	var all []map[string]any
-	if err := json.Unmarshal([]byte(fs.API(t, "listen_status")), &all); err != nil || len(all) != 1 {
-		t.Errorf("listen_status of all: %v (%v), want one stream", all, err)
+	if all := switchStatus(t, fs).Listens; len(all) != 1 || all[0]["uuid"] != leg {
+		t.Errorf("listen_status of all: %v, want one stream, on %s", all, leg)
 	}
 	if out := fs.API(t, "uuid_listen "+leg+` start {"url":"`+srv.URL+`/rec"}`); !strings.HasPrefix(out, "-ERR") ||
 		!strings.Contains(out, "already") {

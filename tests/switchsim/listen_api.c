@@ -35,6 +35,8 @@ int listen_api_load(const char *path, struct listen_api *api, char *err, size_t 
 	RESOLVE(stream_destroy);
 	RESOLVE(status_all);
 	RESOLVE(resample);
+	RESOLVE(drain);
+	RESOLVE(version);
 	RESOLVE(shutdown);
 #undef RESOLVE
 

@@ -27,6 +27,8 @@ struct listen_api {
 	__typeof__(&listen_stream_destroy) stream_destroy;
 	__typeof__(&listen_status_all) status_all;
 	__typeof__(&listen_resample) resample;
+	__typeof__(&listen_drain) drain;
+	__typeof__(&listen_version) version;
 	__typeof__(&listen_shutdown) shutdown;
 };
 

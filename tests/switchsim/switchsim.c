@@ -55,12 +55,12 @@ struct dtmf {
 };
 
 /* What the host does to a stream at a media time (--pause, --send-text, ...). */
-enum action_kind { A_PAUSE, A_RESUME, A_SEND_TEXT, A_STOP, A_KILL_SERVER };
+enum action_kind { A_PAUSE, A_RESUME, A_SEND_TEXT, A_STOP, A_KILL_SERVER, A_DRAIN };
 
 struct action {
 	int64_t at_ms;
 	enum action_kind kind;
-	char *arg; /* the text of --send-text, the reason of --stop */
+	char *arg; /* the text of --send-text, the reason of --stop, the seconds of --drain */
 };
 
 static struct {
@@ -93,7 +93,10 @@ static struct {
 	int expect_any;
 	double tone_hz, tone_dbfs; /* --caller-tone; tone_hz 0: none */
 	int caller_silence;
-} opt = {.rate = 8000, .hangup_s = -1, .calls = 1, .wait_s = 30, .repeat = 1, .stop_reason = "hangup"};
+	double linger_s; /* --linger: how long the engine stays up after the calls */
+	char *also;      /* --also: the config of a second listen on each call */
+	double also_stop_s; /* --also-stop: when that listen is stopped; < 0: at the hangup */
+} opt = {.rate = 8000, .hangup_s = -1, .calls = 1, .wait_s = 30, .repeat = 1, .stop_reason = "hangup", .also_stop_s = -1};
 
 #define MAX_REASONS 8
 
@@ -144,6 +147,10 @@ struct call {
 	_Atomic int64_t clock_ms, clock_wall_ns;
 	atomic_int clock_free; /* the media loop is over: no frame bounds the clock */
 	int64_t frame_ms;      /* the media loop's frame, for the call's thread */
+
+	/* --also: the second listen on this call, fed the same frames, reported
+	 * as a call of its own (index + --calls); NULL without --also. */
+	struct call *also;
 };
 
 static struct listen_api api;
@@ -194,7 +201,8 @@ static void usage(FILE *f)
 	        "                      a call also ends at its \"stop\" event        --hangup 12.5\n"
 	        "  --stop-reason TEXT  the reason given to listen_stream_stop at the hangup (default\n"
 	        "                      hangup)                                        --stop-reason stop\n"
-	        "  --flags LIST        stream flags: no-playback                      --flags no-playback\n"
+	        "  --flags LIST        stream flags: no-playback, playback-taken (another stream\n"
+	        "                      plays into the call)                           --flags no-playback\n"
 	        "\n"
 	        "In the call, at media times (seconds)\n"
 	        "  --dtmf LIST         digits: D@SECONDS[:DURATION],... (duration in RTP units, default\n"
@@ -203,6 +211,8 @@ static void usage(FILE *f)
 	        "  --resume S          resume it                                      --resume 2\n"
 	        "  --send-text S:JSON  send a text frame (repeatable)     --send-text '2:{\"type\":\"hi\"}'\n"
 	        "  --stop S[:REASON]   end the listen, as listen_stop (default reason stop) --stop 4:done\n"
+	        "  --drain S:GRACE     listen_drain(GRACE): the engine refuses new listens and stops the\n"
+	        "                      live ones GRACE seconds later (reason shutdown)  --drain 1:2\n"
 	        "  --kill-server-at S  cut the TCP connection to the server (switchsim shuts the socket\n"
 	        "                      down itself), to try reconnecting; --calls 1 only\n"
 	        "                                                                     --kill-server-at 3\n"
@@ -240,6 +250,13 @@ static void usage(FILE *f)
 	        "                                                                     --no-stream\n"
 	        "  --wait SECONDS      how long to wait for each stream's \"stop\" event after destroy\n"
 	        "                      (default 30)                                   --wait 5\n"
+	        "  --also JSON         a second listen on each call with this config, fed the same\n"
+	        "                      frames, created with playback-taken (only the first plays);\n"
+	        "                      reported as call <i + --calls>    --also '{\"url\":\"ws://...\"}'\n"
+	        "  --also-stop S       stop that second listen at media time S (reason stop), the\n"
+	        "                      first going on                                 --also-stop 1\n"
+	        "  --linger SECONDS    keep the engine up this long after the last call, before\n"
+	        "                      listen_shutdown (to scrape its metrics)       --linger 2\n"
 	        "  --lib PATH          liblisten.so to load (default: beside this executable, else\n"
 	        "                      through its rpath)              --lib build/liblisten.so\n"
 	        "  --help              this text                                      --help\n"
@@ -420,6 +437,16 @@ static void parse_stop(const char *arg)
 	add_action(at, A_STOP, reason ? reason : strdup("stop"));
 }
 
+static void parse_drain(const char *arg)
+{
+	char *grace;
+	double at = timed_arg("drain", arg, &grace);
+	if (!grace)
+		fail_usage("--drain: '%s' is not SECONDS:GRACE", arg);
+	num_arg("drain", grace, 0);
+	add_action(at, A_DRAIN, grace);
+}
+
 static void parse_tone(const char *arg)
 {
 	char *level;
@@ -459,8 +486,10 @@ static void parse_flags(const char *arg)
 	for (char *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
 		if (strcmp(item, "no-playback") == 0)
 			opt.flags |= LISTEN_FLAG_NO_PLAYBACK;
+		else if (strcmp(item, "playback-taken") == 0)
+			opt.flags |= LISTEN_FLAG_PLAYBACK_TAKEN;
 		else
-			fail_usage("--flags: unknown flag '%s' (known: no-playback)", item);
+			fail_usage("--flags: unknown flag '%s' (known: no-playback, playback-taken)", item);
 	}
 	free(list);
 }
@@ -470,7 +499,7 @@ static void parse_args(int argc, char **argv)
 	enum { O_LIB = 256, O_SETTINGS, O_CONFIG, O_CALL, O_RATE, O_CALLER, O_CALLEE, O_PLAYED, O_DTMF,
 	       O_HANGUP, O_CALLS, O_RAMP, O_FAST, O_FLAGS, O_WAIT, O_QUIET, O_NO_STREAM, O_REPEAT, O_STOP_REASON,
 	       O_JSON, O_STATS, O_WIRE, O_PLAYED_MAP, O_PAUSE, O_RESUME, O_SEND_TEXT, O_STOP, O_KILL_SERVER,
-	       O_EXPECT, O_TONE, O_SILENCE, O_HELP };
+	       O_EXPECT, O_TONE, O_SILENCE, O_DRAIN, O_LINGER, O_ALSO, O_ALSO_STOP, O_HELP };
 	static const struct option longopts[] = {
 		{"lib", required_argument, NULL, O_LIB},
 		{"settings", required_argument, NULL, O_SETTINGS},
@@ -503,6 +532,10 @@ static void parse_args(int argc, char **argv)
 		{"expect", required_argument, NULL, O_EXPECT},
 		{"caller-tone", required_argument, NULL, O_TONE},
 		{"caller-silence", no_argument, NULL, O_SILENCE},
+		{"drain", required_argument, NULL, O_DRAIN},
+		{"linger", required_argument, NULL, O_LINGER},
+		{"also", required_argument, NULL, O_ALSO},
+		{"also-stop", required_argument, NULL, O_ALSO_STOP},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -558,6 +591,10 @@ static void parse_args(int argc, char **argv)
 		case O_EXPECT: parse_expect(optarg); break;
 		case O_TONE: parse_tone(optarg); break;
 		case O_SILENCE: opt.caller_silence = 1; break;
+		case O_DRAIN: parse_drain(optarg); break;
+		case O_LINGER: opt.linger_s = num_arg("linger", optarg, 0); break;
+		case O_ALSO: opt.also = optarg; break;
+		case O_ALSO_STOP: opt.also_stop_s = num_arg("also-stop", optarg, 0); break;
 		case O_HELP: usage(stdout); exit(0);
 		default: fail_usage("bad option");
 		}
@@ -566,6 +603,10 @@ static void parse_args(int argc, char **argv)
 		fail_usage("unexpected argument '%s'", argv[optind]);
 	if (!opt.config && !opt.no_stream)
 		fail_usage("--config is required");
+	if (opt.also && (opt.repeat > 1 || opt.no_stream))
+		fail_usage("--also works without --repeat and --no-stream");
+	if (opt.also_stop_s >= 0 && !opt.also)
+		fail_usage("--also-stop needs --also");
 	if (opt.repeat > 1 && (opt.played || opt.played_map))
 		fail_usage("--played and --played-map cannot be used with --repeat");
 	if (!!opt.caller + (opt.tone_hz > 0) + opt.caller_silence > 1)
@@ -677,6 +718,8 @@ static void set_clock(struct call *c, int64_t ms)
 {
 	atomic_store(&c->clock_wall_ns, now_ns());
 	atomic_store(&c->clock_ms, ms);
+	if (c->also)
+		set_clock(c->also, ms);
 }
 
 /* Caller holds c->mu. */
@@ -896,6 +939,13 @@ static int run_actions(struct call *c, listen_stream_t h, size_t *next, int64_t 
 			if ((rc = api.stream_stop(h, a->arg)) == LISTEN_OK)
 				return 2;
 			break;
+		case A_DRAIN:
+			host_did(c, media_ms, "drain", a->arg);
+			if ((rc = api.drain(atoi(a->arg), err, sizeof err)) != LISTEN_OK) {
+				snprintf(c->fail, sizeof c->fail, "listen_drain refused: %s", err);
+				return -1;
+			}
+			break;
 		case A_KILL_SERVER: {
 			char n[32];
 			snprintf(n, sizeof n, "%d connection(s) cut", cut_server_connections());
@@ -914,9 +964,35 @@ static int run_actions(struct call *c, listen_stream_t h, size_t *next, int64_t 
 /* Returns 0 at the hangup or the "stop" event, 1 when a hook said
  * LISTEN_ENDED (the listen ended by itself), 2 when the host stopped it
  * (--stop), -1 if a hook failed. */
-static int media_loop(struct call *c, listen_stream_t h)
+/* --also: hands the frame of each direction to the second listen, which
+ * ends (*ha = 0) at --also-stop or when it says LISTEN_ENDED. Returns -1
+ * on failure. */
+static int feed_also(struct call *c, listen_stream_t *ha, int64_t media_ms, const int16_t *caller,
+                     const int16_t *callee)
 {
-	int16_t edge[MAX_FRAME], play[MAX_FRAME];
+	if (!*ha)
+		return 0;
+	int rc;
+	if (opt.also_stop_s >= 0 && media_ms >= (int64_t)(opt.also_stop_s * 1000)) {
+		host_did(c->also, media_ms, "stop", "stop");
+		if ((rc = api.stream_stop(*ha, "stop")) != LISTEN_OK)
+			return call_failed(c, "listen_stream_stop (--also)", rc);
+		*ha = 0;
+		return 0;
+	}
+	rc = api.stream_push_read(*ha, caller, frame_n);
+	if (rc == LISTEN_OK && callee)
+		rc = api.stream_push_write(*ha, callee, frame_n);
+	if (rc == LISTEN_ENDED)
+		*ha = 0;
+	else if (rc != LISTEN_OK)
+		return call_failed(c, "listen_stream_push_read (--also)", rc);
+	return 0;
+}
+
+static int media_loop(struct call *c, listen_stream_t h, listen_stream_t ha)
+{
+	int16_t edge[MAX_FRAME], edge2[MAX_FRAME], play[MAX_FRAME];
 	size_t next_dtmf = 0, next_action = 0;
 	int rc;
 	uint64_t k = 0;
@@ -942,19 +1018,24 @@ static int media_loop(struct call *c, listen_stream_t h)
 				return call_failed(c, "listen_stream_pending", rc);
 		}
 
-		TIMED(c, rc, api.stream_push_read(h, frame_of(&caller_wav, k, edge), frame_n));
+		const int16_t *caller = frame_of(&caller_wav, k, edge);
+		TIMED(c, rc, api.stream_push_read(h, caller, frame_n));
 		if (rc == LISTEN_ENDED)
 			return 1;
 		if (rc != LISTEN_OK)
 			return call_failed(c, "listen_stream_push_read", rc);
 		c->frames_in++;
+		const int16_t *callee = NULL;
 		if (opt.callee) {
-			TIMED(c, rc, api.stream_push_write(h, frame_of(&callee_wav, k, edge), frame_n));
+			callee = frame_of(&callee_wav, k, edge2);
+			TIMED(c, rc, api.stream_push_write(h, callee, frame_n));
 			if (rc == LISTEN_ENDED)
 				return 1;
 			if (rc != LISTEN_OK)
 				return call_failed(c, "listen_stream_push_write", rc);
 		}
+		if (c->also && feed_also(c, &ha, media_ms, caller, callee) != 0)
+			return -1;
 
 		TIMED(c, rc, api.stream_pull_play(h, play, frame_n));
 		if (rc < 0 || (size_t)rc > frame_n)
@@ -1015,6 +1096,8 @@ static int run_call(struct call *c)
 		api.stream_create(opt.config, c->call_json, opt.rate, opt.flags, c, err, sizeof err);
 	if (!h) {
 		c->create_failures++;
+		if (c->also && !c->also->create_err)
+			c->also->create_err = strdup("not created: the call's first listen was not");
 		if (!c->create_err) {
 			c->create_err = strdup(err[0] ? err : "listen_stream_create returned 0 without a message");
 			fprintf(stderr, "%s: call %d: listen_stream_create: %s\n", program_invocation_short_name, c->index, c->create_err);
@@ -1022,23 +1105,50 @@ static int run_call(struct call *c)
 		return 1;
 	}
 
+	listen_stream_t ha = 0;
+	if (c->also) {
+		char aerr[ERRLEN] = "";
+		c->also->t0_ns = c->t0_ns;
+		ha = api.stream_create(opt.also, c->call_json, opt.rate, opt.flags | LISTEN_FLAG_PLAYBACK_TAKEN, c->also,
+		                       aerr, sizeof aerr);
+		if (!ha) {
+			c->also->create_err = strdup(aerr[0] ? aerr : "listen_stream_create returned 0 without a message");
+			fprintf(stderr, "%s: call %d: listen_stream_create: %s\n", program_invocation_short_name,
+			        c->also->index, c->also->create_err);
+		}
+	}
+
 	/* After a hook failure (noted in c->fail) the call still ends properly. */
-	int r = media_loop(c, h);
+	int r = media_loop(c, h, ha);
 	int ended = r == 1 || r == 2;
 	set_clock(c, c->frame_ms + (r == 0 ? FRAME_MS : 0));
 	atomic_store(&c->clock_free, 1);
+	if (c->also)
+		atomic_store(&c->also->clock_free, 1);
 
 	int rc;
 	if (!ended && !atomic_load(&c->stopped) && (rc = api.stream_stop(h, opt.stop_reason)) != LISTEN_OK)
 		call_failed(c, "listen_stream_stop", rc);
 	if ((rc = api.stream_destroy(h)) != LISTEN_OK)
 		call_failed(c, "listen_stream_destroy", rc);
+	if (ha) {
+		/* Stopped at --also-stop or ended already: destroy alone says hangup
+		 * only to a listen still going. */
+		if (!atomic_load(&c->also->stopped) && (rc = api.stream_stop(ha, opt.stop_reason)) != LISTEN_OK)
+			call_failed(c, "listen_stream_stop (--also)", rc);
+		if ((rc = api.stream_destroy(ha)) != LISTEN_OK)
+			call_failed(c, "listen_stream_destroy (--also)", rc);
+	}
 
 	struct timespec deadline = to_ts(now_ns() + (int64_t)(opt.wait_s * 1e9));
-	pthread_mutex_lock(&c->mu);
-	while (!c->nstop && pthread_cond_timedwait(&c->cv, &c->mu, &deadline) != ETIMEDOUT)
-		;
-	pthread_mutex_unlock(&c->mu);
+	for (struct call *w = c; w; w = w == c ? c->also : NULL) {
+		if (w->create_err)
+			continue;
+		pthread_mutex_lock(&w->mu);
+		while (!w->nstop && pthread_cond_timedwait(&w->cv, &w->mu, &deadline) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&w->mu);
+	}
 	return 0;
 }
 
@@ -1302,6 +1412,21 @@ static void setup_call(struct call *c, int i)
 	}
 }
 
+/* The second listen of call c (--also): same call attributes, its own
+ * events. */
+static void setup_also(struct call *c, struct call *a)
+{
+	a->index = opt.calls + c->index;
+	a->call_json = c->call_json;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&a->mu, NULL);
+	c->also = a;
+}
+
 static void print_or_null(const char *raw) { fputs(raw ? raw : "null", stdout); }
 
 /* Checks the call against the engine's contract; returns 0, or -1 if the
@@ -1511,7 +1636,9 @@ int main(int argc, char **argv)
 		hangup_frames = 5000 / FRAME_MS;
 	take_sample(0);
 
-	struct call *calls = calloc((size_t)opt.calls, sizeof *calls);
+	/* With --also, the second listens follow the calls in the array. */
+	int nreport = opt.also ? 2 * opt.calls : opt.calls;
+	struct call *calls = calloc((size_t)nreport, sizeof *calls);
 	pthread_t *threads = calloc((size_t)opt.calls, sizeof *threads);
 	if (!calls || !threads) {
 		perror(program_invocation_short_name);
@@ -1523,6 +1650,8 @@ int main(int argc, char **argv)
 	int started = 0;
 	for (; started < opt.calls; started++) {
 		setup_call(&calls[started], started);
+		if (opt.also)
+			setup_also(&calls[started], &calls[opt.calls + started]);
 		if ((rc = pthread_create(&threads[started], &attr, call_thread, &calls[started])) != 0) {
 			fprintf(stderr, "%s: starting call %d: %s; running %d calls\n", program_invocation_short_name, started,
 			        strerror(rc), started);
@@ -1555,6 +1684,9 @@ int main(int argc, char **argv)
 	double wall_s = (double)(now_ns() - go_ns) / 1e9;
 	free(threads);
 
+	if (opt.linger_s > 0)
+		sleep_until(now_ns() + (int64_t)(opt.linger_s * 1e9));
+
 	/* The engine's figures, before shutdown. */
 	take_sample(opt.repeat);
 	char *engine_json = fetch_stats();
@@ -1567,7 +1699,8 @@ int main(int argc, char **argv)
 	}
 
 	int create_failed = 0, unexpected = 0;
-	for (int i = 0; i < started; i++) {
+	for (int j = 0; j < (opt.also ? 2 * started : started); j++) {
+		int i = j < started ? j : opt.calls + j - started;
 		if (check_call(&calls[i]) != 0)
 			status = 1;
 		create_failed |= calls[i].create_err != NULL;
