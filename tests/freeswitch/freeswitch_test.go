@@ -549,7 +549,7 @@ func testTranscribe(t *testing.T, fs *Switch, srv *WSServer) {
 		b["is_final"] != true || b["party"] != "caller" || first.Get("Channel-Name") == "" {
 		t.Errorf("listen::transcription %s (channel %q)", first.Body, first.Get("Channel-Name"))
 	}
-	status := fs.API(t, "listen_status "+caller)
+	status := fs.API(t, "listen_status "+caller+" listen")
 	if tr, _ := decodeJSON(t, "listen_status", status)["transcribe"].(map[string]any); tr["vendor"] != "custom" ||
 		tr["framesDropped"] != 0.0 || strings.Contains(status, key) {
 		t.Errorf("listen_status %s, want the recognizer (custom, nothing dropped) and no key", status)
