@@ -226,6 +226,7 @@ func (t *transcriber) hook(fields map[string]any) {
 
 func (t *transcriber) postHooks() {
 	defer close(t.hooksDone)
+	defer t.s.guard("transcription hook")
 	s := t.s
 	h := t.cfg.Hook
 	for payload := range t.hooks {

@@ -144,6 +144,13 @@ func (s *Recognizer) run() {
 	defer close(s.done)
 	defer s.cancel()
 	defer s.dead.Store(true)
+	defer func() {
+		// The listen goes on without its recognizer, and says why if it can.
+		if r := recover(); r != nil {
+			defer func() { _ = recover() }()
+			s.o.Failed(fmt.Errorf("internal error: %v", r))
+		}
+	}()
 	failures := 0 // since the last stable connection
 	for {
 		began := time.Now()
