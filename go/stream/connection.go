@@ -31,13 +31,17 @@ func (s *Stream) stream() {
 	for {
 		conn, err := s.dial()
 		if err != nil {
-			if s.isEnded() {
-				return // stopped while connecting: the stop event says why
+			if lost == nil {
+				// The listen ends first: a stop that came while dialling
+				// has won, and then the stop event alone says why.
+				s.end(ReasonConnectFailed, err.Error())
+			}
+			if s.isEnded() && s.outcome.Reason != ReasonConnectFailed {
+				return
 			}
 			s.log(3, "connect failed: "+err.Error())
 			s.event("connect_failed", map[string]any{"url": redact.URL(s.cfg.URL), "error": err.Error()})
 			if lost == nil {
-				s.end(ReasonConnectFailed, err.Error())
 				return
 			}
 			if !s.redial(&redials) {
