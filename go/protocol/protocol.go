@@ -237,14 +237,6 @@ func (c *Clip) DecodeBytes() int {
 	return 2*c.Frames*c.Channels + 2*decodeChunk
 }
 
-// sampleBytes is the size of one sample in the decoded bytes.
-func (c *Clip) sampleBytes() int {
-	if c.encoding == config.Mulaw || c.encoding == config.Alaw {
-		return 1
-	}
-	return 2
-}
-
 // decodeChunk: base64 characters decoded at a time, straight into the
 // clip's samples: the decoded bytes are never held whole.
 const decodeChunk = 4096

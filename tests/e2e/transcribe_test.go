@@ -30,7 +30,6 @@ type sttRecognizer struct {
 	texts    []sttText // text frames, with the audio received before each
 	audio    []byte
 	frameLen map[int]int // binary frame sizes seen
-	gaps     []time.Duration
 	last     time.Time
 	closeErr error
 }

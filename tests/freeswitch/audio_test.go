@@ -180,11 +180,6 @@ func writeWAV(path string, rate int, s []int16) error {
 	return os.WriteFile(path, wavBytes(rate, s), 0o644)
 }
 
-// dbfs is the level of a sine's RMS relative to a full-scale sine.
-func dbfs(rmsLevel float64) float64 {
-	return 20 * math.Log10(rmsLevel/(32767/math.Sqrt2))
-}
-
 // goertzelAmp is the amplitude of the component of s at freq.
 func goertzelAmp(s []float64, rate int, freq float64) float64 {
 	if len(s) == 0 {
