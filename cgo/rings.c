@@ -268,6 +268,42 @@ size_t lr_drain(lr_capture_t *r, int16_t *dst, uint32_t max_frames, int64_t *old
 	return copied;
 }
 
+/* The slots from *pos the producer cannot be refilling: it writes slot head
+ * while it is partly filled, which is slot head - nslots. */
+static uint64_t peek_skip(const lr_capture_t *r, uint64_t head, uint64_t pos)
+{
+	uint64_t oldest = head >= r->nslots ? head - r->nslots + 1 : 0;
+	return pos < oldest ? oldest - pos : 0;
+}
+
+size_t lr_peek(lr_capture_t *r, uint64_t *pos, int16_t *dst, uint32_t max_frames, uint64_t *lost)
+{
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+	uint64_t p = *pos;
+	if (p > head) /* a position from another ring: start afresh */
+		p = head;
+	*lost = peek_skip(r, head, p);
+	p += *lost;
+	uint64_t n = head - p;
+	if (n > max_frames)
+		n = max_frames;
+	for (uint64_t i = 0; i < n; i++)
+		memcpy(dst + i * r->slot_samples, r->samples + (size_t)((p + i) % r->nslots) * r->slot_samples,
+		       r->slot_samples * sizeof(int16_t));
+	/* Seqlock-style: what the producer started to refill while we copied is
+	 * torn, and is dropped from the front. */
+	atomic_thread_fence(memory_order_acquire);
+	uint64_t torn = peek_skip(r, atomic_load_explicit(&r->head, memory_order_relaxed), p);
+	if (torn > n)
+		torn = n;
+	if (torn) {
+		memmove(dst, dst + torn * r->slot_samples, (n - torn) * r->slot_samples * sizeof(int16_t));
+		*lost += torn;
+	}
+	*pos = p + n;
+	return (size_t)((n - torn) * r->slot_samples);
+}
+
 int lr_pull(lr_stream_t *s, int16_t *out, size_t n)
 {
 	lr_play_t *p = &s->play;

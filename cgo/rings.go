@@ -44,6 +44,26 @@ func (r *rings) DrainWrite(dst []int16) (int, int64) {
 	return r.drain(&r.c.write, dst)
 }
 
+func (r *rings) peek(cap_ *C.lr_capture_t, pos *uint64, dst []int16) (int, uint64) {
+	frames := len(dst) / int(r.c.frame_samples)
+	if frames == 0 {
+		return 0, 0
+	}
+	var p, lost C.uint64_t = C.uint64_t(*pos), 0
+	n := C.lr_peek(cap_, &p, (*C.int16_t)(unsafe.Pointer(&dst[0])), C.uint32_t(frames), &lost)
+	*pos = uint64(p)
+	return int(n), uint64(lost)
+}
+
+func (r *rings) PeekRead(pos *uint64, dst []int16) (int, uint64) { return r.peek(&r.c.read, pos, dst) }
+
+func (r *rings) PeekWrite(pos *uint64, dst []int16) (int, uint64) {
+	if r.c.has_write == 0 {
+		return 0, 0
+	}
+	return r.peek(&r.c.write, pos, dst)
+}
+
 func (r *rings) PopDTMF() (byte, uint32, bool) {
 	var d C.char
 	var dur C.uint32_t

@@ -96,6 +96,12 @@ int lr_pending(lr_stream_t *s);
 /* Copies up to max_frames whole slots into dst (max_frames * slot_samples
  * samples); returns the samples copied and the oldest push stamp. */
 size_t lr_drain(lr_capture_t *r, int16_t *dst, uint32_t max_frames, int64_t *oldest_stamp);
+/* A second reader of a capture ring that never claims a slot (the
+ * recognizer's): copies up to max_frames whole slots from *pos on into dst
+ * and moves *pos past them. Slots the producer overwrote before they could be
+ * copied are skipped and counted in *lost. Returns the samples copied. One
+ * caller per pos at a time. */
+size_t lr_peek(lr_capture_t *r, uint64_t *pos, int16_t *dst, uint32_t max_frames, uint64_t *lost);
 /* Writes up to n samples; returns how many fitted. */
 size_t lr_play_write(lr_play_t *p, const int16_t *src, size_t n);
 size_t lr_play_space(lr_play_t *p);

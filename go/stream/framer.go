@@ -17,20 +17,30 @@ const slackFrames = 3
 // the stream's rate and mix. It is used by the writer goroutine only, and
 // allocates nothing per frame once its buffers have grown.
 type framer struct {
-	mix        string
-	hearsOther bool // the other party's audio is taken (by the mix or the recognizer)
-	inFrame    int  // samples per 20 ms at the codec rate
-	outFrame   int  // samples per 20 ms per channel at the stream rate
-	channels   int
+	pairer
+	mix      string
+	outFrame int // samples per 20 ms per channel at the stream rate
+	channels int
 
 	left, right  *resample.Resampler
 	skip         int     // resampler delay still to drop from the output's start
-	inL, inR     []int16 // captured, not yet framed (codec rate)
 	outL, outR   []int16 // resampled, not yet sent (stream rate)
-	frameL       []int16
-	frameR       []int16
 	mixed, inter []int16
 	enc          frameEncoder
+}
+
+// pairer lines the caller's captured audio up with the other party's, 20 ms
+// at a time at the codec rate.
+type pairer struct {
+	twoSided       bool    // the other party's audio is taken
+	inFrame        int     // samples per 20 ms at the codec rate
+	inL, inR       []int16 // captured, not yet paired
+	frameL, frameR []int16
+}
+
+func newPairer(twoSided bool, codecRate int) pairer {
+	n := codecRate / 50
+	return pairer{twoSided: twoSided, inFrame: n, frameL: make([]int16, n), frameR: make([]int16, n)}
 }
 
 // frameEncoder turns 20 ms of samples at the stream's rate (channels
@@ -58,7 +68,7 @@ func (e *sampleEncoder) Encode(samples []int16) ([]byte, error) {
 }
 
 func newFramer(c *config.Listen, codecRate int) (*framer, error) {
-	f := &framer{mix: c.MixType, hearsOther: c.HearsOther(), inFrame: codecRate / 50, outFrame: c.SampleRate / 50, channels: 1}
+	f := &framer{pairer: newPairer(c.HearsOther(), codecRate), mix: c.MixType, outFrame: c.SampleRate / 50, channels: 1}
 	var err error
 	if f.left, err = resample.New(codecRate, c.SampleRate); err != nil {
 		return nil, err
@@ -72,8 +82,6 @@ func newFramer(c *config.Listen, codecRate int) (*framer, error) {
 	// Dropping the filter's delay at the start (and flushing it at the end)
 	// keeps the stream aligned with the call and exactly as long.
 	f.skip = f.left.Delay()
-	f.frameL = make([]int16, f.inFrame)
-	f.frameR = make([]int16, f.inFrame)
 	f.mixed = make([]int16, f.inFrame)
 	f.inter = make([]int16, 2*f.outFrame)
 	switch c.Encoding {
@@ -93,36 +101,32 @@ func newFramer(c *config.Listen, codecRate int) (*framer, error) {
 	return f, nil
 }
 
-// twoSided reports whether the other party's audio is taken: for the
-// stream's mix or for its recognizer.
-func (f *framer) twoSided() bool { return f.hearsOther }
-
 // next takes the next 20 ms of captured audio: the caller's frame and the
 // other party's (silence where a side has nothing). ok is false when it is
 // not yet time to emit; flush emits whatever is left.
-func (f *framer) next(flush bool) (caller, other []int16, ok bool) {
-	nl, nr := len(f.inL), len(f.inR)
-	if !f.twoSided() {
+func (p *pairer) next(flush bool) (caller, other []int16, ok bool) {
+	nl, nr := len(p.inL), len(p.inR)
+	if !p.twoSided {
 		nr = 0
 	}
-	haveL, haveR := nl >= f.inFrame, nr >= f.inFrame
+	haveL, haveR := nl >= p.inFrame, nr >= p.inFrame
 	switch {
-	case haveL && (haveR || !f.twoSided() || nl >= slackFrames*f.inFrame):
-	case haveR && nr >= slackFrames*f.inFrame:
+	case haveL && (haveR || !p.twoSided || nl >= slackFrames*p.inFrame):
+	case haveR && nr >= slackFrames*p.inFrame:
 	case flush && (nl > 0 || nr > 0):
 	default:
 		return nil, nil, false
 	}
-	caller = f.take(&f.inL, f.frameL)
-	if f.twoSided() {
-		other = f.take(&f.inR, f.frameR)
+	caller = take(&p.inL, p.frameL)
+	if p.twoSided {
+		other = take(&p.inR, p.frameR)
 	}
 	return caller, other, true
 }
 
 // take moves up to one frame from *buf into frame; a short or missing frame
 // comes out padded with silence.
-func (f *framer) take(buf *[]int16, frame []int16) []int16 {
+func take(buf *[]int16, frame []int16) []int16 {
 	b := *buf
 	n := copy(frame, b)
 	clear(frame[n:])

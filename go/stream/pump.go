@@ -28,7 +28,7 @@ func (s *Stream) pump(conn *websocket.Conn, final bool) error {
 		f.inL = append(f.inL, s.scratch[:n]...)
 		read += n
 		got := n
-		if f.twoSided() {
+		if f.twoSided {
 			var stamp int64
 			n, stamp = s.media.DrainWrite(s.scratch)
 			f.inR = append(f.inR, s.scratch[:n]...)
@@ -114,9 +114,6 @@ func (s *Stream) emit(conn *websocket.Conn, flush bool) error {
 			break
 		}
 		f.add(caller, other)
-		if s.stt != nil {
-			s.stt.feed(caller, other)
-		}
 		s.mediaMs.Add(20)
 		if err := s.writeFrames(conn, false); err != nil {
 			return err

@@ -33,6 +33,12 @@ type Media interface {
 	// returns the samples copied and the push time (ns) of the oldest.
 	DrainRead(dst []int16) (int, int64)
 	DrainWrite(dst []int16) (int, int64)
+	// PeekRead and PeekWrite copy whole captured frames from *pos on
+	// without taking them, for a reader at its own pace (the recognizer),
+	// and move *pos past them. lost counts frames overwritten before they
+	// could be copied.
+	PeekRead(pos *uint64, dst []int16) (n int, lost uint64)
+	PeekWrite(pos *uint64, dst []int16) (n int, lost uint64)
 	PopDTMF() (digit byte, duration uint32, ok bool)
 	// Captured counts the caller's 20 ms frames pushed so far, dropped
 	// ones included: the listen's media time, whatever the socket does.
@@ -267,6 +273,9 @@ func (s *Stream) Wake() {
 		s.log(4, "the server is not keeping up: dropping the oldest audio")
 	}
 	s.applyRules()
+	if s.stt != nil {
+		s.stt.pull(false)
+	}
 	s.signal()
 }
 
@@ -431,10 +440,10 @@ func (s *Stream) run() {
 		defer s.guard("stream")
 		s.stream()
 	}()
-	// The writer has made its last frame: the recognizer can finish while
-	// the listen's socket closes.
+	// The listen has ended: the recognizer takes the last of the audio and
+	// finishes while the listen's socket closes.
 	if s.stt != nil {
-		s.stt.closeAudio()
+		s.stt.pull(true)
 	}
 	// Whatever way stream returned, the socket is closed so that its reader
 	// returns, and the host's memory is let go only after that.

@@ -26,8 +26,8 @@ const (
 	maxTranscriptBytes = 256 << 10
 )
 
-// transcriber is a listen's nested transcribe: the recognizer's audio, made
-// by the writer from the frames it frames, and where transcripts go.
+// transcriber is a listen's nested transcribe: the recognizer's audio, read
+// from the host's rings at its own pace, and where transcripts go.
 type transcriber struct {
 	s      *Stream
 	cfg    *config.Transcribe
@@ -36,7 +36,15 @@ type transcriber struct {
 	format transcribe.Format
 	rec    *transcribe.Recognizer
 
-	// Writer goroutine only.
+	// The recognizer reads the rings with read heads of its own, so a
+	// listen server that stops reading does not starve it: the pacer pulls
+	// (and, at the end, the stream's goroutine), under pullMu.
+	pullMu      sync.Mutex
+	posL, posR  uint64 // the next captured frame to read from each ring
+	pair        pairer
+	scratch     []int16
+	mediaMs     int64 // audio taken so far
+	closed      bool  // the last audio is taken
 	left, right *resample.Resampler
 	outL, outR  []int16
 	inter       []int16
@@ -77,6 +85,8 @@ func newTranscriber(s *Stream, cfg *config.Transcribe, codecRate int) (*transcri
 			return nil, err
 		}
 	}
+	t.pair = newPairer(cfg.Recognizer.Channels != config.PartyCaller, codecRate)
+	t.scratch = make([]int16, drainFrames*t.pair.inFrame)
 	n := t.format.Rate / 50
 	t.inter = make([]int16, 2*n)
 	t.frame = make([]byte, 2*n*t.format.Channels)
@@ -92,6 +102,8 @@ func (t *transcriber) start() {
 		go t.postHooks()
 	}
 	tls := s.cfg.TLS
+	t.pullMu.Lock() // the pacer may already be pulling
+	defer t.pullMu.Unlock()
 	t.rec = transcribe.Start(transcribe.Options{
 		Vendor: t.proto, Format: t.format,
 		RingFrames: max(int(s.o.Settings.BufferSeconds*50), 4),
@@ -110,8 +122,55 @@ func (t *transcriber) start() {
 	})
 }
 
-// feed takes one 20 ms frame pair at the call's rate. Writer goroutine only:
-// the frames are the writer's copies, never the host's memory.
+// pull reads what the host captured since the last pull and hands it to the
+// recognizer, up to the media time where a rule cut the listen. With final it
+// takes the last of it and tells the recognizer that no more will come; later
+// pulls do nothing. The host's rings must still be live.
+func (t *transcriber) pull(final bool) {
+	t.pullMu.Lock()
+	defer t.pullMu.Unlock()
+	if t.closed || t.rec == nil {
+		return
+	}
+	s, p := t.s, &t.pair
+	for {
+		n, lost := s.media.PeekRead(&t.posL, t.scratch)
+		p.inL = append(p.inL, t.scratch[:n]...)
+		got := n
+		if p.twoSided {
+			var lostR uint64
+			n, lostR = s.media.PeekWrite(&t.posR, t.scratch)
+			p.inR = append(p.inR, t.scratch[:n]...)
+			got += n
+			lost = max(lost, lostR)
+		}
+		if lost > 0 {
+			t.rec.Lost(lost)
+		}
+		for {
+			if lim := s.limitMs(); lim > 0 && t.mediaMs >= lim {
+				p.inL, p.inR = p.inL[:0], p.inR[:0]
+				break
+			}
+			caller, other, ok := p.next(final && got == 0)
+			if !ok {
+				break
+			}
+			t.mediaMs += 20
+			t.feed(caller, other)
+		}
+		if got == 0 {
+			break
+		}
+	}
+	if final {
+		t.closed = true
+		t.rec.CloseAudio()
+	}
+}
+
+// feed takes one 20 ms frame pair at the call's rate: the transcriber's own
+// copies, never the host's memory.
 func (t *transcriber) feed(caller, other []int16) {
 	switch t.cfg.Recognizer.Channels {
 	case config.PartyCaller:
@@ -241,10 +300,6 @@ func (t *transcriber) postHooks() {
 		}
 	}
 }
-
-// closeAudio tells the recognizer no more audio comes. Called once the
-// writer is done.
-func (t *transcriber) closeAudio() { t.rec.CloseAudio() }
 
 // wait gives the recognizer finalTimeoutMs for its last final, then the
 // hook poster hookTimeoutMs for what is queued; every goroutine of the

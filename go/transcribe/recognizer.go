@@ -91,14 +91,21 @@ func (s *Recognizer) Write(frame []byte) {
 		}
 		n++
 	}
-	if n > 0 {
-		total := s.dropped.Add(n)
-		if !s.told {
-			s.told = true
-			s.o.Dropped(total)
-		}
-	}
+	s.Lost(n)
 	s.ring.Write(frame)
+}
+
+// Lost counts frames that never reached Write because the recognizer's
+// reader fell behind; from Write's goroutine.
+func (s *Recognizer) Lost(frames uint64) {
+	if frames == 0 {
+		return
+	}
+	total := s.dropped.Add(frames)
+	if !s.told {
+		s.told = true
+		s.o.Dropped(total)
+	}
 }
 
 // Dropped counts the frames dropped because the recognizer fell behind.

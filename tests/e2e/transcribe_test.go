@@ -514,6 +514,53 @@ func TestTranscribeStalledRecognizer(t *testing.T) {
 	}
 }
 
+// TestTranscribeStalledListen: the other way round. The listen's server
+// accepts and never reads; the recognizer still gets all the caller's audio,
+// at its rate and level, while the call goes on: its interim transcript comes
+// a second into the call. The listen's own loss is the listen's to report.
+func TestTranscribeStalledListen(t *testing.T) {
+	t.Parallel()
+	rec := &sttRecognizer{}
+	stt := NewWSServer(t, customRecognizer(rec))
+	listen := NewWSServer(t, NeverReadHandler, WithReceiveBuffer(4096), WithMaxSegment(1460))
+	cfg := map[string]any{"url": listen.URL,
+		"transcribe": map[string]any{"recognizer": map[string]any{"vendor": "custom", "url": stt.URL,
+			"auth": map[string]any{"apiKey": sttKey}, "interim": true, "sampleRate": 16000}}}
+	r := RunSim(t, Sim{Config: mustJSON(t, cfg), Settings: `{"bufferSeconds":0.5}`,
+		Extra: []string{"--caller-tone", "440:-10"}, Hangup: 6, QuietLog: true})
+	r.MustSucceed(t, 1)
+	call := r.Call(t, 0)
+	if call.ReasonString() != "hangup" {
+		t.Fatalf("stop reason %s, want hangup\n%s", call.ReasonString(), r.Describe())
+	}
+	stt.WaitDone(t, 1, 5*time.Second)
+	texts, audio, _ := rec.snapshot()
+	if secs := float64(len(audio)) / 32000; math.Abs(secs-6) > 0.1 {
+		t.Errorf("the recognizer got %.2f s of audio, want all 6", secs)
+	}
+	if len(texts) == 0 || texts[len(texts)-1].Data != `{"type":"stop"}` {
+		t.Errorf("text frames %v, want stop last", texts)
+	}
+	mid := Trim(rec.samples(), 16000, 0.2, 0.2)
+	if f := DominantFreq(mid, 16000); math.Abs(f-440) > 2 {
+		t.Errorf("recognizer audio at %.1f Hz, want the caller's 440", f)
+	}
+	if l := RMSdBFS(mid); math.Abs(l+10) > 1 {
+		t.Errorf("recognizer audio at %.1f dBFS, want the caller's -10", l)
+	}
+	got := call.EventsNamed("transcription")
+	if len(got) == 0 || got[0].String("transcript") != "hello" || got[0].T > 4000 {
+		t.Errorf("transcription events %v, want the interim \"hello\" during the call", got)
+	}
+	for _, e := range call.EventsNamed("transcription_error") {
+		t.Errorf("the recognizer reported %s, want no loss", e.JSON)
+	}
+	if len(call.EventsNamed("buffer_overrun")) != 1 || call.FramesDropped == nil || *call.FramesDropped == 0 {
+		t.Errorf("the stalled listen reported %d overruns and %v dropped frames, want 1 and some",
+			len(call.EventsNamed("buffer_overrun")), call.FramesDropped)
+	}
+}
+
 // TestTranscribeRefused: a recognizer that answers the upgrade with 401:
 // the listen goes on to its end, a transcription_error says why, and the
 // key is printed nowhere.
