@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -43,8 +44,8 @@ type transcriber struct {
 	posL, posR  uint64 // the next captured frame to read from each ring
 	pair        pairer
 	scratch     []int16
-	mediaMs     int64 // audio taken so far
-	closed      bool  // the last audio is taken
+	mediaMs     atomic.Int64 // the call's audio taken so far
+	closed      bool         // the last audio is taken
 	left, right *resample.Resampler
 	outL, outR  []int16
 	inter       []int16
@@ -148,7 +149,7 @@ func (t *transcriber) pull(final bool) {
 			t.rec.Lost(lost)
 		}
 		for {
-			if lim := s.limitMs(); lim > 0 && t.mediaMs >= lim {
+			if lim := s.limitMs(); lim > 0 && t.mediaMs.Load() >= lim {
 				p.inL, p.inR = p.inL[:0], p.inR[:0]
 				break
 			}
@@ -156,7 +157,7 @@ func (t *transcriber) pull(final bool) {
 			if !ok {
 				break
 			}
-			t.mediaMs += 20
+			t.mediaMs.Add(20)
 			t.feed(caller, other)
 		}
 		if got == 0 {
@@ -221,7 +222,7 @@ func (t *transcriber) onTranscript(tr transcribe.Transcript) {
 	if tr.Final {
 		at := tr.StartMs
 		if at < 0 {
-			at = s.mediaMs.Load()
+			at = t.mediaMs.Load()
 		}
 		t.keep(utterance{Party: party, TimeMs: at, Transcript: tr.Alternatives[0].Transcript,
 			Confidence: tr.Alternatives[0].Confidence})

@@ -50,8 +50,11 @@ type Recognizer struct {
 	ring       *ringbuffer.RingBuffer
 	discard    []byte // Write's
 	dropped    atomic.Uint64
-	told       bool        // the drop was reported; Write's
-	dead       atomic.Bool // no connection will come any more: audio is no longer kept
+	// position counts the frames of the call given to Write or lost before
+	// it, so a new connection knows where its audio starts in the call.
+	position atomic.Uint64
+	told     bool        // the drop was reported; Write's
+	dead     atomic.Bool // no connection will come any more: audio is no longer kept
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -91,13 +94,19 @@ func (s *Recognizer) Write(frame []byte) {
 		}
 		n++
 	}
-	s.Lost(n)
+	s.drop(n)
+	s.position.Add(1)
 	s.ring.Write(frame)
 }
 
-// Lost counts frames that never reached Write because the recognizer's
-// reader fell behind; from Write's goroutine.
+// Lost counts frames of the call that never reached Write because the
+// recognizer's reader fell behind; from Write's goroutine.
 func (s *Recognizer) Lost(frames uint64) {
+	s.position.Add(frames)
+	s.drop(frames)
+}
+
+func (s *Recognizer) drop(frames uint64) {
 	if frames == 0 {
 		return
 	}
@@ -224,6 +233,9 @@ func (s *Recognizer) connection() (lost error) {
 	if aborted {
 		return nil
 	}
+	// The vendor's times count from this connection's first frame: the
+	// oldest still in the ring (to a frame, as Write may be adding one).
+	baseMs := (int64(s.position.Load()) - int64(s.ring.Length()/s.frameBytes)) * 20
 	readDone = make(chan struct{})
 	var finished atomic.Bool
 	go func() {
@@ -234,7 +246,7 @@ func (s *Recognizer) connection() (lost error) {
 				s.closeConn()
 			}
 		}()
-		s.read(conn, &finished, &loss)
+		s.read(conn, baseMs, &finished, &loss)
 	}()
 	if err := s.send(conn, readDone, &finished); err != nil {
 		loss.set(fmt.Errorf("sending to the recognizer: %v", err))
@@ -310,8 +322,9 @@ func (s *Recognizer) send(conn *websocket.Conn, readDone <-chan struct{}, finish
 	}
 }
 
-// read turns the recognizer's messages into transcripts until it closes.
-func (s *Recognizer) read(conn *websocket.Conn, finished *atomic.Bool, loss *lossOnce) {
+// read turns the recognizer's messages into transcripts until it closes;
+// baseMs is where the connection's audio starts in the call.
+func (s *Recognizer) read(conn *websocket.Conn, baseMs int64, finished *atomic.Bool, loss *lossOnce) {
 	for {
 		kind, msg, err := conn.ReadMessage()
 		if err != nil {
@@ -335,6 +348,9 @@ func (s *Recognizer) read(conn *websocket.Conn, finished *atomic.Bool, loss *los
 			continue
 		}
 		for _, t := range ts {
+			if t.StartMs >= 0 {
+				t.StartMs += baseMs
+			}
 			s.o.Transcript(t)
 		}
 	}

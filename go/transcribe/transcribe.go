@@ -24,7 +24,8 @@ type Transcript struct {
 	Channel      int // index in the audio sent: 0, or 1 for the second of two
 	Alternatives []Alternative
 	// StartMs is where the utterance begins in the audio sent, when the
-	// vendor says (-1 otherwise).
+	// vendor says (-1 otherwise). A Vendor gives it within the connection;
+	// the Recognizer makes it a time in the call, across reconnects.
 	StartMs int64
 	// SpeechFinal says the speaker paused (an endpoint), when the vendor
 	// says (nil otherwise).

@@ -2,9 +2,12 @@ package transcribe
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,5 +116,85 @@ func TestWriteDropsOldest(t *testing.T) {
 	s.Wait(50 * time.Millisecond)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("Wait took %v", d)
+	}
+}
+
+// Deepgram's times count from each connection's first frame; after a
+// redial the recognizer makes them times in the call again. The first
+// connection takes 25 frames (500 ms) and fails; the second's result at
+// 0.1 s is 600 ms into the call.
+func TestStartMsAcrossReconnect(t *testing.T) {
+	frames := make(chan int, 2)      // audio frames each connection read
+	redialled := make(chan struct{}) // the second connection is up
+	var conns atomic.Int32
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		conn := conns.Add(1)
+		if conn == 2 {
+			close(redialled)
+		}
+		n := 0
+		for n < 25 && conn == 1 || n < 10 && conn == 2 {
+			kind, _, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if kind == websocket.BinaryMessage {
+				n++
+			}
+		}
+		frames <- n
+		if conn == 1 {
+			c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1011, "gone"))
+			return
+		}
+		c.WriteMessage(websocket.TextMessage, []byte(`{"type":"Results","channel_index":[0,1],"start":0.1,"is_final":true,`+
+			`"channel":{"alternatives":[{"transcript":"again","confidence":0.9}]}}`))
+		c.ReadMessage()
+	}))
+	defer srv.Close()
+	rc := recognizer("deepgram")
+	rc.URL = "ws" + strings.TrimPrefix(srv.URL, "http")
+	rc.Channels, rc.SampleRate = config.PartyCaller, 8000
+	v, _ := NewVendor(rc)
+	got := make(chan Transcript, 1)
+	s := Start(Options{Vendor: v, Format: Format{Rate: 8000, Channels: 1}, RingFrames: 100,
+		Reconnect: config.Reconnect{Attempts: 1, Backoff: 10 * time.Millisecond},
+		Dial: func(ctx context.Context, u string, _ map[string]string) (*websocket.Conn, error) {
+			c, _, err := websocket.DefaultDialer.DialContext(ctx, u, nil)
+			return c, err
+		},
+		Transcript: func(tr Transcript) { got <- tr },
+		Failed:     func(error) {},
+		Dropped:    func(uint64) {},
+	})
+	defer s.Abort()
+	frame := make([]byte, s.FrameBytes())
+	for range 25 {
+		s.Write(frame)
+	}
+	if n := <-frames; n != 25 {
+		t.Fatalf("first connection read %d frames", n)
+	}
+	select {
+	case <-redialled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no redial")
+	}
+	for range 10 {
+		s.Write(frame)
+	}
+	select {
+	case tr := <-got:
+		if tr.StartMs != 600 || !tr.Final {
+			t.Errorf("transcript %+v, want final at 600 ms", tr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no transcript")
 	}
 }
