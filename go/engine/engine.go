@@ -1,6 +1,8 @@
 // Package engine paces the streams: one goroutine collects which streams'
 // rings have news and wakes them, so the host's media threads never signal
-// anyone and no stream needs a timer of its own.
+// anyone and no stream needs a timer of its own. While a round of wake-ups
+// is within its time budget, a stream may do its work on the pacer's
+// goroutine instead of waking a goroutine of its own.
 package engine
 
 import (
@@ -8,8 +10,13 @@ import (
 	"time"
 )
 
-// Waker is a stream as the pacer sees it.
-type Waker interface{ Wake() }
+// Waker is a stream as the pacer sees it. With inline the pacer has time for
+// the stream's work on its own goroutine; the work must never block.
+type Waker interface{ Wake(inline bool) }
+
+// inlineShare is the part of a tick a round may spend working inline: past
+// it, the streams' own goroutines do the work, in parallel.
+const inlineShare = 0.75
 
 // Pacer wakes registered streams whose rings have news.
 type Pacer struct {
@@ -64,12 +71,14 @@ func (p *Pacer) run() {
 			return
 		case <-t.C:
 		}
+		budget := time.Duration(float64(p.tick) * inlineShare)
 		for {
 			n := p.collect(buf)
+			start := time.Now()
 			p.mu.RLock()
 			for _, idx := range buf[:n] {
 				if w := p.streams[idx]; w != nil {
-					w.Wake()
+					w.Wake(time.Since(start) < budget)
 				}
 			}
 			p.mu.RUnlock()

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -9,7 +11,58 @@ import (
 
 type counter struct{ n atomic.Int64 }
 
-func (c *counter) Wake() { c.n.Add(1) }
+func (c *counter) Wake(bool) { c.n.Add(1) }
+
+// slow spends 2 ms in each Wake it may do inline, and records the order.
+type slow struct {
+	i   int
+	log *[]string
+}
+
+func (s slow) Wake(inline bool) {
+	if inline {
+		time.Sleep(2 * time.Millisecond)
+	}
+	*s.log = append(*s.log, fmt.Sprintf("%d:%v", s.i, inline))
+}
+
+// A round offers inline work only while it is within its budget (3/4 of a
+// 4 ms tick): the first stream always, then none once 3 ms are spent.
+func TestPacerInlineBudget(t *testing.T) {
+	var once sync.Once
+	collect := func(out []uint32) int {
+		n := 0
+		once.Do(func() {
+			for i := range 10 {
+				out[i] = uint32(i)
+			}
+			n = 10
+		})
+		return n
+	}
+	var log []string
+	p := NewPacer(collect, 4*time.Millisecond)
+	for i := range 10 {
+		p.Add(uint32(i), slow{i, &log})
+	}
+	time.Sleep(100 * time.Millisecond)
+	p.Close() // the pacing goroutine has returned: log is ours
+	if len(log) != 10 {
+		t.Fatalf("wakes %v, want 10", log)
+	}
+	inline := 0
+	for i, l := range log {
+		if strings.HasSuffix(l, "true") {
+			if i != inline {
+				t.Fatalf("wakes %v: inline work after the budget was spent", log)
+			}
+			inline++
+		}
+	}
+	if inline < 1 || inline > 2 {
+		t.Fatalf("wakes %v: %d inline, want 1 or 2 (2 ms each, 3 ms budget)", log, inline)
+	}
+}
 
 // The pacer wakes exactly the registered streams whose indexes the host
 // reported, and forgets removed ones.

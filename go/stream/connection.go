@@ -76,7 +76,7 @@ type outage struct {
 	dropped uint64 // the rings' drop count then
 }
 
-func (s *Stream) dial() (*websocket.Conn, error) {
+func (s *Stream) dial() (*wsdial.Conn, error) {
 	if !s.cfg.TLS.Verify && s.cfg.URL[:4] == "wss:" {
 		s.log(4, "TLS certificate verification is OFF for "+redact.URL(s.cfg.URL))
 	}
@@ -91,13 +91,20 @@ func (s *Stream) dial() (*websocket.Conn, error) {
 		case <-ctx.Done():
 		}
 	}()
-	return wsdial.Dial(ctx, wsdial.Options{
+	conn, err := wsdial.Dial(ctx, wsdial.Options{
 		URL: s.cfg.URL, Username: s.cfg.Username, Password: s.cfg.Password,
 		Subprotocols: s.cfg.Subprotocols, Timeout: s.o.Settings.ConnectTimeout,
 		TLS: s.cfg.TLS, Header: s.cfg.Headers,
 		SendBuffer:   max(16<<10, s.cfg.SampleRate*2*s.frame.channels),
 		PingInterval: s.cfg.PingInterval,
 	})
+	if err == nil {
+		if err = conn.Unblock(); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return conn, err
 }
 
 // redial counts one more redial and waits its backoff; false when the
@@ -141,7 +148,7 @@ func (s *Stream) resumption(out *outage) *protocol.Object {
 // session streams on one connection until the listen ends (nil) or the
 // socket is lost while redialling is allowed (the error). After an outage
 // the first frame says what the server missed.
-func (s *Stream) session(conn *websocket.Conn, after *outage) error {
+func (s *Stream) session(conn *wsdial.Conn, after *outage) error {
 	var resume *protocol.Object
 	if after != nil {
 		resume = s.resumption(after)
@@ -149,7 +156,7 @@ func (s *Stream) session(conn *websocket.Conn, after *outage) error {
 	s.connMu.Lock()
 	s.conn = conn
 	if d := s.deadline.Load(); d != 0 {
-		conn.UnderlyingConn().SetWriteDeadline(time.Unix(0, d))
+		conn.SetFlushDeadline(time.Unix(0, d))
 	}
 	s.connMu.Unlock()
 	lost := make(chan error, 1) // this connection's reader reports its loss here
@@ -163,6 +170,9 @@ func (s *Stream) session(conn *websocket.Conn, after *outage) error {
 	if err == nil && resume != nil {
 		err = s.resend(conn)
 	}
+	if err == nil {
+		err = s.flush(conn)
+	}
 	if err != nil {
 		return s.failed(err)
 	}
@@ -171,8 +181,10 @@ func (s *Stream) session(conn *websocket.Conn, after *outage) error {
 		"resumed": resume != nil})
 	readDone := make(chan struct{})
 	s.workers.Add(1)
-	go s.read(conn, readDone, lost)
+	go s.read(conn.Conn, readDone, lost)
 
+	s.setLive(conn)
+	defer s.setLive(nil)
 	for !s.isEnded() {
 		select {
 		case <-s.wake:
@@ -180,22 +192,45 @@ func (s *Stream) session(conn *websocket.Conn, after *outage) error {
 		case err := <-lost:
 			return err
 		}
-		if err := s.pump(conn, false); err != nil {
+		if err := s.writerPump(conn); err != nil {
 			if err := s.failed(err); err != nil {
 				return err
 			}
 			return nil
 		}
 	}
+	s.setLive(nil)
 	s.state.Store(stateClosing)
+	s.pumpMu.Lock()
 	err = s.pump(conn, true)
+	s.pumpMu.Unlock()
 	if last := s.wf.closing(); err == nil && last != nil {
-		err = s.send(conn, websocket.TextMessage, last)
+		if err = s.send(conn, websocket.TextMessage, last); err == nil {
+			err = s.flush(conn)
+		}
 	}
 	if err == nil {
 		s.closeSocket(conn, readDone)
 	}
 	return nil
+}
+
+// setLive lets the pacer pump on conn (nil: no more), once a pump it is
+// running has returned.
+func (s *Stream) setLive(conn *wsdial.Conn) {
+	s.pumpMu.Lock()
+	s.live, s.liveErr = conn, nil
+	s.pumpMu.Unlock()
+}
+
+// writerPump pumps as the writer, first taking up a write error the pacer met.
+func (s *Stream) writerPump(conn *wsdial.Conn) error {
+	s.pumpMu.Lock()
+	defer s.pumpMu.Unlock()
+	if err := s.liveErr; err != nil {
+		return err
+	}
+	return s.pump(conn, false)
 }
 
 // failed handles a write error: the socket is lost, to be redialled if
@@ -238,7 +273,7 @@ func (s *Stream) replayStart() int64 {
 	return max(int64(s.wireFrames)-replayFrames, 0)
 }
 
-func (s *Stream) resend(conn *websocket.Conn) error {
+func (s *Stream) resend(conn *wsdial.Conn) error {
 	for i := s.replayStart(); i < int64(s.wireFrames); i++ {
 		if err := s.sendAudio(conn, uint64(i), s.replay[i%replayFrames]); err != nil {
 			return fmt.Errorf("resending: %w", err)

@@ -7,6 +7,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/modlisten/mod_listen/go/protocol"
+	"github.com/modlisten/mod_listen/go/wsdial"
 )
 
 // drainFrames bounds one drain so a long backlog is sent in slices, with the
@@ -14,40 +15,24 @@ import (
 const drainFrames = 16
 
 // pump moves everything that is ready to the socket: captured audio as
-// binary frames, queued text frames (DTMF among them), playback notices.
-// With final it also sends what is left (padded to a whole frame) and the
-// resamplers' tail.
-func (s *Stream) pump(conn *websocket.Conn, final bool) error {
-	f := s.frame
-	if s.scratch == nil {
-		s.scratch = make([]int16, drainFrames*f.inFrame)
-	}
+// binary frames, queued text frames (DTMF among them), playback notices. It
+// flushes after each slice of audio, so a server that does not read holds
+// the writer here, and the host's ring drops the oldest audio and counts it,
+// rather than the engine queueing more. With final it also sends what is left
+// (padded to a whole frame) and the resamplers' tail. The writer's goroutine.
+func (s *Stream) pump(conn *wsdial.Conn, final bool) error {
 	read := 0
-	for {
-		n, oldest := s.media.DrainRead(s.scratch)
-		f.inL = append(f.inL, s.scratch[:n]...)
-		read += n
-		got := n
-		if f.twoSided {
-			var stamp int64
-			n, stamp = s.media.DrainWrite(s.scratch)
-			f.inR = append(f.inR, s.scratch[:n]...)
-			got += n
-			if stamp != 0 && (oldest == 0 || stamp < oldest) {
-				oldest = stamp
-			}
+	for more := true; more; {
+		n, m, err := s.pumpAudio(conn)
+		if err == nil {
+			err = s.flush(conn)
 		}
-		sent := s.framesSent.Load()
-		if err := s.emit(conn, false); err != nil {
+		if err != nil {
 			return err
 		}
-		if oldest != 0 && s.o.Stats != nil && s.framesSent.Load() > sent {
-			s.o.Stats.Send.Record(time.Duration(s.media.Now() - oldest))
-		}
-		if got == 0 {
-			break
-		}
+		read, more = read+n, m
 	}
+	f := s.frame
 	if final && !s.limited {
 		if err := s.emit(conn, true); err != nil {
 			return err
@@ -59,6 +44,68 @@ func (s *Stream) pump(conn *websocket.Conn, final bool) error {
 			return err
 		}
 	}
+	if err := s.pumpNotices(conn, read); err != nil {
+		return err
+	}
+	return s.flush(conn)
+}
+
+// pumpInline pumps from the pacer's goroutine, which saves waking the writer
+// for each frame, when the writer is waiting between pumps on a socket that
+// keeps up. It takes one slice, never flushes (a write never blocks), and
+// reports false to leave the rest to the writer: a slice left over, bytes the
+// socket did not take, a write error, an ending listen.
+func (s *Stream) pumpInline() bool {
+	if !s.pumpMu.TryLock() {
+		return false
+	}
+	defer s.pumpMu.Unlock()
+	conn := s.live
+	if conn == nil || s.liveErr != nil || s.isEnded() || conn.Queued() > 0 {
+		return false
+	}
+	n, more, err := s.pumpAudio(conn)
+	if err == nil {
+		err = s.pumpNotices(conn, n)
+	}
+	if err != nil {
+		s.liveErr = err
+		return false
+	}
+	return !more && conn.Queued() == 0
+}
+
+// pumpAudio frames and sends up to drainFrames of captured audio: the
+// caller's samples read, and whether the rings may hold more.
+func (s *Stream) pumpAudio(conn *wsdial.Conn) (read int, more bool, err error) {
+	f := s.frame
+	if s.scratch == nil {
+		s.scratch = make([]int16, drainFrames*f.inFrame)
+	}
+	n, oldest := s.media.DrainRead(s.scratch)
+	f.inL = append(f.inL, s.scratch[:n]...)
+	read, more = n, n == len(s.scratch)
+	if f.twoSided {
+		m, stamp := s.media.DrainWrite(s.scratch)
+		f.inR = append(f.inR, s.scratch[:m]...)
+		more = more || m == len(s.scratch)
+		if stamp != 0 && (oldest == 0 || stamp < oldest) {
+			oldest = stamp
+		}
+	}
+	sent := s.framesSent.Load()
+	if err := s.emit(conn, false); err != nil {
+		return read, false, err
+	}
+	if oldest != 0 && s.o.Stats != nil && s.framesSent.Load() > sent {
+		s.o.Stats.Send.Record(time.Duration(s.media.Now() - oldest))
+	}
+	return read, more, nil
+}
+
+// pumpNotices handles what the playback did meanwhile and sends the text
+// frames waiting; read is the caller's audio just taken, in samples.
+func (s *Stream) pumpNotices(conn *wsdial.Conn, read int) error {
 	s.checkPlayStall(read)
 	s.servicePlayback()
 	return s.writeOutbox(conn)
@@ -102,7 +149,7 @@ func (s *Stream) checkPlayStall(read int) {
 
 // emit frames the captured audio and sends every whole wire frame, up to
 // the media time at which the listen ended, if a rule ended it.
-func (s *Stream) emit(conn *websocket.Conn, flush bool) error {
+func (s *Stream) emit(conn *wsdial.Conn, flush bool) error {
 	f := s.frame
 	for !s.limited {
 		if lim := s.limitMs(); lim > 0 && s.mediaMs.Load() >= lim {
@@ -124,7 +171,7 @@ func (s *Stream) emit(conn *websocket.Conn, flush bool) error {
 
 // writeFrames sends every whole wire frame the framer holds (with pad, the
 // last partial one too).
-func (s *Stream) writeFrames(conn *websocket.Conn, pad bool) error {
+func (s *Stream) writeFrames(conn *wsdial.Conn, pad bool) error {
 	for {
 		frame, err := s.frame.wireFrame(pad)
 		if err != nil {
@@ -140,7 +187,7 @@ func (s *Stream) writeFrames(conn *websocket.Conn, pad bool) error {
 	}
 }
 
-func (s *Stream) writeAudio(conn *websocket.Conn, frame []byte) error {
+func (s *Stream) writeAudio(conn *wsdial.Conn, frame []byte) error {
 	s.remember(frame)
 	s.wireFrames++
 	if err := s.sendAudio(conn, s.wireFrames-1, frame); err != nil {
@@ -152,7 +199,7 @@ func (s *Stream) writeAudio(conn *websocket.Conn, frame []byte) error {
 
 // sendAudio writes the index-th wire frame of the stream as the protocol
 // carries it.
-func (s *Stream) sendAudio(conn *websocket.Conn, index uint64, frame []byte) error {
+func (s *Stream) sendAudio(conn *wsdial.Conn, index uint64, frame []byte) error {
 	kind, msgs := s.wf.audio(index, frame)
 	for _, m := range msgs {
 		if err := s.send(conn, kind, m); err != nil {
@@ -162,7 +209,7 @@ func (s *Stream) sendAudio(conn *websocket.Conn, index uint64, frame []byte) err
 	return nil
 }
 
-func (s *Stream) writeOutbox(conn *websocket.Conn) error {
+func (s *Stream) writeOutbox(conn *wsdial.Conn) error {
 	for _, m := range s.out.Take() {
 		if err := s.send(conn, websocket.TextMessage, s.wf.number(m)); err != nil {
 			return err

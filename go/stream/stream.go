@@ -25,6 +25,7 @@ import (
 	"github.com/modlisten/mod_listen/go/protocol"
 	"github.com/modlisten/mod_listen/go/redact"
 	"github.com/modlisten/mod_listen/go/throttle"
+	"github.com/modlisten/mod_listen/go/wsdial"
 )
 
 // Media is the engine's side of one stream's rings in host memory.
@@ -143,9 +144,15 @@ type Stream struct {
 	secrets []string // hidden in "wire" events (Options.Wire)
 
 	connMu   sync.Mutex
-	conn     *websocket.Conn
+	conn     *wsdial.Conn
 	deadline atomic.Int64 // unix ns by which an ending stream must have sent everything
-	writing  atomic.Int64 // unix ns the socket write in progress began; 0 when none
+	writing  atomic.Int64 // unix ns the flush in progress began; 0 when none
+
+	// pumpMu makes one goroutine at a time the pump: the writer, or the
+	// pacer pumping inline while the writer waits.
+	pumpMu  sync.Mutex
+	live    *wsdial.Conn // the connection the writer streams on, between its pumps
+	liveErr error        // a write error met inline, for the writer
 
 	// workers are the goroutines other than run that may touch the host's
 	// memory (the readers). The stream tells the host it is done with that
@@ -163,7 +170,7 @@ type Stream struct {
 	mediaMs    atomic.Int64
 	overrun    bool // reported already; pacer goroutine only
 
-	// Writer goroutine only.
+	// The pump's (under pumpMu, or the writer's outside its streaming loop).
 	frame   *framer
 	scratch []int16
 	limited bool // the audio up to the listen's end is framed: no more is
@@ -264,7 +271,8 @@ func (s *Stream) Done() <-chan struct{} { return s.done }
 // Wake tells the stream its rings have news. Non-blocking; called by the
 // engine's pacing goroutine only. The listen's rules are applied here, not
 // in the writer, so that a server that stops reading cannot suspend them.
-func (s *Stream) Wake() {
+// With inline the pacer has time to send the news itself (see pumpInline).
+func (s *Stream) Wake(inline bool) {
 	defer s.guard("wake")
 	if s.media.TakeOverrun() && !s.overrun {
 		s.overrun = true
@@ -276,7 +284,9 @@ func (s *Stream) Wake() {
 	if s.stt != nil {
 		s.stt.pull(false)
 	}
-	s.signal()
+	if !inline || !s.pumpInline() {
+		s.signal()
+	}
 }
 
 // signal wakes the writer.
@@ -306,19 +316,25 @@ func (s *Stream) Abort() {
 	s.connMu.Unlock()
 }
 
-// send writes one message, within the flush deadline once the stream is
-// ending. Writer goroutine only.
-func (s *Stream) send(conn *websocket.Conn, kind int, data []byte) error {
-	if d := s.deadline.Load(); d != 0 {
-		conn.SetWriteDeadline(time.Unix(0, d))
-	}
-	s.writing.Store(time.Now().UnixNano())
-	defer s.writing.Store(0)
+// send writes one message. It never blocks: what the socket cannot take now
+// waits in the connection's queue for flush.
+func (s *Stream) send(conn *wsdial.Conn, kind int, data []byte) error {
 	err := conn.WriteMessage(kind, data)
 	if err == nil {
 		s.wire("out", kind, data)
 	}
 	return err
+}
+
+// flush waits until the socket has taken what send queued, up to the flush
+// deadline once the listen is ending. The writer's goroutine only.
+func (s *Stream) flush(conn *wsdial.Conn) error {
+	if conn.Queued() == 0 {
+		return nil
+	}
+	s.writing.Store(time.Now().UnixNano())
+	defer s.writing.Store(0)
+	return conn.Flush()
 }
 
 // SendText queues a text frame for the server, behind the audio already
@@ -386,9 +402,7 @@ func (s *Stream) endWith(o Outcome) {
 	s.deadline.CompareAndSwap(0, now.Add(flush).UnixNano())
 	s.connMu.Lock()
 	if s.conn != nil {
-		// gorilla applies a deadline at its next write; the socket's own
-		// deadline also breaks a write that is blocked now.
-		s.conn.UnderlyingConn().SetWriteDeadline(time.Unix(0, s.deadline.Load()))
+		s.conn.SetFlushDeadline(time.Unix(0, s.deadline.Load())) // a flush blocked now too
 	}
 	s.connMu.Unlock()
 }
@@ -458,9 +472,13 @@ func (s *Stream) run() {
 	}
 }
 
-func (s *Stream) closeSocket(conn *websocket.Conn, readDone chan struct{}) {
+func (s *Stream) closeSocket(conn *wsdial.Conn, readDone chan struct{}) {
 	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 	if err := conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)); err != nil {
+		return
+	}
+	conn.SetFlushDeadline(time.Now().Add(time.Second))
+	if err := s.flush(conn); err != nil {
 		return
 	}
 	// The server's close reply ends the reader; don't wait for a server that never sends it.

@@ -109,21 +109,22 @@ func startStream(t *testing.T, cfg string, m Media, h Host) *Stream {
 	return s
 }
 
-// wakeUntilDone plays the pacer for a stream.
+// wakeUntilDone plays the pacer for a stream, offering it inline work every
+// other tick.
 func wakeUntilDone(t *testing.T, s *Stream, stopAfter time.Duration) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	stop := time.After(stopAfter)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	for n := 0; ; n++ {
 		select {
 		case <-s.Done():
 			return
 		case <-stop:
 			s.Stop(ReasonHangup)
 		case <-tick.C:
-			s.Wake()
+			s.Wake(n%2 == 0)
 		case <-deadline:
 			t.Fatal("the stream never finished")
 		}

@@ -110,8 +110,12 @@ func (t *transcriber) start() {
 		RingFrames: max(int(s.o.Settings.BufferSeconds*50), 4),
 		Reconnect:  t.cfg.Recognizer.Reconnect,
 		Dial: func(ctx context.Context, url string, header map[string]string) (*websocket.Conn, error) {
-			return wsdial.Dial(ctx, wsdial.Options{URL: url, Header: header, Timeout: s.o.Settings.ConnectTimeout,
+			conn, err := wsdial.Dial(ctx, wsdial.Options{URL: url, Header: header, Timeout: s.o.Settings.ConnectTimeout,
 				TLS: tls, SendBuffer: max(16<<10, t.format.Rate*2*t.format.Channels)})
+			if err != nil {
+				return nil, err
+			}
+			return conn.Conn, nil
 		},
 		Transcript: t.onTranscript,
 		Failed:     t.onError,

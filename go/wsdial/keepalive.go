@@ -28,6 +28,24 @@ type watched struct {
 	mu     sync.Mutex
 	timer  *time.Timer
 	closed bool
+
+	q atomic.Pointer[queue] // set by Unblock: writes never block
+}
+
+// SetWriteDeadline is a no-op once writes are queued: they never block, and
+// the queue's flush has a deadline of its own.
+func (w *watched) SetWriteDeadline(t time.Time) error {
+	if w.q.Load() != nil {
+		return nil
+	}
+	return w.Conn.SetWriteDeadline(t)
+}
+
+func (w *watched) SetDeadline(t time.Time) error {
+	if w.q.Load() != nil {
+		return w.Conn.SetReadDeadline(t)
+	}
+	return w.Conn.SetDeadline(t)
 }
 
 func watch(c net.Conn) *watched {
@@ -55,6 +73,9 @@ func (w *watched) Read(b []byte) (int, error) {
 func (w *watched) Write(b []byte) (int, error) {
 	if err := w.gone.Load(); err != nil {
 		return 0, *err
+	}
+	if q := w.q.Load(); q != nil {
+		return q.write(b)
 	}
 	n, err := w.Conn.Write(b)
 	if err != nil {
@@ -96,6 +117,9 @@ func (w *watched) giveUp() {
 	err := fmt.Errorf("the server sent nothing, not even a pong, for %v", w.limit)
 	if w.gone.CompareAndSwap(nil, &err) {
 		w.Conn.SetDeadline(longAgo)
+		if q := w.q.Load(); q != nil {
+			q.setDeadline(longAgo) // a flush applies the queue's deadline
+		}
 	}
 }
 

@@ -53,10 +53,39 @@ type Options struct {
 // streams hold none.
 var writePool sync.Pool
 
+// Conn is a dialled connection.
+type Conn struct {
+	*websocket.Conn
+	raw *watched
+}
+
+// Unblock makes every later write non-blocking, the ones gorilla makes for
+// pongs and pings included: what the socket cannot take at once is kept in
+// order, for Flush. Call it once, before writing anything more.
+func (c *Conn) Unblock() error {
+	q, err := newQueue(c.raw)
+	if err != nil {
+		return err
+	}
+	c.raw.q.Store(q)
+	return nil
+}
+
+// Queued is how many bytes written wait for the socket (Unblock).
+func (c *Conn) Queued() int { return c.raw.q.Load().queued() }
+
+// Flush waits until the socket has taken every byte written, or the flush
+// deadline passes (Unblock). One caller at a time.
+func (c *Conn) Flush() error { return c.raw.q.Load().flush() }
+
+// SetFlushDeadline makes Flush give up at t, a Flush blocked now included,
+// unless an earlier time is set already (Unblock). Any goroutine.
+func (c *Conn) SetFlushDeadline(t time.Time) { c.raw.q.Load().setDeadline(t) }
+
 // Dial connects and completes the upgrade. Cancelling ctx abandons the dial
 // at once, whatever stage it is at. The error says what failed in words an
 // operator can act on, and never includes credentials.
-func Dial(ctx context.Context, o Options) (*websocket.Conn, error) {
+func Dial(ctx context.Context, o Options) (*Conn, error) {
 	parent := ctx
 	var raw *watched // the TCP connection, under TLS and WebSocket
 	nd := &net.Dialer{}
@@ -155,7 +184,7 @@ func Dial(ctx context.Context, o Options) (*websocket.Conn, error) {
 	if o.PingInterval > 0 {
 		raw.keepalive(conn, o.PingInterval)
 	}
-	return conn, nil
+	return &Conn{Conn: conn, raw: raw}, nil
 }
 
 // upgradeRefused says why the server's answer to the upgrade is not one,
