@@ -22,10 +22,10 @@ type queue struct {
 	w   *watched
 	raw syscall.RawConn
 
-	mu   sync.Mutex
-	buf  []byte // kept bytes, from off
-	off  int
-	err  error
+	mu  sync.Mutex
+	buf []byte // kept bytes, from off
+	off int
+	err error
 	dmu sync.Mutex // orders setting the flush deadline against applying it
 	by  time.Time  // the flush deadline; zero: none
 	fmu sync.Mutex
