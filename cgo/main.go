@@ -453,10 +453,22 @@ func listenGoStats(buf *C.char, size C.size_t) (rc C.int) {
 		"playbackLatencyP50Ms": ms(stats.Play.Quantile(0.5)),
 		"playbackLatencyP99Ms": ms(stats.Play.Quantile(0.99)),
 		"serverBytes":          serverBytes.Used(),
+		"rings":                ringUsage(),
 		"version":              version,
 		"drain":                drainStatus(),
 	})
 	return putString(buf, size, b)
+}
+
+// ringUsage is the C memory of the live streams' rings, as listen_stats
+// reports it: capture bytes mapped (resident only as far as audio has piled
+// up), playback bytes allocated, and how many streams have a playback ring
+// (only those the server has sent audio to, or that beeped).
+func ringUsage() map[string]uint64 {
+	var capture, play, rings C.uint64_t
+	C.lr_ring_usage(&capture, &play, &rings)
+	return map[string]uint64{"captureBytes": uint64(capture), "playbackBytes": uint64(play),
+		"playbackRings": uint64(rings)}
 }
 
 // drainStatus is the drain as listen_stats reports it.

@@ -63,7 +63,7 @@ func (r *rings) Now() int64        { return int64(C.lr_now_ns()) }
 func (r *rings) Played() uint64 { return uint64(C.lr_play_played(&r.c.play)) }
 
 func (r *rings) Play() playback.Ring {
-	if r.c.play.samples == nil {
+	if r.c.play.size == 0 {
 		return nil
 	}
 	return playRing{&r.c.play}

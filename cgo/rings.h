@@ -17,16 +17,27 @@
 
 /* Captured audio: fixed-size slots of one 20 ms frame each. When full, the
  * producer drops the oldest slot by advancing the tail itself (compare and
- * swap), so the consumer must copy a slot first and then claim it. */
+ * swap), so the consumer must copy a slot first and then claim it.
+ *
+ * The slots sit in an anonymous mapping sized for bufferSeconds, of which
+ * only the pages written are resident. Whenever the producer opens a slot
+ * and finds the ring empty, it starts again from the first slot (base), so a
+ * ring drained as fast as the host fills it keeps using its first slots and
+ * holds a page or two; the rest becomes resident only when a stall or a
+ * reconnect lets audio pile up. */
 typedef struct lr_capture {
 	_Atomic uint64_t head; /* next slot the producer fills */
 	_Atomic uint64_t tail; /* next slot the consumer takes */
 	_Atomic uint64_t dropped;
+	/* The slot count that sits at the first position: slot n is at
+	 * (n - base) % nslots. Moved by the producer only while the ring is
+	 * empty, so every slot between tail and head shares one base. */
+	_Atomic uint64_t base;
 	uint32_t nslots;
 	uint32_t slot_samples;
-	int16_t *samples; /* nslots * slot_samples */
-	uint32_t *lens;   /* samples used in each slot */
-	int64_t *stamps;  /* CLOCK_MONOTONIC ns of each push, for latency figures */
+	size_t slot_bytes;     /* a slot: its push stamp, then its samples */
+	unsigned char *slots;  /* nslots * slot_bytes, mmap'd */
+	size_t mapped;         /* bytes mapped at slots */
 	/* Producer-only: a partly filled slot waits here until it is whole, so
 	 * odd-sized host frames still travel as 20 ms slots. Atomic only so
 	 * that a host breaking the one-producer rule races on a defined value,
@@ -36,14 +47,18 @@ typedef struct lr_capture {
 
 /* Playback audio: a power-of-two sample ring; Go produces, the media thread
  * consumes. Go never overwrites: it waits for room. To kill playback at once
- * Go moves discard_to ahead and the consumer skips to it. */
+ * Go moves discard_to ahead and the consumer skips to it.
+ *
+ * Most listens never play anything, so the samples are allocated by the
+ * first write (Go's side) and published with a release store; until then
+ * the consumer finds NULL and plays nothing. */
 typedef struct lr_play {
 	_Atomic uint64_t head;       /* samples written by Go */
 	_Atomic uint64_t tail;       /* samples consumed by the host */
 	_Atomic uint64_t discard_to; /* consumer skips up to here */
 	_Atomic uint64_t played;     /* samples actually played (not skipped) */
-	uint32_t mask;
-	int16_t *samples;
+	uint32_t size;               /* samples the ring holds; 0: the stream never plays */
+	_Atomic(int16_t *) samples;  /* size samples, or NULL until the first write */
 } lr_play_t;
 
 #define LR_DTMF_SLOTS 32
@@ -77,7 +92,8 @@ int lr_table_init(uint32_t capacity);
 uint32_t lr_table_capacity(void);
 
 /* Allocates a stream and registers it; NULL when out of memory or slots.
- * play_samples is rounded up to a power of two (0: no playback ring). */
+ * play_samples is rounded up to a power of two (0: the stream never plays);
+ * the playback ring's memory waits for its first write. */
 lr_stream_t *lr_stream_new(uint32_t frame_samples, uint32_t capture_slots, int has_write,
                            uint32_t play_samples);
 /* Unregisters the handle; the memory stays until lr_stream_free. */
@@ -96,7 +112,8 @@ int lr_pending(lr_stream_t *s);
 /* Copies up to max_frames whole slots into dst (max_frames * slot_samples
  * samples); returns the samples copied and the oldest push stamp. */
 size_t lr_drain(lr_capture_t *r, int16_t *dst, uint32_t max_frames, int64_t *oldest_stamp);
-/* Writes up to n samples; returns how many fitted. */
+/* Writes up to n samples; returns how many fitted (0 too when the ring's
+ * first allocation fails: the caller tries again later). */
 size_t lr_play_write(lr_play_t *p, const int16_t *src, size_t n);
 size_t lr_play_space(lr_play_t *p);
 void lr_play_discard(lr_play_t *p);
@@ -107,5 +124,10 @@ uint32_t lr_collect_ready(uint32_t *out, uint32_t max);
 lr_stream_t *lr_at(uint32_t index);
 
 int64_t lr_now_ns(void);
+
+/* The C memory of every live stream's rings: capture bytes mapped (resident
+ * only as far as written), playback bytes allocated and playback rings
+ * allocated. Any thread. */
+void lr_ring_usage(uint64_t *capture_bytes, uint64_t *play_bytes, uint64_t *play_rings);
 
 #endif

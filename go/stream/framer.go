@@ -72,10 +72,17 @@ func newFramer(c *config.Listen, codecRate int) (*framer, error) {
 	// Dropping the filter's delay at the start (and flushing it at the end)
 	// keeps the stream aligned with the call and exactly as long.
 	f.skip = f.left.Delay()
+	// Scratch only for what the mix uses: most listens are mono.
 	f.frameL = make([]int16, f.inFrame)
-	f.frameR = make([]int16, f.inFrame)
-	f.mixed = make([]int16, f.inFrame)
-	f.inter = make([]int16, 2*f.outFrame)
+	if f.hearsOther {
+		f.frameR = make([]int16, f.inFrame)
+	}
+	if c.MixType == config.Mixed {
+		f.mixed = make([]int16, f.inFrame)
+	}
+	if f.channels == 2 {
+		f.inter = make([]int16, 2*f.outFrame)
+	}
 	switch c.Encoding {
 	case config.OpusCode:
 		// One encoder for the whole stream: Opus predicts each packet from
