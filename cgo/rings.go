@@ -13,6 +13,11 @@ static uint64_t lr_play_played(lr_play_t *p) { return atomic_load(&p->played); }
 static uint64_t lr_captured(lr_stream_t *s) { return atomic_load(&s->read.head); }
 // loud_end first: head only grows, so the difference is never negative.
 static uint64_t lr_silent_run(lr_stream_t *s) { uint64_t l = atomic_load(&s->loud_end); return atomic_load(&s->read.head) - l; }
+// The out-parameters stay in C memory: a Go variable passed to C by address
+// escapes to the heap, an allocation per call, several per frame.
+static size_t lr_drain_stamped(lr_capture_t *r, int16_t *dst, uint32_t max_frames) { return lr_drain(r, dst, max_frames, &r->drained_stamp); }
+// A digit and its duration, packed; -1 when none waits.
+static int64_t lr_dtmf_next(lr_stream_t *s) { char d; uint32_t dur; return lr_dtmf_pop(s, &d, &dur) ? (int64_t)(unsigned char)d << 32 | dur : -1; }
 */
 import "C"
 
@@ -30,9 +35,8 @@ func (r *rings) drain(cap_ *C.lr_capture_t, dst []int16) (int, int64) {
 	if frames == 0 {
 		return 0, 0
 	}
-	var stamp C.int64_t
-	n := C.lr_drain(cap_, (*C.int16_t)(unsafe.Pointer(&dst[0])), C.uint32_t(frames), &stamp)
-	return int(n), int64(stamp)
+	n := C.lr_drain_stamped(cap_, (*C.int16_t)(unsafe.Pointer(&dst[0])), C.uint32_t(frames))
+	return int(n), int64(cap_.drained_stamp)
 }
 
 func (r *rings) DrainRead(dst []int16) (int, int64) { return r.drain(&r.c.read, dst) }
@@ -45,12 +49,11 @@ func (r *rings) DrainWrite(dst []int16) (int, int64) {
 }
 
 func (r *rings) PopDTMF() (byte, uint32, bool) {
-	var d C.char
-	var dur C.uint32_t
-	if C.lr_dtmf_pop(r.c, &d, &dur) == 0 {
+	v := int64(C.lr_dtmf_next(r.c))
+	if v < 0 {
 		return 0, 0, false
 	}
-	return byte(d), uint32(dur), true
+	return byte(v >> 32), uint32(v), true
 }
 
 func (r *rings) Captured() uint64  { return uint64(C.lr_captured(r.c)) }

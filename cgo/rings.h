@@ -43,6 +43,10 @@ typedef struct lr_capture {
 	 * that a host breaking the one-producer rule races on a defined value,
 	 * which lr_push clamps. */
 	_Atomic uint32_t partial;
+	/* Consumer-only: the oldest push stamp of the last drain, kept in C
+	 * memory so Go passes no pointer of its own (which would escape to the
+	 * heap on every drain). */
+	int64_t drained_stamp;
 } lr_capture_t;
 
 /* Playback audio: a power-of-two sample ring; Go produces, the media thread
