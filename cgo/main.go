@@ -121,12 +121,14 @@ func listenGoInit(h *C.listen_host_t, settingsJSON *C.char, cerr *C.char, errlen
 	serverBytes.SetMax(set.MaxServerBytes)
 	if !running {
 		// A library inside a switch must not let its heap grow unchecked.
-		// The engine allocates little per frame, so collecting at half the
-		// default growth costs no measurable CPU and ~10 KiB less per
-		// stream (500 calls: 0.85 vs 0.83 cores, 59.0 vs 54.2 MiB).
+		// The engine allocates little per frame (a few small objects), so
+		// collecting at a quarter of the default growth costs little CPU
+		// and memory per stream follows its live data: 300 calls, 50 % vs
+		// 25 %, the collector 3.3 vs 7.0 ms of CPU a second (0.011 vs 0.023
+		// cores per 1000 streams) and ~4 KiB less RSS a stream.
 		debug.SetMemoryLimit(1 << 30)
 		if os.Getenv("GOGC") == "" {
-			debug.SetGCPercent(50)
+			debug.SetGCPercent(25)
 		}
 		pacer = engine.NewPacer(collectReady, pacingTick)
 		running = true
