@@ -2,11 +2,13 @@
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "rings.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The table is a fixed array so the media thread can index it without a lock;
  * the generation in the upper half of a handle tells a reused slot from the
@@ -72,6 +74,24 @@ uint32_t lr_table_capacity(void)
  * thread: a host's first pushes, and a drain that falls a few frames behind,
  * then never fault a page in on the media thread. */
 #define LR_WARM_SLOTS 4
+/* How far ahead of the producer lr_capture_keep_ahead keeps the ring
+ * resident: 160 ms, many pacer ticks. */
+#define LR_AHEAD_SLOTS 8
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+/* Cleared when the kernel refuses MADV_POPULATE_WRITE: then pages are
+ * faulted in by their first write, wherever it happens. */
+static _Atomic int populate_works = 1;
+
+static size_t page_up(size_t n)
+{
+	static size_t page;
+	if (!page)
+		page = (size_t)sysconf(_SC_PAGESIZE);
+	return (n + page - 1) / page * page;
+}
 
 static int capture_init(lr_capture_t *r, uint32_t nslots, uint32_t slot_samples)
 {
@@ -84,7 +104,9 @@ static int capture_init(lr_capture_t *r, uint32_t nslots, uint32_t slot_samples)
 		return -1;
 	r->slots = m;
 	r->mapped = bytes;
-	memset(r->slots, 0, (size_t)(nslots < LR_WARM_SLOTS ? nslots : LR_WARM_SLOTS) * r->slot_bytes);
+	size_t warm = (size_t)(nslots < LR_WARM_SLOTS ? nslots : LR_WARM_SLOTS) * r->slot_bytes;
+	memset(r->slots, 0, warm);
+	r->resident = page_up(warm) < bytes ? page_up(warm) : bytes;
 	atomic_fetch_add_explicit(&capture_bytes, bytes, memory_order_relaxed);
 	return 0;
 }
@@ -311,6 +333,33 @@ size_t lr_drain(lr_capture_t *r, int16_t *dst, uint32_t max_frames, int64_t *old
 		f++;
 	}
 	return copied;
+}
+
+void lr_capture_keep_ahead(lr_capture_t *r)
+{
+	if (!r->slots || r->resident >= r->mapped || !atomic_load_explicit(&populate_works, memory_order_relaxed))
+		return;
+	/* base first: head has only grown since base was set. */
+	uint64_t base = atomic_load_explicit(&r->base, memory_order_acquire);
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+	uint64_t reached = head > base ? head - base : 0;
+	if (reached > r->nslots)
+		reached = r->nslots;
+	size_t need = (size_t)(reached + LR_AHEAD_SLOTS) * r->slot_bytes;
+	if (need <= r->resident)
+		return;
+	/* One more stretch ahead, so a growing backlog asks once per stretch. */
+	size_t to = page_up(need + (size_t)LR_AHEAD_SLOTS * r->slot_bytes);
+	if (to > r->mapped)
+		to = r->mapped;
+	/* Faults the pages in as a write would, without writing: the producer
+	 * may be filling them this instant. */
+	if (madvise(r->slots + r->resident, to - r->resident, MADV_POPULATE_WRITE) != 0) {
+		if (errno == EINVAL) /* an older kernel: no use asking again */
+			atomic_store_explicit(&populate_works, 0, memory_order_relaxed);
+		return;
+	}
+	r->resident = to;
 }
 
 int lr_pull(lr_stream_t *s, int16_t *out, size_t n)

@@ -48,6 +48,13 @@ func (r *rings) DrainWrite(dst []int16) (int, int64) {
 	return r.drain(&r.c.write, dst)
 }
 
+func (r *rings) KeepAhead() {
+	C.lr_capture_keep_ahead(&r.c.read)
+	if r.c.has_write != 0 {
+		C.lr_capture_keep_ahead(&r.c.write)
+	}
+}
+
 func (r *rings) PopDTMF() (byte, uint32, bool) {
 	v := int64(C.lr_dtmf_next(r.c))
 	if v < 0 {

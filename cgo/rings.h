@@ -47,6 +47,9 @@ typedef struct lr_capture {
 	 * memory so Go passes no pointer of its own (which would escape to the
 	 * heap on every drain). */
 	int64_t drained_stamp;
+	/* Consumer-only: bytes from the first slot known to be resident (see
+	 * lr_capture_keep_ahead). */
+	size_t resident;
 } lr_capture_t;
 
 /* Playback audio: a power-of-two sample ring; Go produces, the media thread
@@ -122,6 +125,13 @@ size_t lr_play_write(lr_play_t *p, const int16_t *src, size_t n);
 size_t lr_play_space(lr_play_t *p);
 void lr_play_discard(lr_play_t *p);
 int lr_dtmf_pop(lr_stream_t *s, char *digit, uint32_t *duration);
+/* Makes the capture ring's memory resident a few frames beyond the slots the
+ * producer has reached since the ring was last empty, so that a backlog
+ * growing into memory never used before does not fault pages in on the media
+ * thread (it still may when Go falls more than those frames behind, or on a
+ * kernel without MADV_POPULATE_WRITE). Consumer side, one goroutine at a
+ * time; a system call only when the backlog reaches a page not yet resident. */
+void lr_capture_keep_ahead(lr_capture_t *r);
 /* Collects the indexes of streams with news since the last call (audio,
  * playback consumed, DTMF) into out; returns the count. One caller at a time. */
 uint32_t lr_collect_ready(uint32_t *out, uint32_t max);

@@ -190,6 +190,50 @@ static void check_concurrent_capture(void)
 	lr_stream_free(pc.s);
 }
 
+/* Whether every page holding bytes [from, to) of the ring is resident. */
+static int resident_range(const lr_capture_t *r, size_t from, size_t to)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t first = from / page, last = (to - 1) / page;
+	unsigned char vec[last - first + 1];
+	if (mincore(r->slots + first * page, (last - first + 1) * page, vec) != 0)
+		return 0;
+	for (size_t i = 0; i <= last - first; i++)
+		if (!(vec[i] & 1))
+			return 0;
+	return 1;
+}
+
+/* With Go keeping ahead (as the pacer does every tick), a backlog growing
+ * through the ring finds every slot's page resident before the producer
+ * writes it: the media thread faults nothing in. Without the keeping ahead,
+ * the fifth frame or so would reach a page never touched. */
+static void check_keep_ahead(void)
+{
+	void *probe = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int supported = madvise(probe, 4096, MADV_POPULATE_WRITE) == 0;
+	munmap(probe, 4096);
+	if (!supported) {
+		printf("rings_test: the kernel lacks MADV_POPULATE_WRITE: keeping ahead not checked\n");
+		return;
+	}
+	lr_stream_t *s = lr_stream_new(FRAME, SLOTS, 0, 0);
+	int16_t in[FRAME];
+	int cold = -1;
+	for (int i = 0; i < SLOTS; i++) {
+		lr_capture_keep_ahead(&s->read);
+		size_t at = (size_t)i * s->read.slot_bytes;
+		if (cold < 0 && !resident_range(&s->read, at, at + s->read.slot_bytes))
+			cold = i;
+		fill(in, FRAME, i + 1);
+		lr_push(s, &s->read, in, FRAME);
+	}
+	check(cold < 0, "slot %d was not resident when the producer reached it", cold);
+	check(resident_pages(&s->read) == (s->read.mapped + 4095) / 4096, "a full ring is all resident");
+	lr_stream_unregister(s);
+	lr_stream_free(s);
+}
+
 static void usage(uint64_t *play_bytes, uint64_t *play_rings)
 {
 	uint64_t capture;
@@ -290,6 +334,7 @@ int main(void)
 	check_prompt_drain_stays_small();
 	check_backlog_in_order();
 	check_concurrent_capture();
+	check_keep_ahead();
 	check_play_ring_lazy();
 	check_play_ring_publication();
 	if (failures) {

@@ -34,6 +34,10 @@ type Media interface {
 	DrainRead(dst []int16) (int, int64)
 	DrainWrite(dst []int16) (int, int64)
 	PopDTMF() (digit byte, duration uint32, ok bool)
+	// KeepAhead makes the capture rings' memory resident a little ahead of
+	// their backlog, so the host's pushes do not fault pages in while
+	// audio piles up. Called often; cheap when there is nothing to do.
+	KeepAhead()
 	// Captured counts the caller's 20 ms frames pushed so far, dropped
 	// ones included: the listen's media time, whatever the socket does.
 	Captured() uint64
@@ -266,6 +270,7 @@ func (s *Stream) Wake() {
 			"bufferSeconds": s.o.Settings.BufferSeconds})
 		s.log(4, "the server is not keeping up: dropping the oldest audio")
 	}
+	s.media.KeepAhead()
 	s.applyRules()
 	s.signal()
 }

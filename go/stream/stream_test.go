@@ -47,6 +47,7 @@ func (m *fakeMedia) DrainRead(dst []int16) (int, int64) {
 }
 func (m *fakeMedia) DrainWrite([]int16) (int, int64) { return 0, 0 }
 func (m *fakeMedia) PopDTMF() (byte, uint32, bool)   { return 0, 0, false }
+func (m *fakeMedia) KeepAhead()                      {}
 func (m *fakeMedia) Captured() uint64                { return 0 }
 func (m *fakeMedia) SilentRun() uint64               { return 0 }
 func (m *fakeMedia) Dropped() uint64                 { return 0 }
