@@ -70,13 +70,14 @@ uint32_t lr_table_capacity(void)
 	return table_cap;
 }
 
-/* Slots a new ring has resident from the start, written here on the control
- * thread: a host's first pushes, and a drain that falls a few frames behind,
- * then never fault a page in on the media thread. */
-#define LR_WARM_SLOTS 4
 /* How far ahead of the producer lr_capture_keep_ahead keeps the ring
- * resident: 160 ms, many pacer ticks. */
-#define LR_AHEAD_SLOTS 8
+ * resident: 60 ms, some thirty pacer ticks. Not more: at 48 kHz a slot is
+ * half a page, and every slot kept ahead is memory every stream holds. */
+#define LR_AHEAD_SLOTS 3
+/* Slots a new ring has resident from the start, written here on the control
+ * thread: the host's first push and the slots ahead of it, so a ring drained
+ * as it goes never faults a page in on the media thread, nor asks for more. */
+#define LR_WARM_SLOTS (1 + LR_AHEAD_SLOTS)
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
@@ -348,8 +349,7 @@ void lr_capture_keep_ahead(lr_capture_t *r)
 	size_t need = (size_t)(reached + LR_AHEAD_SLOTS) * r->slot_bytes;
 	if (need <= r->resident)
 		return;
-	/* One more stretch ahead, so a growing backlog asks once per stretch. */
-	size_t to = page_up(need + (size_t)LR_AHEAD_SLOTS * r->slot_bytes);
+	size_t to = page_up(need);
 	if (to > r->mapped)
 		to = r->mapped;
 	/* Faults the pages in as a write would, without writing: the producer

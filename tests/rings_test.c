@@ -72,21 +72,27 @@ static size_t drain_one(lr_capture_t *r, int16_t *dst)
 }
 
 /* A ring drained after every push reuses its first slot: its memory beyond
- * the first page is never touched. */
-static void check_prompt_drain_stays_small(void)
+ * the first slots is never touched, keeping ahead included (the pacer asks
+ * on every wake): one page at 8 kHz, two at 48 kHz, where a slot is half a
+ * page. */
+static void check_prompt_drain_stays_small(uint32_t frame, size_t want_pages)
 {
-	lr_stream_t *s = lr_stream_new(FRAME, SLOTS, 0, 0);
+	lr_stream_t *s = lr_stream_new(frame, SLOTS, 0, 0);
 	check(s != NULL, "lr_stream_new");
 	size_t pages = (s->read.mapped + 4095) / 4096;
-	check(pages >= 4, "a 1 s ring at 8 kHz maps %zu pages (want at least 4)", pages);
-	int16_t in[FRAME], out[FRAME];
+	check(pages >= 4, "a 1 s ring of %u-sample frames maps %zu pages (want at least 4)", frame, pages);
+	int16_t in[960], out[960];
 	for (int i = 1; i <= 500; i++) {
-		fill(in, FRAME, i);
-		lr_push(s, &s->read, in, FRAME);
-		check(drain_one(&s->read, out) == FRAME && whole(out, i), "prompt drain: frame %d", i);
+		fill(in, frame, i);
+		lr_capture_keep_ahead(&s->read);
+		lr_push(s, &s->read, in, frame);
+		int64_t stamp;
+		check(lr_drain(&s->read, out, 1, &stamp) == frame && out[0] == i && out[frame - 1] == i,
+		      "prompt drain: frame %d", i);
 	}
-	check(resident_pages(&s->read) == 1, "10 s drained promptly left %zu pages resident (want 1)",
-	      resident_pages(&s->read));
+	check(resident_pages(&s->read) == want_pages,
+	      "10 s of %u-sample frames drained promptly left %zu pages resident (want %zu)", frame,
+	      resident_pages(&s->read), want_pages);
 	lr_stream_unregister(s);
 	lr_stream_free(s);
 }
@@ -331,7 +337,8 @@ int main(void)
 		fprintf(stderr, "FAIL: lr_table_init\n");
 		return 1;
 	}
-	check_prompt_drain_stays_small();
+	check_prompt_drain_stays_small(FRAME, 1);
+	check_prompt_drain_stays_small(960, 2);
 	check_backlog_in_order();
 	check_concurrent_capture();
 	check_keep_ahead();

@@ -36,7 +36,7 @@ type Media interface {
 	PopDTMF() (digit byte, duration uint32, ok bool)
 	// KeepAhead makes the capture rings' memory resident a little ahead of
 	// their backlog, so the host's pushes do not fault pages in while
-	// audio piles up. Called often; cheap when there is nothing to do.
+	// audio piles up. Called every wake; cheap when there is nothing to do.
 	KeepAhead()
 	// Captured counts the caller's 20 ms frames pushed so far, dropped
 	// ones included: the listen's media time, whatever the socket does.
