@@ -88,9 +88,7 @@ static _Atomic int populate_works = 1;
 
 static size_t page_up(size_t n)
 {
-	static size_t page;
-	if (!page)
-		page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	return (n + page - 1) / page * page;
 }
 

@@ -1,12 +1,13 @@
 /*
  * rings.h: the engine's C side of the media path (internal, not installed).
  *
- * Every stream owns preallocated single-producer/single-consumer rings in C
- * memory: the host's media thread produces captured audio and consumes
- * playback audio; Go goroutines do the opposite ends. The media thread side
- * never blocks, allocates, locks or enters Go. A stream is reached from the
- * host through a handle table, so a stale handle is refused rather than
- * dereferenced.
+ * Every stream owns single-producer/single-consumer rings in C memory: the
+ * host's media thread produces captured audio and consumes playback audio; Go
+ * goroutines do the opposite ends. Go's side allocates (the playback ring
+ * with its first audio) and keeps the capture rings' pages resident; the
+ * media thread side never blocks, allocates, locks or enters Go. A stream is
+ * reached from the host through a handle table, so a stale handle is refused
+ * rather than dereferenced.
  */
 #ifndef LISTEN_RINGS_H
 #define LISTEN_RINGS_H
