@@ -299,7 +299,7 @@ int listen_stream_media(listen_stream_t h)
 	lr_stream_t *s = lr_lookup(h);
 	if (!s)
 		return LISTEN_EBADHANDLE;
-	return (s->has_write ? LISTEN_MEDIA_WRITE : 0) | (s->play.samples ? LISTEN_MEDIA_PLAYBACK : 0);
+	return (s->has_write ? LISTEN_MEDIA_WRITE : 0) | (s->play.size ? LISTEN_MEDIA_PLAYBACK : 0);
 }
 
 int listen_stream_pending(listen_stream_t h)

@@ -1,10 +1,14 @@
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "rings.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The table is a fixed array so the media thread can index it without a lock;
  * the generation in the upper half of a handle tells a reused slot from the
@@ -16,6 +20,15 @@ static uint32_t *free_list;
 static uint32_t free_count;
 static _Atomic uint64_t *ready;
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static _Atomic uint64_t capture_bytes, play_bytes, play_rings;
+
+void lr_ring_usage(uint64_t *capture, uint64_t *play, uint64_t *rings)
+{
+	*capture = atomic_load_explicit(&capture_bytes, memory_order_relaxed);
+	*play = atomic_load_explicit(&play_bytes, memory_order_relaxed);
+	*rings = atomic_load_explicit(&play_rings, memory_order_relaxed);
+}
 
 int64_t lr_now_ns(void)
 {
@@ -57,21 +70,52 @@ uint32_t lr_table_capacity(void)
 	return table_cap;
 }
 
+/* How far ahead of the producer lr_capture_keep_ahead keeps the ring
+ * resident: 60 ms, some thirty pacer ticks. Not more: at 48 kHz a slot is
+ * half a page, and every slot kept ahead is memory every stream holds. */
+#define LR_AHEAD_SLOTS 3
+/* Slots a new ring has resident from the start, written here on the control
+ * thread: the host's first push and the slots ahead of it, so a ring drained
+ * as it goes never faults a page in on the media thread, nor asks for more. */
+#define LR_WARM_SLOTS (1 + LR_AHEAD_SLOTS)
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+/* Cleared when the kernel refuses MADV_POPULATE_WRITE: then pages are
+ * faulted in by their first write, wherever it happens. */
+static _Atomic int populate_works = 1;
+
+static size_t page_up(size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	return (n + page - 1) / page * page;
+}
+
 static int capture_init(lr_capture_t *r, uint32_t nslots, uint32_t slot_samples)
 {
 	r->nslots = nslots;
 	r->slot_samples = slot_samples;
-	r->samples = calloc((size_t)nslots * slot_samples, sizeof(int16_t));
-	r->lens = calloc(nslots, sizeof(uint32_t));
-	r->stamps = calloc(nslots, sizeof(int64_t));
-	return r->samples && r->lens && r->stamps ? 0 : -1;
+	r->slot_bytes = (sizeof(int64_t) + (size_t)slot_samples * sizeof(int16_t) + 7) & ~(size_t)7;
+	size_t bytes = (size_t)nslots * r->slot_bytes;
+	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return -1;
+	r->slots = m;
+	r->mapped = bytes;
+	size_t warm = (size_t)(nslots < LR_WARM_SLOTS ? nslots : LR_WARM_SLOTS) * r->slot_bytes;
+	memset(r->slots, 0, warm);
+	r->resident = page_up(warm) < bytes ? page_up(warm) : bytes;
+	atomic_fetch_add_explicit(&capture_bytes, bytes, memory_order_relaxed);
+	return 0;
 }
 
 static void capture_free(lr_capture_t *r)
 {
-	free(r->samples);
-	free(r->lens);
-	free(r->stamps);
+	if (!r->slots)
+		return;
+	munmap(r->slots, r->mapped);
+	atomic_fetch_sub_explicit(&capture_bytes, r->mapped, memory_order_relaxed);
 }
 
 void lr_stream_free(lr_stream_t *s)
@@ -80,7 +124,12 @@ void lr_stream_free(lr_stream_t *s)
 		return;
 	capture_free(&s->read);
 	capture_free(&s->write);
-	free(s->play.samples);
+	int16_t *play = atomic_load(&s->play.samples);
+	if (play) {
+		free(play);
+		atomic_fetch_sub_explicit(&play_bytes, (uint64_t)s->play.size * sizeof(int16_t), memory_order_relaxed);
+		atomic_fetch_sub_explicit(&play_rings, 1, memory_order_relaxed);
+	}
 	free(s);
 }
 
@@ -99,9 +148,7 @@ lr_stream_t *lr_stream_new(uint32_t frame_samples, uint32_t capture_slots, int h
 		uint32_t cap = 1;
 		while (cap < play_samples)
 			cap <<= 1;
-		s->play.mask = cap - 1;
-		s->play.samples = calloc(cap, sizeof(int16_t));
-		bad |= s->play.samples == NULL;
+		s->play.size = cap;
 	}
 	if (bad) {
 		lr_stream_free(s);
@@ -180,27 +227,46 @@ uint32_t lr_collect_ready(uint32_t *out, uint32_t max)
 	return n;
 }
 
+static int16_t *slot_pcm(unsigned char *slot)
+{
+	return (int16_t *)(slot + sizeof(int64_t));
+}
+
+/* The slot of count n; every offset is taken modulo the ring, so even a
+ * stale base gives a slot inside it. */
+static unsigned char *slot_at(lr_capture_t *r, uint64_t n, uint64_t base)
+{
+	return r->slots + (size_t)((n - base) % r->nslots) * r->slot_bytes;
+}
+
 /* Publishes the producer's current (whole) slot and opens the next. */
-static void capture_commit(lr_stream_t *s, lr_capture_t *r, const int16_t *slot, int64_t now)
+static void capture_commit(lr_stream_t *s, lr_capture_t *r, unsigned char *slot, int64_t now)
 {
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-	r->lens[head % r->nslots] = r->slot_samples;
-	r->stamps[head % r->nslots] = now;
+	memcpy(slot, &now, sizeof now);
 	if (r == &s->read && s->track_silence) {
+		const int16_t *x = slot_pcm(slot);
 		uint64_t sum = 0;
 		for (uint32_t i = 0; i < r->slot_samples; i++)
-			sum += (uint64_t)((int32_t)slot[i] * (int32_t)slot[i]);
+			sum += (uint64_t)((int32_t)x[i] * (int32_t)x[i]);
 		if (sum > s->silence_max)
 			atomic_store_explicit(&s->loud_end, head + 1, memory_order_relaxed);
 	}
 	atomic_store_explicit(&r->head, head + 1, memory_order_release);
 }
 
-/* The slot the producer fills, dropping the oldest when the ring is full. */
-static int16_t *capture_open(lr_stream_t *s, lr_capture_t *r)
+/* The slot the producer fills, dropping the oldest when the ring is full.
+ * fresh: no part of the slot is written yet. */
+static unsigned char *capture_open(lr_stream_t *s, lr_capture_t *r, int fresh)
 {
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
 	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	if (fresh && head == tail && !r->has_peeker) {
+		/* Empty, and only the consumer's claim empties it: nothing is
+		 * being copied, so the ring may start again at its first slot.
+		 * The consumer reads base after head, whose release publishes it. */
+		atomic_store_explicit(&r->base, head, memory_order_relaxed);
+	}
 	while (head - tail >= r->nslots) {
 		/* Full: drop the oldest. The consumer claims slots by CAS too, so
 		 * exactly one of us takes it. */
@@ -210,7 +276,7 @@ static int16_t *capture_open(lr_stream_t *s, lr_capture_t *r)
 			break;
 		}
 	}
-	return r->samples + (size_t)(head % r->nslots) * r->slot_samples;
+	return slot_at(r, head, atomic_load_explicit(&r->base, memory_order_relaxed));
 }
 
 int lr_push(lr_stream_t *s, lr_capture_t *r, const int16_t *in, size_t n)
@@ -224,10 +290,10 @@ int lr_push(lr_stream_t *s, lr_capture_t *r, const int16_t *in, size_t n)
 		uint32_t partial = atomic_load_explicit(&r->partial, memory_order_relaxed);
 		if (partial >= r->slot_samples)
 			partial = 0;
-		int16_t *slot = capture_open(s, r);
+		unsigned char *slot = capture_open(s, r, partial == 0);
 		size_t room = r->slot_samples - partial;
 		size_t k = n < room ? n : room;
-		memcpy(slot + partial, in, k * sizeof(int16_t));
+		memcpy(slot_pcm(slot) + partial, in, k * sizeof(int16_t));
 		partial += (uint32_t)k;
 		in += k;
 		n -= k;
@@ -252,23 +318,23 @@ size_t lr_drain(lr_capture_t *r, int16_t *dst, uint32_t max_frames, int64_t *old
 		uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
 		if (tail == head)
 			break;
-		size_t at = (size_t)(tail % r->nslots);
-		uint32_t len = r->lens[at];
-		int64_t stamp = r->stamps[at];
-		memcpy(dst + copied, r->samples + at * r->slot_samples, len * sizeof(int16_t));
+		const unsigned char *slot = slot_at(r, tail, atomic_load_explicit(&r->base, memory_order_relaxed));
+		int64_t stamp;
+		memcpy(&stamp, slot, sizeof stamp);
+		memcpy(dst + copied, slot + sizeof(int64_t), r->slot_samples * sizeof(int16_t));
 		/* If the producer dropped this slot meanwhile, the copy may be torn:
 		 * the failed claim discards it. */
 		if (!atomic_compare_exchange_strong(&r->tail, &tail, tail + 1))
 			continue;
 		if (!*oldest_stamp)
 			*oldest_stamp = stamp;
-		copied += len;
+		copied += r->slot_samples;
 		f++;
 	}
 	return copied;
 }
 
-/* The slots from *pos the producer cannot be refilling: it writes slot head
+/* The slots from pos the producer cannot be refilling: it writes slot head
  * while it is partly filled, which is slot head - nslots. */
 static uint64_t peek_skip(const lr_capture_t *r, uint64_t head, uint64_t pos)
 {
@@ -276,20 +342,18 @@ static uint64_t peek_skip(const lr_capture_t *r, uint64_t head, uint64_t pos)
 	return pos < oldest ? oldest - pos : 0;
 }
 
-size_t lr_peek(lr_capture_t *r, uint64_t *pos, int16_t *dst, uint32_t max_frames, uint64_t *lost)
+size_t lr_peek(lr_capture_t *r, int16_t *dst, uint32_t max_frames)
 {
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-	uint64_t p = *pos;
-	if (p > head) /* a position from another ring: start afresh */
-		p = head;
-	*lost = peek_skip(r, head, p);
-	p += *lost;
+	uint64_t p = r->peek_pos;
+	uint64_t base = atomic_load_explicit(&r->base, memory_order_relaxed); /* fixed: has_peeker */
+	r->peek_lost = peek_skip(r, head, p);
+	p += r->peek_lost;
 	uint64_t n = head - p;
 	if (n > max_frames)
 		n = max_frames;
 	for (uint64_t i = 0; i < n; i++)
-		memcpy(dst + i * r->slot_samples, r->samples + (size_t)((p + i) % r->nslots) * r->slot_samples,
-		       r->slot_samples * sizeof(int16_t));
+		memcpy(dst + i * r->slot_samples, slot_pcm(slot_at(r, p + i, base)), r->slot_samples * sizeof(int16_t));
 	/* Seqlock-style: what the producer started to refill while we copied is
 	 * torn, and is dropped from the front. */
 	atomic_thread_fence(memory_order_acquire);
@@ -298,16 +362,45 @@ size_t lr_peek(lr_capture_t *r, uint64_t *pos, int16_t *dst, uint32_t max_frames
 		torn = n;
 	if (torn) {
 		memmove(dst, dst + torn * r->slot_samples, (n - torn) * r->slot_samples * sizeof(int16_t));
-		*lost += torn;
+		r->peek_lost += torn;
 	}
-	*pos = p + n;
+	r->peek_pos = p + n;
 	return (size_t)((n - torn) * r->slot_samples);
+}
+
+void lr_capture_keep_ahead(lr_capture_t *r)
+{
+	if (!r->slots || r->resident >= r->mapped || !atomic_load_explicit(&populate_works, memory_order_relaxed))
+		return;
+	/* base first: head has only grown since base was set. */
+	uint64_t base = atomic_load_explicit(&r->base, memory_order_acquire);
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+	uint64_t reached = head > base ? head - base : 0;
+	if (reached > r->nslots)
+		reached = r->nslots;
+	size_t need = (size_t)(reached + LR_AHEAD_SLOTS) * r->slot_bytes;
+	if (need <= r->resident)
+		return;
+	size_t to = page_up(need);
+	if (to > r->mapped)
+		to = r->mapped;
+	/* Faults the pages in as a write would, without writing: the producer
+	 * may be filling them this instant. */
+	if (madvise(r->slots + r->resident, to - r->resident, MADV_POPULATE_WRITE) != 0) {
+		if (errno == EINVAL) /* an older kernel: no use asking again */
+			atomic_store_explicit(&populate_works, 0, memory_order_relaxed);
+		return;
+	}
+	r->resident = to;
 }
 
 int lr_pull(lr_stream_t *s, int16_t *out, size_t n)
 {
 	lr_play_t *p = &s->play;
-	if (!p->samples)
+	/* Acquire: a ring seen is a ring allocated. The samples it holds are
+	 * published by head's release, as before. */
+	int16_t *ring = atomic_load_explicit(&p->samples, memory_order_acquire);
+	if (!ring)
 		return 0;
 	uint64_t tail = atomic_load_explicit(&p->tail, memory_order_relaxed);
 	uint64_t discard = atomic_load_explicit(&p->discard_to, memory_order_acquire);
@@ -318,14 +411,14 @@ int lr_pull(lr_stream_t *s, int16_t *out, size_t n)
 	}
 	uint64_t head = atomic_load_explicit(&p->head, memory_order_acquire);
 	size_t avail = (size_t)(head - tail);
-	size_t cap = (size_t)p->mask + 1;
+	size_t cap = p->size;
 	if (avail == 0 || avail > cap) /* > cap: two hosts pulling at once */
 		return 0;
 	size_t k = avail < n ? avail : n;
-	size_t at = (size_t)(tail & p->mask);
+	size_t at = (size_t)(tail & (cap - 1));
 	size_t first = k < cap - at ? k : cap - at;
-	memcpy(out, p->samples + at, first * sizeof(int16_t));
-	memcpy(out + first, p->samples, (k - first) * sizeof(int16_t));
+	memcpy(out, ring + at, first * sizeof(int16_t));
+	memcpy(out + first, ring, (k - first) * sizeof(int16_t));
 	if (k < n)
 		memset(out + k, 0, (n - k) * sizeof(int16_t));
 	atomic_fetch_add_explicit(&p->played, k, memory_order_relaxed);
@@ -335,14 +428,33 @@ int lr_pull(lr_stream_t *s, int16_t *out, size_t n)
 }
 
 /* Samples the consumer is about to skip still count as taken: it may be
- * copying them this instant, so their room frees only once it has moved on. */
+ * copying them this instant, so their room frees only once it has moved on.
+ * A ring not allocated yet is all room. */
 size_t lr_play_space(lr_play_t *p)
 {
-	if (!p->samples)
+	if (!p->size)
 		return 0;
 	uint64_t head = atomic_load_explicit(&p->head, memory_order_relaxed);
 	uint64_t tail = atomic_load_explicit(&p->tail, memory_order_acquire);
-	return (size_t)p->mask + 1 - (size_t)(head - tail);
+	return (size_t)p->size - (size_t)(head - tail);
+}
+
+/* The ring's memory, allocated on its first use; NULL when out of memory.
+ * Producer only: nobody else stores the pointer. */
+static int16_t *play_ring(lr_play_t *p)
+{
+	int16_t *ring = atomic_load_explicit(&p->samples, memory_order_relaxed);
+	if (ring)
+		return ring;
+	ring = malloc((size_t)p->size * sizeof(int16_t));
+	if (!ring)
+		return NULL;
+	atomic_fetch_add_explicit(&play_bytes, (uint64_t)p->size * sizeof(int16_t), memory_order_relaxed);
+	atomic_fetch_add_explicit(&play_rings, 1, memory_order_relaxed);
+	/* Release pairs with lr_pull's acquire. The consumer reads only
+	 * samples below head, which the first write publishes after this. */
+	atomic_store_explicit(&p->samples, ring, memory_order_release);
+	return ring;
 }
 
 size_t lr_play_write(lr_play_t *p, const int16_t *src, size_t n)
@@ -351,12 +463,15 @@ size_t lr_play_write(lr_play_t *p, const int16_t *src, size_t n)
 	size_t k = n < space ? n : space;
 	if (k == 0)
 		return 0;
+	int16_t *ring = play_ring(p);
+	if (!ring)
+		return 0;
 	uint64_t head = atomic_load_explicit(&p->head, memory_order_relaxed);
-	size_t cap = (size_t)p->mask + 1;
-	size_t at = (size_t)(head & p->mask);
+	size_t cap = p->size;
+	size_t at = (size_t)(head & (cap - 1));
 	size_t first = k < cap - at ? k : cap - at;
-	memcpy(p->samples + at, src, first * sizeof(int16_t));
-	memcpy(p->samples, src + first, (k - first) * sizeof(int16_t));
+	memcpy(ring + at, src, first * sizeof(int16_t));
+	memcpy(ring, src + first, (k - first) * sizeof(int16_t));
 	atomic_store_explicit(&p->head, head + k, memory_order_release);
 	return k;
 }

@@ -13,6 +13,11 @@ static uint64_t lr_play_played(lr_play_t *p) { return atomic_load(&p->played); }
 static uint64_t lr_captured(lr_stream_t *s) { return atomic_load(&s->read.head); }
 // loud_end first: head only grows, so the difference is never negative.
 static uint64_t lr_silent_run(lr_stream_t *s) { uint64_t l = atomic_load(&s->loud_end); return atomic_load(&s->read.head) - l; }
+// The out-parameters stay in C memory: a Go variable passed to C by address
+// escapes to the heap, an allocation per call, several per frame.
+static size_t lr_drain_stamped(lr_capture_t *r, int16_t *dst, uint32_t max_frames) { return lr_drain(r, dst, max_frames, &r->drained_stamp); }
+// A digit and its duration, packed; -1 when none waits.
+static int64_t lr_dtmf_next(lr_stream_t *s) { char d; uint32_t dur; return lr_dtmf_pop(s, &d, &dur) ? (int64_t)(unsigned char)d << 32 | dur : -1; }
 */
 import "C"
 
@@ -30,9 +35,8 @@ func (r *rings) drain(cap_ *C.lr_capture_t, dst []int16) (int, int64) {
 	if frames == 0 {
 		return 0, 0
 	}
-	var stamp C.int64_t
-	n := C.lr_drain(cap_, (*C.int16_t)(unsafe.Pointer(&dst[0])), C.uint32_t(frames), &stamp)
-	return int(n), int64(stamp)
+	n := C.lr_drain_stamped(cap_, (*C.int16_t)(unsafe.Pointer(&dst[0])), C.uint32_t(frames))
+	return int(n), int64(cap_.drained_stamp)
 }
 
 func (r *rings) DrainRead(dst []int16) (int, int64) { return r.drain(&r.c.read, dst) }
@@ -44,33 +48,37 @@ func (r *rings) DrainWrite(dst []int16) (int, int64) {
 	return r.drain(&r.c.write, dst)
 }
 
-func (r *rings) peek(cap_ *C.lr_capture_t, pos *uint64, dst []int16) (int, uint64) {
+func (r *rings) peek(cap_ *C.lr_capture_t, dst []int16) (int, uint64) {
 	frames := len(dst) / int(r.c.frame_samples)
-	if frames == 0 {
+	if frames == 0 || cap_.has_peeker == 0 {
 		return 0, 0
 	}
-	var p, lost C.uint64_t = C.uint64_t(*pos), 0
-	n := C.lr_peek(cap_, &p, (*C.int16_t)(unsafe.Pointer(&dst[0])), C.uint32_t(frames), &lost)
-	*pos = uint64(p)
-	return int(n), uint64(lost)
+	n := C.lr_peek(cap_, (*C.int16_t)(unsafe.Pointer(&dst[0])), C.uint32_t(frames))
+	return int(n), uint64(cap_.peek_lost)
 }
 
-func (r *rings) PeekRead(pos *uint64, dst []int16) (int, uint64) { return r.peek(&r.c.read, pos, dst) }
+func (r *rings) PeekRead(dst []int16) (int, uint64) { return r.peek(&r.c.read, dst) }
 
-func (r *rings) PeekWrite(pos *uint64, dst []int16) (int, uint64) {
+func (r *rings) PeekWrite(dst []int16) (int, uint64) {
 	if r.c.has_write == 0 {
 		return 0, 0
 	}
-	return r.peek(&r.c.write, pos, dst)
+	return r.peek(&r.c.write, dst)
+}
+
+func (r *rings) KeepAhead() {
+	C.lr_capture_keep_ahead(&r.c.read)
+	if r.c.has_write != 0 {
+		C.lr_capture_keep_ahead(&r.c.write)
+	}
 }
 
 func (r *rings) PopDTMF() (byte, uint32, bool) {
-	var d C.char
-	var dur C.uint32_t
-	if C.lr_dtmf_pop(r.c, &d, &dur) == 0 {
+	v := int64(C.lr_dtmf_next(r.c))
+	if v < 0 {
 		return 0, 0, false
 	}
-	return byte(d), uint32(dur), true
+	return byte(v >> 32), uint32(v), true
 }
 
 func (r *rings) Captured() uint64  { return uint64(C.lr_captured(r.c)) }
@@ -83,7 +91,7 @@ func (r *rings) Now() int64        { return int64(C.lr_now_ns()) }
 func (r *rings) Played() uint64 { return uint64(C.lr_play_played(&r.c.play)) }
 
 func (r *rings) Play() playback.Ring {
-	if r.c.play.samples == nil {
+	if r.c.play.size == 0 {
 		return nil
 	}
 	return playRing{&r.c.play}

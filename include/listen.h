@@ -189,7 +189,10 @@ int listen_stream_dtmf(listen_stream_t s, char digit, uint32_t duration);
 
 /* Tells which per-frame calls the stream needs beyond push_read, as
  * LISTEN_MEDIA_* bits decided by its config and flags, so the host taps only
- * what is used. Any thread; never blocks, never enters Go.
+ * what is used. LISTEN_MEDIA_PLAYBACK says the stream may play: its ring is
+ * allocated only when the first audio to play arrives (pull_play returns 0
+ * until then), so a host taps from the start and pays only a call per frame.
+ * Any thread; never blocks, never enters Go.
  * Returns the bits (>= 0), or LISTEN_EBADHANDLE. */
 int listen_stream_media(listen_stream_t s);
 
@@ -239,8 +242,12 @@ int listen_status_all(char *buf, size_t len);
  * or {"on":true,"secondsLeft":S}), live streams, and the latency from a captured frame's
  * push to its write on the socket and from streamed playback audio's arrival
  * to its first sample played (counts, p50 and p99 in ms, since the engine
- * started), the engine's goroutine count, its memory by use (KiB), and the
- * bytes of maxServerBytes in use (serverBytes).
+ * started), the engine's goroutine count, its memory by use (KiB), the
+ * bytes of maxServerBytes in use (serverBytes), and the C memory of the live
+ * streams' rings: "rings":{"captureBytes":..,"playbackBytes":..,
+ * "playbackRings":N} (capture rings are mapped for bufferSeconds but resident
+ * only as far as audio has piled up in them; a playback ring exists only once
+ * its stream has had audio to play).
  * Control thread. */
 int listen_stats(char *buf, size_t len);
 

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE /* pthread_condattr_setclock, strdup */
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -37,7 +38,7 @@ struct rec {
 };
 static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ev_cv;
-static struct rec rec_stop_first, rec_destroy_first, rec_racing;
+static struct rec rec_stop_first, rec_destroy_first, rec_racing, rec_quiet, rec_beep;
 /* The user pointer of refused creates: no stream was created, so it must
  * never come back in a callback. */
 static int refused_tag;
@@ -69,6 +70,10 @@ static struct rec *rec_of(void *stream_user)
 		return &rec_destroy_first;
 	if (stream_user == &rec_racing)
 		return &rec_racing;
+	if (stream_user == &rec_quiet)
+		return &rec_quiet;
+	if (stream_user == &rec_beep)
+		return &rec_beep;
 	return NULL;
 }
 
@@ -356,6 +361,85 @@ static void check_drain_and_version(void)
 	check_rc(api.version(NULL, 8), LISTEN_EINVAL, "version(NULL, 8)");
 }
 
+/* listen_stats, resolved from the library already loaded. */
+static int (*stats_fn)(char *buf, size_t len);
+
+/* A member of listen_stats' "rings" object, or -1. */
+static long long ring_figure(const char *key)
+{
+	char buf[4096];
+	const char *v;
+	size_t n;
+	if (!stats_fn || stats_fn(buf, sizeof buf) >= (int)sizeof buf || !json_member(buf, "rings", &v, &n))
+		return -1;
+	char rings[512];
+	snprintf(rings, sizeof rings, "%.*s", (int)n, v);
+	if (!json_member(rings, key, &v, &n))
+		return -1;
+	return strtoll(v, NULL, 10);
+}
+
+/* The beep as the engine makes it (stream.Beep): 400 ms of 1 kHz at
+ * -12 dBFS with 10 ms ramps. */
+static int beep_sample(int i, int rate)
+{
+	int n = rate * 400 / 1000, ramp = rate / 100;
+	double g = i < ramp ? (double)i / ramp : i >= n - ramp ? (double)(n - 1 - i) / ramp : 1.0;
+	return (int)(int16_t)(32767 * pow(10, -12.0 / 20) * g * sin(2 * M_PI * 1000 * i / rate));
+}
+
+/* The playback ring exists only once there is audio to play: a listen the
+ * server never sends audio to holds none, and the host pulls nothing; one
+ * with playBeep gets its ring for the beep, which plays whole. Both dial a
+ * port where nothing listens, so no server audio comes; their rings live
+ * until the host destroys them. */
+static void check_playback_ring_on_demand(void)
+{
+	char err[1024] = "";
+	printf("---- playback ring only for audio to play\n");
+	check(ring_figure("playbackRings") == 0, "no playback ring before any listen plays (%lld)",
+	      ring_figure("playbackRings"));
+	listen_stream_t quiet =
+		api.stream_create("{\"url\":\"ws://127.0.0.1:1\"}", NULL, 8000, 0, &rec_quiet, err, sizeof err);
+	check(quiet != 0, "create(quiet) %s", err);
+	check(wait_for_stop(&rec_quiet), "quiet: stop event");
+	check(ring_figure("playbackRings") == 0 && ring_figure("playbackBytes") == 0,
+	      "a listen that never got audio holds no playback ring (%lld rings, %lld bytes)",
+	      ring_figure("playbackRings"), ring_figure("playbackBytes"));
+	int16_t frame[160];
+	for (int i = 0; i < 160; i++)
+		frame[i] = 55;
+	int rc = api.stream_pull_play(quiet, frame, 160);
+	check(rc == 0 && frame[0] == 55 && frame[159] == 55, "quiet: pull_play -> %d, the frame left as it was", rc);
+
+	listen_stream_t beep = api.stream_create("{\"url\":\"ws://127.0.0.1:1\",\"playBeep\":true}", NULL, 8000, 0,
+	                                         &rec_beep, err, sizeof err);
+	check(beep != 0, "create(playBeep) %s", err);
+	check(wait_for_stop(&rec_beep), "playBeep: stop event");
+	check(ring_figure("playbackRings") == 1 && ring_figure("playbackBytes") == 2048 * 2,
+	      "the beep's listen holds one playback ring of 2048 samples (%lld rings, %lld bytes)",
+	      ring_figure("playbackRings"), ring_figure("playbackBytes"));
+	/* The writer filled the ring with the beep's start before dialling. */
+	int pulled = 0, wrong = -1;
+	while (pulled < 2048 && api.stream_pull_play(beep, frame, 160) == 160) {
+		for (int i = 0; i < 160 && pulled + i < 2048; i++)
+			if (wrong < 0 && abs(frame[i] - beep_sample(pulled + i, 8000)) > 1)
+				wrong = pulled + i;
+		pulled += 160;
+	}
+	check(pulled >= 2048 && wrong < 0, "playBeep: pulled %d samples of the beep, first wrong at %d", pulled,
+	      wrong);
+
+	check_rc(api.stream_destroy(quiet), LISTEN_OK, "destroy(quiet)");
+	check_rc(api.stream_destroy(beep), LISTEN_OK, "destroy(playBeep)");
+	/* Freed in the background once the stream has finished too. */
+	for (int i = 0; i < 500 && ring_figure("playbackRings") != 0; i++)
+		usleep(10000);
+	check(ring_figure("playbackRings") == 0 && ring_figure("playbackBytes") == 0,
+	      "destroyed: the playback ring is freed (%lld rings, %lld bytes)", ring_figure("playbackRings"),
+	      ring_figure("playbackBytes"));
+}
+
 int main(int argc, char **argv)
 {
 	char err[1024];
@@ -370,6 +454,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	check(1, "loaded %s, listen_abi_version() == %d", argv[1], LISTEN_ABI_VERSION);
+	void *lib = dlopen(argv[1], RTLD_NOW | RTLD_NOLOAD);
+	*(void **)&stats_fn = lib ? dlsym(lib, "listen_stats") : NULL;
+	check(stats_fn != NULL, "listen_stats resolved");
 
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -410,11 +497,12 @@ int main(int argc, char **argv)
 	check_stream_lifetime(&rec_stop_first, 0);
 	check_stream_lifetime(&rec_destroy_first, 1);
 	check_racing_threads();
+	check_playback_ring_on_demand();
 
 	check_rc(api.shutdown(5000), LISTEN_OK, "shutdown(5000)");
 	pthread_mutex_lock(&ev_mu);
-	struct rec *recs[] = {&rec_stop_first, &rec_destroy_first, &rec_racing};
-	for (int i = 0; i < 3; i++) {
+	struct rec *recs[] = {&rec_stop_first, &rec_destroy_first, &rec_racing, &rec_quiet, &rec_beep};
+	for (int i = 0; i < 5; i++) {
 		check(recs[i]->nstops == 1, "stream %d: exactly one \"stop\" event (%d)", i, recs[i]->nstops);
 		check(recs[i]->after_stop == 0, "stream %d: no callback after its \"stop\" (%d)", i,
 		      recs[i]->after_stop);

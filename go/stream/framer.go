@@ -82,8 +82,13 @@ func newFramer(c *config.Listen, codecRate int) (*framer, error) {
 	// Dropping the filter's delay at the start (and flushing it at the end)
 	// keeps the stream aligned with the call and exactly as long.
 	f.skip = f.left.Delay()
-	f.mixed = make([]int16, f.inFrame)
-	f.inter = make([]int16, 2*f.outFrame)
+	// Scratch only for what the mix uses: most listens are mono.
+	if c.MixType == config.Mixed {
+		f.mixed = make([]int16, f.inFrame)
+	}
+	if f.channels == 2 {
+		f.inter = make([]int16, 2*f.outFrame)
+	}
 	switch c.Encoding {
 	case config.OpusCode:
 		// One encoder for the whole stream: Opus predicts each packet from

@@ -10,9 +10,11 @@ import (
 	"github.com/modlisten/mod_listen/go/wsdial"
 )
 
-// drainFrames bounds one drain so a long backlog is sent in slices, with the
-// playback and DTMF work in between.
-const drainFrames = 16
+// drainFrames is how many captured frames one copy out of a ring takes; a
+// backlog is drained in as many copies as it needs. The host pushes one
+// frame per 20 ms and the ring is drained every few ms, so a copy holds one
+// frame nearly always: a larger scratch would only cost memory per stream.
+const drainFrames = 2
 
 // pump moves everything that is ready to the socket: captured audio as
 // binary frames, queued text frames (DTMF among them), playback notices. It

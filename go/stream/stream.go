@@ -34,13 +34,17 @@ type Media interface {
 	// returns the samples copied and the push time (ns) of the oldest.
 	DrainRead(dst []int16) (int, int64)
 	DrainWrite(dst []int16) (int, int64)
-	// PeekRead and PeekWrite copy whole captured frames from *pos on
-	// without taking them, for a reader at its own pace (the recognizer),
-	// and move *pos past them. lost counts frames overwritten before they
-	// could be copied.
-	PeekRead(pos *uint64, dst []int16) (n int, lost uint64)
-	PeekWrite(pos *uint64, dst []int16) (n int, lost uint64)
+	// PeekRead and PeekWrite copy the whole captured frames that came since
+	// the last call, without taking them, for a second reader at its own
+	// pace (the recognizer; a listen with a transcribe has one). lost counts
+	// frames refilled before they could be copied.
+	PeekRead(dst []int16) (n int, lost uint64)
+	PeekWrite(dst []int16) (n int, lost uint64)
 	PopDTMF() (digit byte, duration uint32, ok bool)
+	// KeepAhead makes the capture rings' memory resident a little ahead of
+	// their backlog, so the host's pushes do not fault pages in while
+	// audio piles up. Called every wake; cheap when there is nothing to do.
+	KeepAhead()
 	// Captured counts the caller's 20 ms frames pushed so far, dropped
 	// ones included: the listen's media time, whatever the socket does.
 	Captured() uint64
@@ -280,6 +284,7 @@ func (s *Stream) Wake(inline bool) {
 			"bufferSeconds": s.o.Settings.BufferSeconds})
 		s.log(4, "the server is not keeping up: dropping the oldest audio")
 	}
+	s.media.KeepAhead()
 	s.applyRules()
 	if s.stt != nil {
 		s.stt.pull(false)

@@ -45,18 +45,19 @@ func (m *fakeMedia) DrainRead(dst []int16) (int, int64) {
 	}
 	return 160, 0
 }
-func (m *fakeMedia) DrainWrite([]int16) (int, int64)          { return 0, 0 }
-func (m *fakeMedia) PopDTMF() (byte, uint32, bool)            { return 0, 0, false }
-func (m *fakeMedia) PeekRead(*uint64, []int16) (int, uint64)  { return 0, 0 }
-func (m *fakeMedia) PeekWrite(*uint64, []int16) (int, uint64) { return 0, 0 }
-func (m *fakeMedia) Captured() uint64                         { return 0 }
-func (m *fakeMedia) SilentRun() uint64                        { return 0 }
-func (m *fakeMedia) Dropped() uint64                          { return 0 }
-func (m *fakeMedia) TakeOverrun() bool                        { return false }
-func (m *fakeMedia) Now() int64                               { return 0 }
-func (m *fakeMedia) End()                                     { m.ended.Store(true) }
-func (m *fakeMedia) Play() playback.Ring                      { return nil }
-func (m *fakeMedia) Played() uint64                           { return 0 }
+func (m *fakeMedia) DrainWrite([]int16) (int, int64) { return 0, 0 }
+func (m *fakeMedia) PopDTMF() (byte, uint32, bool)   { return 0, 0, false }
+func (m *fakeMedia) PeekRead([]int16) (int, uint64)  { return 0, 0 }
+func (m *fakeMedia) PeekWrite([]int16) (int, uint64) { return 0, 0 }
+func (m *fakeMedia) Captured() uint64                { return 0 }
+func (m *fakeMedia) SilentRun() uint64               { return 0 }
+func (m *fakeMedia) Dropped() uint64                 { return 0 }
+func (m *fakeMedia) TakeOverrun() bool               { return false }
+func (m *fakeMedia) Now() int64                      { return 0 }
+func (m *fakeMedia) End()                            { m.ended.Store(true) }
+func (m *fakeMedia) Play() playback.Ring             { return nil }
+func (m *fakeMedia) Played() uint64                  { return 0 }
+func (m *fakeMedia) KeepAhead()                      {}
 
 type recorder struct {
 	mu     sync.Mutex

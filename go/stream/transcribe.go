@@ -41,7 +41,6 @@ type transcriber struct {
 	// listen server that stops reading does not starve it: the pacer pulls
 	// (and, at the end, the stream's goroutine), under pullMu.
 	pullMu      sync.Mutex
-	posL, posR  uint64 // the next captured frame to read from each ring
 	pair        pairer
 	scratch     []int16
 	mediaMs     atomic.Int64 // the call's audio taken so far
@@ -139,12 +138,12 @@ func (t *transcriber) pull(final bool) {
 	}
 	s, p := t.s, &t.pair
 	for {
-		n, lost := s.media.PeekRead(&t.posL, t.scratch)
+		n, lost := s.media.PeekRead(t.scratch)
 		p.inL = append(p.inL, t.scratch[:n]...)
 		got := n
 		if p.twoSided {
 			var lostR uint64
-			n, lostR = s.media.PeekWrite(&t.posR, t.scratch)
+			n, lostR = s.media.PeekWrite(t.scratch)
 			p.inR = append(p.inR, t.scratch[:n]...)
 			got += n
 			lost = max(lost, lostR)

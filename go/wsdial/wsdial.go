@@ -104,9 +104,12 @@ func Dial(ctx context.Context, o Options) (*Conn, error) {
 	d := websocket.Dialer{
 		HandshakeTimeout: o.Timeout,
 		Subprotocols:     o.Subprotocols,
-		ReadBufferSize:   2048,
-		WriteBufferSize:  4096,
-		WriteBufferPool:  &writePool,
+		// Held by every stream for its life: 1 KiB takes a server's
+		// commands and a 20 ms frame of 16 kHz audio in one read; longer
+		// frames are read straight into the stream's own buffer.
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &writePool,
 		NetDialContext: func(dctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := nd.DialContext(dctx, network, addr)
 			if err != nil {

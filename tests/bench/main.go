@@ -618,7 +618,7 @@ func targetsReport(w *strings.Builder, out map[string]any) {
 		{"hook_p999_us", 100, true, fmt.Sprintf("hook p99.9 at %v calls (µs)", out["hook_calls"])},
 		{"cpu_cores_per_1000_streams_8k_mono", 0.25, true, "cores per 1000 8 kHz mono streams"},
 		{"twilio_cpu_ratio", 1.5, true, "Twilio stream CPU / L16 stream CPU (8 kHz mono)"},
-		{"rss_kib_per_stream", 64, true, "RSS per stream (KiB)"},
+		{"rss_kib_per_stream", 40, true, "RSS per stream (KiB)"},
 		{"frames_dropped", 0, true, "frames dropped, all runs"},
 		{"frames_dropped_2000_calls", 0, true, "frames dropped at 2000 calls"},
 		{"send_latency_p99_ms", 5, true, "capture-to-socket p99 (ms)"},

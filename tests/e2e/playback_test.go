@@ -785,3 +785,55 @@ func TestKillAudio(t *testing.T) {
 	t.Logf("kill sent at %.1f ms, kill_audio at %d ms, last loud frame %d (%d ms); after-clip at %.3f s",
 		killSent, kill.T, firstSilentFrame-1, (firstSilentFrame-1)*20, float64(afterStart)/pbRate)
 }
+
+// A listen's playback ring is made by the first audio the server sends: a
+// clip that comes after a second of streaming, into a call that had nothing
+// to play until then, still plays whole, from its first sample, right away.
+func TestLatePlaybackPlaysWhole(t *testing.T) {
+	t.Parallel()
+	const sec, hz = 0.3, 600.0
+	script := newPBScript()
+	srv := NewWSServer(t, func(c *WSConn) {
+		done, ok := pbAfterFirstFrame(c, script)
+		if ok {
+			if !pbWaitBinary(c, 50, 5*time.Second) {
+				script.failf("no second of audio within 5 s")
+			}
+			script.send(c, "late", websocket.TextMessage, pbPlayRaw(Sine(pbRate, hz, pbLevel, sec), pbRate, "late"))
+		}
+		<-done
+	})
+	pt, c, desc, x := runPB(t, srv, script, Sim{Config: pbConfig(t, srv.URL, nil), Hangup: 2.5})
+
+	start := pbNonZeroFrom(x, 0)
+	if start < 0 {
+		t.Fatalf("nothing was played\n%s", desc)
+	}
+	// The clip was sent after the server had a second of the call's audio.
+	if start < 50*pbFrame-pbFrame {
+		t.Errorf("played audio starts at sample %d, before the server sent it (after %d)", start, 50*pbFrame)
+	}
+	first, last := pbSpan(x, start, pbThreshold)
+	if first-start > 4 {
+		t.Errorf("played audio starts at sample %d but is audible only from %d", start, first)
+	}
+	pbCheckSilent(t, x, last+2, len(x), "after the clip")
+	want := int(sec * pbRate)
+	if got := last + 1 - start; got < want-pbFrame || got > want+pbFrame {
+		t.Errorf("the clip played %d samples, want %d ± %d", got, want, pbFrame)
+	}
+	if mid := Trim(x[start:last+1], pbRate, 0.03, 0.03); mid == nil {
+		t.Errorf("the clip is too short to measure")
+	} else if f := DominantFreq(mid, pbRate); math.Abs(f-hz) > 3 {
+		t.Errorf("the clip is at %.2f Hz, want %.0f ± 3", f, hz)
+	} else if l := RMSdBFS(mid); math.Abs(l-pbLevel) > 1 {
+		t.Errorf("the clip is at %.2f dBFS, want %.0f ± 1", l, pbLevel)
+	}
+	pbCheckGapless(t, x, start+1, last, pbLevel, "the clip")
+	if got := pt.events("play_start", "play_done"); strings.Join(got, " ") != "play_start:late play_done:late" {
+		t.Errorf("play events %q, want play_start:late play_done:late\n%s", got, desc)
+	}
+	if pds := pbOfType(pbText(c), "playDone"); len(pds) != 1 {
+		t.Errorf("%d playDone frames, want 1\n%s", len(pds), desc)
+	}
+}
