@@ -40,7 +40,11 @@ type pairer struct {
 
 func newPairer(twoSided bool, codecRate int) pairer {
 	n := codecRate / 50
-	return pairer{twoSided: twoSided, inFrame: n, frameL: make([]int16, n), frameR: make([]int16, n)}
+	p := pairer{twoSided: twoSided, inFrame: n, frameL: make([]int16, n)}
+	if twoSided {
+		p.frameR = make([]int16, n)
+	}
+	return p
 }
 
 // frameEncoder turns 20 ms of samples at the stream's rate (channels
