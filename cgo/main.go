@@ -53,6 +53,7 @@ const pacingTick = 2 * time.Millisecond
 type entry struct {
 	s        *stream.Stream
 	c        *C.lr_stream_t
+	pacer    *engine.Pacer // the one that wakes s
 	released bool // the host destroyed its handle
 	finished bool // the stream is done with the memory
 }
@@ -128,7 +129,7 @@ func listenGoInit(h *C.listen_host_t, settingsJSON *C.char, cerr *C.char, errlen
 		if os.Getenv("GOGC") == "" {
 			debug.SetGCPercent(50)
 		}
-		pacer = engine.NewPacer(collectReady, pacingTick)
+		pacer = engine.NewPacer(collectReady, pacingTick, int(C.lr_table_capacity()))
 		running = true
 		controlOnce.Do(func() {
 			C.lr_ctl_open()
@@ -252,6 +253,7 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 	meters.Track(h, counts{s}, cfg.SampleRate/50*2*channels)
 	mu.Lock()
 	streams[h] = e
+	e.pacer = pacer
 	pacer.Add(uint32(c.index), s)
 	mu.Unlock()
 	s.Start()
@@ -269,9 +271,10 @@ func (c counts) Figures() metrics.Figures {
 // reap runs when the stream has finished, and frees its C memory once the
 // host has released the handle too.
 func reap(h uint64, e *entry) {
+	// Outside mu: it waits for the pacer's pass, and a create must not.
+	e.pacer.Remove(uint32(e.c.index), e.s)
 	mu.Lock()
 	defer mu.Unlock()
-	pacer.Remove(uint32(e.c.index), e.s)
 	e.finished = true
 	if e.released {
 		delete(streams, h)
