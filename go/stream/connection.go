@@ -146,12 +146,10 @@ func (s *Stream) session(conn *websocket.Conn, after *outage) error {
 	if after != nil {
 		resume = s.resumption(after)
 	}
-	s.connMu.Lock()
-	s.conn = conn
+	s.conn.Store(conn)
 	if d := s.deadline.Load(); d != 0 {
 		conn.UnderlyingConn().SetWriteDeadline(time.Unix(0, d))
 	}
-	s.connMu.Unlock()
 	lost := make(chan error, 1) // this connection's reader reports its loss here
 	opening, err := s.wf.opening(resume)
 	for _, frame := range opening {

@@ -136,8 +136,10 @@ type Stream struct {
 
 	secrets []string // hidden in "wire" events (Options.Wire)
 
-	connMu   sync.Mutex
-	conn     *websocket.Conn
+	// The socket of the connection in progress: read by the control calls
+	// (Stop) without a lock, since closing a socket can block (a TLS close
+	// writes an alert) and a stop must not wait for it.
+	conn     atomic.Pointer[websocket.Conn]
 	deadline atomic.Int64 // unix ns by which an ending stream must have sent everything
 	writing  atomic.Int64 // unix ns the socket write in progress began; 0 when none
 
@@ -290,11 +292,9 @@ func (s *Stream) Abort() {
 	if s.stt != nil {
 		s.stt.abort()
 	}
-	s.connMu.Lock()
-	if s.conn != nil {
-		s.conn.UnderlyingConn().Close()
+	if c := s.conn.Load(); c != nil {
+		c.UnderlyingConn().Close()
 	}
-	s.connMu.Unlock()
 }
 
 // send writes one message, within the flush deadline once the stream is
@@ -375,13 +375,12 @@ func (s *Stream) endWith(o Outcome) {
 		flush = 0
 	}
 	s.deadline.CompareAndSwap(0, now.Add(flush).UnixNano())
-	s.connMu.Lock()
-	if s.conn != nil {
+	if c := s.conn.Load(); c != nil {
 		// gorilla applies a deadline at its next write; the socket's own
-		// deadline also breaks a write that is blocked now.
-		s.conn.UnderlyingConn().SetWriteDeadline(time.Unix(0, s.deadline.Load()))
+		// deadline also breaks a write that is blocked now. A connection
+		// stored after this load reads the deadline itself (session).
+		c.UnderlyingConn().SetWriteDeadline(time.Unix(0, s.deadline.Load()))
 	}
-	s.connMu.Unlock()
 }
 
 func (s *Stream) isEnded() bool {
@@ -438,11 +437,9 @@ func (s *Stream) run() {
 	}
 	// Whatever way stream returned, the socket is closed so that its reader
 	// returns, and the host's memory is let go only after that.
-	s.connMu.Lock()
-	if s.conn != nil {
-		s.conn.Close()
+	if c := s.conn.Load(); c != nil {
+		c.Close()
 	}
-	s.connMu.Unlock()
 	s.workers.Wait()
 	if s.streamIn != nil {
 		s.streamIn.close()
