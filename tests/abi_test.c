@@ -15,6 +15,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ struct rec {
 };
 static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ev_cv;
-static struct rec rec_stop_first, rec_destroy_first, rec_racing;
+static struct rec rec_stop_first, rec_destroy_first, rec_racing, rec_beside_slow;
 /* The user pointer of refused creates: no stream was created, so it must
  * never come back in a callback. */
 static int refused_tag;
@@ -69,6 +70,8 @@ static struct rec *rec_of(void *stream_user)
 		return &rec_destroy_first;
 	if (stream_user == &rec_racing)
 		return &rec_racing;
+	if (stream_user == &rec_beside_slow)
+		return &rec_beside_slow;
 	return NULL;
 }
 
@@ -337,6 +340,57 @@ static void check_resample(void)
 	check(n == LISTEN_EINVAL && strstr(err, "4000"), "resample(4000 -> 8000) -> %d: %s", n, err);
 }
 
+/* A slow engine-wide call (resampling a long clip) on one host thread must
+ * not hold up a create, status and destroy on another: they are served on
+ * another lane. */
+struct slow_call {
+	int16_t *in, *out;
+	size_t n;
+	atomic_int done;
+};
+
+static void *slow_resample(void *arg)
+{
+	struct slow_call *c = arg;
+	char err[256];
+	api.resample(c->in, c->n, 44100, c->out, c->n * 2, 48000, err, sizeof err);
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+static void check_create_beside_slow_call(void)
+{
+	enum { SECONDS = 120 };
+	struct slow_call c = {.n = 44100 * SECONDS};
+	c.in = calloc(c.n, sizeof *c.in);
+	c.out = calloc(c.n * 2, sizeof *c.out);
+	if (!c.in || !c.out) {
+		check(0, "memory for the slow call");
+		return;
+	}
+	for (size_t i = 0; i < c.n; i++)
+		c.in[i] = (int16_t)(i * 37);
+	pthread_t t;
+	pthread_create(&t, NULL, slow_resample, &c);
+	usleep(100 * 1000); /* the resample is under way */
+	int busy_before = !atomic_load(&c.done);
+	char err[256] = "", buf[1024];
+	listen_stream_t h =
+		api.stream_create("{\"url\":\"ws://127.0.0.1:1\"}", NULL, 8000, 0, &rec_beside_slow, err, sizeof err);
+	int n = h ? api.stream_status(h, buf, sizeof buf) : -1;
+	int destroyed = h ? api.stream_destroy(h) : -1;
+	int busy_after = !atomic_load(&c.done);
+	check(h != 0 && n > 0 && destroyed == LISTEN_OK, "create, status, destroy beside a resample -> %llu, %d, %d %s",
+	      (unsigned long long)h, n, destroyed, err);
+	check(busy_before, "the resample of %d s of 44.1 kHz audio was still running after 100 ms", SECONDS);
+	check(busy_after, "create, status and destroy returned before the resample did");
+	pthread_join(t, NULL);
+	if (h)
+		check(wait_for_stop(&rec_beside_slow), "\"stop\" event within %d s", STOP_WAIT_S);
+	free(c.in);
+	free(c.out);
+}
+
 /* listen_drain: refusals during a drain, cancelling; listen_version. */
 static void check_drain_and_version(void)
 {
@@ -410,11 +464,12 @@ int main(int argc, char **argv)
 	check_stream_lifetime(&rec_stop_first, 0);
 	check_stream_lifetime(&rec_destroy_first, 1);
 	check_racing_threads();
+	check_create_beside_slow_call();
 
 	check_rc(api.shutdown(5000), LISTEN_OK, "shutdown(5000)");
 	pthread_mutex_lock(&ev_mu);
-	struct rec *recs[] = {&rec_stop_first, &rec_destroy_first, &rec_racing};
-	for (int i = 0; i < 3; i++) {
+	struct rec *recs[] = {&rec_stop_first, &rec_destroy_first, &rec_racing, &rec_beside_slow};
+	for (int i = 0; i < 4; i++) {
 		check(recs[i]->nstops == 1, "stream %d: exactly one \"stop\" event (%d)", i, recs[i]->nstops);
 		check(recs[i]->after_stop == 0, "stream %d: no callback after its \"stop\" (%d)", i,
 		      recs[i]->after_stop);
