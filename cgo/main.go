@@ -462,7 +462,7 @@ func listenGoStatus(h C.uint64_t, buf *C.char, size C.size_t) (rc C.int) {
 // outside mu (for a thousand streams that takes milliseconds, and creates
 // must not wait for it), so the C memory of streams that end meanwhile is
 // freed after them.
-func statusAll() []map[string]any {
+func statusAll() []stream.Status {
 	type listed struct {
 		h uint64
 		s *stream.Stream
@@ -486,10 +486,10 @@ func statusAll() []map[string]any {
 		}
 		mu.Unlock()
 	}()
-	all := make([]map[string]any, len(live))
+	all := make([]stream.Status, len(live))
 	for i, l := range live {
 		all[i] = l.s.Status()
-		all[i]["handle"] = l.h
+		all[i].Handle = l.h
 	}
 	return all
 }

@@ -134,7 +134,8 @@ type Stream struct {
 	outcome Outcome // written once, under endOnce
 	done    chan struct{}
 
-	secrets []string // hidden in "wire" events (Options.Wire)
+	secrets  []string // hidden in "wire" events (Options.Wire)
+	shownURL string   // the URL with its password and query hidden, for status and events
 
 	// The socket of the connection in progress: read by the control calls
 	// (Stop) without a lock, since closing a socket can block (a TLS close
@@ -199,6 +200,7 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 		out: outbox.New(outboxBytes, outboxErrors, wf.refusals()),
 	}
 	s.peer = throttle.New(max(o.Settings.MaxEventsPerSecond, 1), time.Second, s.suppressed)
+	s.shownURL = redact.URL(o.Config.URL)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if o.Wire {
 		s.secrets = listenSecrets(o.Config.URL, o.Config.Password, o.Config.Headers)
@@ -322,24 +324,50 @@ func (s *Stream) SendText(frame []byte) error {
 	return nil
 }
 
-// Status describes the stream for listen_status.
-func (s *Stream) Status() map[string]any {
-	st := map[string]any{
-		"url":           redact.URL(s.cfg.URL),
-		"state":         stateNames[s.state.Load()],
-		"seconds":       float64(s.mediaMs.Load()) / 1000,
-		"framesSent":    s.framesSent.Load(),
-		"framesDropped": s.media.Dropped(),
-		"mixType":       s.cfg.MixType,
-		"sampleRate":    s.cfg.SampleRate,
-		"protocol":      s.cfg.Protocol,
-		"encoding":      s.cfg.Encoding,
+// Status is the stream as listen_status reports it. The keys are in sorted
+// order, as they have always been in the JSON.
+type Status struct {
+	Encoding      string `json:"encoding"`
+	FramesDropped uint64 `json:"framesDropped"`
+	FramesSent    uint64 `json:"framesSent"`
+	// Handle is set by the engine in its listing of every stream.
+	Handle        uint64            `json:"handle,omitempty"`
+	MixType       string            `json:"mixType"`
+	Protocol      string            `json:"protocol"`
+	SampleRate    int               `json:"sampleRate"`
+	SamplesPlayed *uint64           `json:"samplesPlayed,omitempty"` // with a playback ring only
+	Seconds       float64           `json:"seconds"`
+	State         string            `json:"state"`
+	Transcribe    *TranscribeStatus `json:"transcribe,omitempty"`
+	URL           string            `json:"url"` // its password and query hidden
+}
+
+// TranscribeStatus is the nested transcribe in a Status.
+type TranscribeStatus struct {
+	FramesDropped uint64 `json:"framesDropped"`
+	Vendor        string `json:"vendor"`
+}
+
+// Status describes the stream for listen_status. A struct, not a map: the
+// status of a thousand streams is asked for at once.
+func (s *Stream) Status() Status {
+	st := Status{
+		URL:           s.shownURL,
+		State:         stateNames[s.state.Load()],
+		Seconds:       float64(s.mediaMs.Load()) / 1000,
+		FramesSent:    s.framesSent.Load(),
+		FramesDropped: s.media.Dropped(),
+		MixType:       s.cfg.MixType,
+		SampleRate:    s.cfg.SampleRate,
+		Protocol:      s.cfg.Protocol,
+		Encoding:      s.cfg.Encoding,
 	}
 	if s.media.Play() != nil {
-		st["samplesPlayed"] = s.media.Played()
+		played := s.media.Played()
+		st.SamplesPlayed = &played
 	}
 	if s.stt != nil {
-		st["transcribe"] = map[string]any{"vendor": s.stt.vendor, "framesDropped": s.stt.rec.Dropped()}
+		st.Transcribe = &TranscribeStatus{Vendor: s.stt.vendor, FramesDropped: s.stt.rec.Dropped()}
 	}
 	return st
 }
