@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,7 +18,7 @@ import (
 // startOptions: the start-latency runs (startbench).
 type startOptions struct {
 	streams, starts, rounds, runs int
-	compareLib                   string // another build's liblisten.so, measured in the same run
+	compareLib                    string // another build's liblisten.so, measured in the same run
 }
 
 // startRun is what one startbench run printed.
@@ -37,7 +38,14 @@ type startRun struct {
 	Hangup        latency   `json:"hangup"`
 	StatusAll     latency   `json:"status_all"`
 	Exit          int       `json:"exit"`
+	// Cores of the whole machine busy over the run (all processes): at
+	// 1.8 of 2 or more the tails measure the machine, not the engine.
+	MachineBusy float64 `json:"machine_busy"`
 }
+
+// saturated tells whether the machine was busy enough (other processes
+// included) to make the run's tails the scheduler's rather than the engine's.
+func (r startRun) saturated() bool { return r.MachineBusy >= 0.9*float64(runtime.NumCPU()) }
 
 type latency struct {
 	Count int     `json:"count"`
@@ -93,7 +101,12 @@ func runStartbench(build, lib string, so startOptions) (startRun, error) {
 	var stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
 	r := startRun{Lib: lib}
-	if err := cmd.Run(); err != nil {
+	busy0, _ := machineCPU(clockTicks())
+	t0 := time.Now()
+	err = cmd.Run()
+	busy1, _ := machineCPU(clockTicks())
+	r.MachineBusy = (busy1 - busy0) / time.Since(t0).Seconds()
+	if err != nil {
 		ee, ok := err.(*exec.ExitError)
 		if !ok {
 			return r, err
@@ -106,12 +119,22 @@ func runStartbench(build, lib string, so startOptions) (startRun, error) {
 	return r, nil
 }
 
-// summarizeStarts is the median over runs of each figure, and the problems
-// seen (a run is unsound when a listen did not connect or did not stop).
+// summarizeStarts is the median over runs of each figure, leaving out runs
+// on a saturated machine when there are others, and the problems seen (a
+// run is unsound when a listen did not connect or did not stop).
 func summarizeStarts(runs []startRun) map[string]any {
+	counted := []startRun{}
+	for _, r := range runs {
+		if !r.saturated() {
+			counted = append(counted, r)
+		}
+	}
+	if len(counted) == 0 {
+		counted = runs
+	}
 	med := func(f func(startRun) float64) nullable {
-		v := make([]float64, len(runs))
-		for i, r := range runs {
+		v := make([]float64, len(counted))
+		for i, r := range counted {
 			v[i] = f(r)
 		}
 		slices.Sort(v)
@@ -126,6 +149,7 @@ func summarizeStarts(runs []startRun) map[string]any {
 	}
 	return map[string]any{
 		"runs":                len(runs),
+		"runs_counted":        len(counted),
 		"create_p50_ms":       med(func(r startRun) float64 { return r.Create.P50 }),
 		"create_p99_ms":       med(func(r startRun) float64 { return r.Create.P99 }),
 		"create_max_ms":       med(func(r startRun) float64 { return r.Create.Max }),
@@ -144,7 +168,7 @@ func startReport(w *strings.Builder, so startOptions, libs []string, runs map[st
 		"meanwhile another thread hangs up the oldest listen per start, another polls listen_status_all every 100 ms; ms):\n",
 		so.streams, so.starts, so.rounds)
 	tw := tabwriter.NewWriter(w, 2, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "library\trun\tcreate p50\tp99\tmax\tstart p50\tp99\tmax\thangup p99\tstatus_all p50\tramp create p99\tbursts\tsound\t")
+	fmt.Fprintln(tw, "library\trun\tcreate p50\tp99\tmax\tstart p50\tp99\tmax\thangup p99\tstatus_all p50\tramp create p99\tbursts\tsound\tmachine busy\t")
 	for i := 0; i < so.runs; i++ {
 		for _, lib := range libs {
 			if i >= len(runs[lib]) {
@@ -159,10 +183,15 @@ func startReport(w *strings.Builder, so startOptions, libs []string, runs map[st
 			if r.Exit != 0 || r.Connected != r.Streams || r.Stops != r.Created {
 				sound = "NO"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", lib, i+1,
+			name := lib
+			if r.saturated() {
+				name = "(!) " + lib
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, i+1,
 				f3(r.Create.P50), f2(r.Create.P99), f1(r.Create.Max), f3(r.Start.P50), f2(r.Start.P99), f1(r.Start.Max),
-				f2(r.Hangup.P99), f1(r.StatusAll.P50), f2(r.RampCreate.P99), strings.Join(bursts, "/"), sound)
+				f2(r.Hangup.P99), f1(r.StatusAll.P50), f2(r.RampCreate.P99), strings.Join(bursts, "/"), sound, f2(r.MachineBusy))
 		}
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "(!) = the machine was saturated (busy >= 90 %% of its cores, other processes included): left out of the medians when other runs were not.\n")
 }
