@@ -38,7 +38,7 @@ struct rec {
 };
 static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ev_cv;
-static struct rec rec_stop_first, rec_destroy_first, rec_racing, rec_beside_slow;
+static struct rec rec_stop_first, rec_destroy_first, rec_racing, rec_beside_slow, rec_hook_hangs;
 /* The user pointer of refused creates: no stream was created, so it must
  * never come back in a callback. */
 static int refused_tag;
@@ -72,6 +72,8 @@ static struct rec *rec_of(void *stream_user)
 		return &rec_racing;
 	if (stream_user == &rec_beside_slow)
 		return &rec_beside_slow;
+	if (stream_user == &rec_hook_hangs)
+		return &rec_hook_hangs;
 	return NULL;
 }
 
@@ -410,6 +412,58 @@ static void check_drain_and_version(void)
 	check_rc(api.version(NULL, 8), LISTEN_EINVAL, "version(NULL, 8)");
 }
 
+/* A create during a shutdown is refused at once, not served after it: the
+ * shutdown waits here for a stream whose action hook never answers. */
+struct shutdown_call {
+	int timeout_ms, rc;
+	atomic_int done;
+};
+
+static void *slow_shutdown(void *arg)
+{
+	struct shutdown_call *c = arg;
+	c->rc = api.shutdown(c->timeout_ms);
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+static void check_create_during_shutdown(const listen_host_t *host)
+{
+	char err[1024] = "", config[256];
+	printf("---- a create during a shutdown\n");
+	check_rc(api.init(host, NULL, err, sizeof err), LISTEN_OK, "init again");
+	/* The hook's server takes the connection and never answers. */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof a;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 4) ||
+	    getsockname(fd, (struct sockaddr *)&a, &alen)) {
+		check(0, "a create during a shutdown: a listening socket: %s", strerror(errno));
+		return;
+	}
+	snprintf(config, sizeof config, "{\"url\":\"ws://127.0.0.1:1\",\"actionHook\":\"http://127.0.0.1:%d/hook\"}",
+	         ntohs(a.sin_port));
+	listen_stream_t h = api.stream_create(config, NULL, 8000, 0, &rec_hook_hangs, err, sizeof err);
+	check(h != 0, "create (its hook never answers) -> handle %llu %s", (unsigned long long)h, err);
+	struct shutdown_call c = {.timeout_ms = 3000};
+	pthread_t t;
+	pthread_create(&t, NULL, slow_shutdown, &c);
+	usleep(300 * 1000); /* the shutdown waits for the hook */
+	int busy_before = !atomic_load(&c.done);
+	err[0] = 0;
+	listen_stream_t refused = api.stream_create("{\"url\":\"ws://127.0.0.1:1\"}", NULL, 8000, 0, &refused_tag, err,
+	                                            sizeof err);
+	int busy_after = !atomic_load(&c.done);
+	check(busy_before, "the shutdown was still waiting for the hook after 300 ms");
+	check(refused == 0 && strstr(err, "shutting down"), "create during the shutdown refused: %s", err);
+	check(busy_after, "the refusal came before the shutdown returned");
+	pthread_join(t, NULL);
+	check_rc(c.rc, LISTEN_ESTATE, "shutdown(3000) with the hook unanswered");
+	if (h)
+		check_rc(api.stream_destroy(h), LISTEN_OK, "destroy after the shutdown (the host still releases its handle)");
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	char err[1024];
@@ -474,6 +528,11 @@ int main(int argc, char **argv)
 		check(recs[i]->after_stop == 0, "stream %d: no callback after its \"stop\" (%d)", i,
 		      recs[i]->after_stop);
 	}
+	check(refused_callbacks == 0, "no callback for refused creates (%d)", refused_callbacks);
+	pthread_mutex_unlock(&ev_mu);
+
+	check_create_during_shutdown(&host);
+	pthread_mutex_lock(&ev_mu);
 	check(refused_callbacks == 0, "no callback for refused creates (%d)", refused_callbacks);
 	pthread_mutex_unlock(&ev_mu);
 
