@@ -119,22 +119,19 @@ func runStartbench(build, lib string, so startOptions) (startRun, error) {
 	return r, nil
 }
 
-// summarizeStarts is the median over runs of each figure, leaving out runs
-// on a saturated machine when there are others, and the problems seen (a
-// run is unsound when a listen did not connect or did not stop).
+// summarizeStarts is the median over runs of each figure, how many runs
+// had the machine saturated, and the problems seen (a run is unsound when a
+// listen did not connect or did not stop).
 func summarizeStarts(runs []startRun) map[string]any {
-	counted := []startRun{}
+	saturated := 0
 	for _, r := range runs {
-		if !r.saturated() {
-			counted = append(counted, r)
+		if r.saturated() {
+			saturated++
 		}
 	}
-	if len(counted) == 0 {
-		counted = runs
-	}
 	med := func(f func(startRun) float64) nullable {
-		v := make([]float64, len(counted))
-		for i, r := range counted {
+		v := make([]float64, len(runs))
+		for i, r := range runs {
 			v[i] = f(r)
 		}
 		slices.Sort(v)
@@ -149,7 +146,7 @@ func summarizeStarts(runs []startRun) map[string]any {
 	}
 	return map[string]any{
 		"runs":                len(runs),
-		"runs_counted":        len(counted),
+		"saturated_runs":      saturated,
 		"create_p50_ms":       med(func(r startRun) float64 { return r.Create.P50 }),
 		"create_p99_ms":       med(func(r startRun) float64 { return r.Create.P99 }),
 		"create_max_ms":       med(func(r startRun) float64 { return r.Create.Max }),
@@ -193,5 +190,5 @@ func startReport(w *strings.Builder, so startOptions, libs []string, runs map[st
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "(!) = the machine was saturated (busy >= 90 %% of its cores, other processes included): left out of the medians when other runs were not.\n")
+	fmt.Fprintf(w, "(!) = the machine was saturated (busy >= 90 %% of its cores, other processes included): the tails are the scheduler's.\n")
 }
