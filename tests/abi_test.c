@@ -38,11 +38,15 @@ struct rec {
 };
 static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ev_cv;
-static struct rec rec_stop_first, rec_destroy_first, rec_racing, rec_beside_slow, rec_hook_hangs;
+static struct rec rec_stop_first, rec_destroy_first, rec_racing, rec_beside_slow, rec_hook_hangs, rec_listed;
 /* The user pointer of refused creates: no stream was created, so it must
  * never come back in a callback. */
 static int refused_tag;
 static int refused_callbacks;
+/* The user pointer of the streams created and destroyed in a burst, and
+ * their "stop" events. */
+static int churn_tag;
+static int churn_stops;
 
 static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void check(int ok, const char *fmt, ...)
@@ -74,6 +78,8 @@ static struct rec *rec_of(void *stream_user)
 		return &rec_beside_slow;
 	if (stream_user == &rec_hook_hangs)
 		return &rec_hook_hangs;
+	if (stream_user == &rec_listed)
+		return &rec_listed;
 	return NULL;
 }
 
@@ -111,6 +117,10 @@ static void on_event(void *host_user, void *stream_user, const char *name, const
 			r->nstops++;
 			pthread_cond_broadcast(&ev_cv);
 		}
+	}
+	if (stream_user == &churn_tag && strcmp(name, "stop") == 0) {
+		churn_stops++;
+		pthread_cond_broadcast(&ev_cv);
 	}
 	pthread_mutex_unlock(&ev_mu);
 }
@@ -393,6 +403,82 @@ static void check_create_beside_slow_call(void)
 	free(c.out);
 }
 
+/* listen_status_all reads every stream on one control thread while, on the
+ * other, streams end and are destroyed (their memory freed): the listing
+ * stays whole, and lists a live stream under its handle. */
+struct status_poller {
+	atomic_int stop;
+	int calls, bad;
+};
+
+static void *poll_status_all(void *arg)
+{
+	struct status_poller *p = arg;
+	static char buf[1 << 16];
+	while (!atomic_load(&p->stop)) {
+		int n = api.status_all(buf, sizeof buf);
+		p->calls++;
+		if (n < 2 || buf[0] != '[' || (n < (int)sizeof buf && buf[n - 1] != ']'))
+			p->bad++;
+	}
+	return NULL;
+}
+
+static void check_status_all_while_streams_end(void)
+{
+	enum { N = 100 };
+	char err[256], buf[4096], want[64];
+	printf("---- listen_status_all while %d streams end and are destroyed\n", N);
+	struct status_poller p = {0};
+	pthread_t t;
+	pthread_create(&t, NULL, poll_status_all, &p);
+	int created = 0;
+	for (int i = 0; i < N; i++) {
+		listen_stream_t h = api.stream_create("{\"url\":\"ws://127.0.0.1:1\"}", NULL, 8000, 0, &churn_tag, err,
+		                                      sizeof err);
+		if (!h)
+			continue;
+		created++;
+		if (i % 2)
+			usleep(2000); /* some end by themselves (connect_failed) before their destroy */
+		api.stream_destroy(h);
+	}
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += STOP_WAIT_S;
+	pthread_mutex_lock(&ev_mu);
+	while (churn_stops < created && pthread_cond_timedwait(&ev_cv, &ev_mu, &until) == 0)
+		;
+	int stops = churn_stops;
+	pthread_mutex_unlock(&ev_mu);
+	atomic_store(&p.stop, 1);
+	pthread_join(t, NULL);
+	check(created == N && stops == N, "%d streams created, %d \"stop\" events (want %d)", created, stops, N);
+	check(p.calls > 0 && p.bad == 0, "%d listen_status_all calls meanwhile, %d not a JSON array", p.calls, p.bad);
+
+	/* A listening socket that never answers keeps a stream connecting. */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof a;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 4) ||
+	    getsockname(fd, (struct sockaddr *)&a, &alen)) {
+		check(0, "status_all: a listening socket: %s", strerror(errno));
+		return;
+	}
+	char config[128];
+	snprintf(config, sizeof config, "{\"url\":\"ws://127.0.0.1:%d\"}", ntohs(a.sin_port));
+	listen_stream_t h = api.stream_create(config, NULL, 8000, 0, &rec_listed, err, sizeof err);
+	int n = h ? api.status_all(buf, sizeof buf) : -1;
+	snprintf(want, sizeof want, "\"handle\":%llu,", (unsigned long long)h);
+	check(h && n > 0 && buf[0] == '[' && strstr(buf, want) && strstr(buf, "\"state\":\"connecting\""),
+	      "status_all lists the live stream under its handle: %s", n > 0 ? buf : "");
+	if (h) {
+		check_rc(api.stream_destroy(h), LISTEN_OK, "destroy the listed stream");
+		check(wait_for_stop(&rec_listed), "\"stop\" event within %d s", STOP_WAIT_S);
+	}
+	close(fd);
+}
+
 /* listen_drain: refusals during a drain, cancelling; listen_version. */
 static void check_drain_and_version(void)
 {
@@ -519,11 +605,12 @@ int main(int argc, char **argv)
 	check_stream_lifetime(&rec_destroy_first, 1);
 	check_racing_threads();
 	check_create_beside_slow_call();
+	check_status_all_while_streams_end();
 
 	check_rc(api.shutdown(5000), LISTEN_OK, "shutdown(5000)");
 	pthread_mutex_lock(&ev_mu);
-	struct rec *recs[] = {&rec_stop_first, &rec_destroy_first, &rec_racing, &rec_beside_slow};
-	for (int i = 0; i < 4; i++) {
+	struct rec *recs[] = {&rec_stop_first, &rec_destroy_first, &rec_racing, &rec_beside_slow, &rec_listed};
+	for (int i = 0; i < 5; i++) {
 		check(recs[i]->nstops == 1, "stream %d: exactly one \"stop\" event (%d)", i, recs[i]->nstops);
 		check(recs[i]->after_stop == 0, "stream %d: no callback after its \"stop\" (%d)", i,
 		      recs[i]->after_stop);
