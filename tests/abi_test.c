@@ -414,7 +414,7 @@ struct status_poller {
 static void *poll_status_all(void *arg)
 {
 	struct status_poller *p = arg;
-	static char buf[1 << 16];
+	static char buf[1 << 17];
 	while (!atomic_load(&p->stop)) {
 		int n = api.status_all(buf, sizeof buf);
 		p->calls++;
@@ -426,37 +426,11 @@ static void *poll_status_all(void *arg)
 
 static void check_status_all_while_streams_end(void)
 {
-	enum { N = 100 };
-	char err[256], buf[4096], want[64];
+	enum { N = 200 };
+	static listen_stream_t hs[N];
+	char err[256], buf[4096], want[64], config[128];
 	printf("---- listen_status_all while %d streams end and are destroyed\n", N);
-	struct status_poller p = {0};
-	pthread_t t;
-	pthread_create(&t, NULL, poll_status_all, &p);
-	int created = 0;
-	for (int i = 0; i < N; i++) {
-		listen_stream_t h = api.stream_create("{\"url\":\"ws://127.0.0.1:1\"}", NULL, 8000, 0, &churn_tag, err,
-		                                      sizeof err);
-		if (!h)
-			continue;
-		created++;
-		if (i % 2)
-			usleep(2000); /* some end by themselves (connect_failed) before their destroy */
-		api.stream_destroy(h);
-	}
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += STOP_WAIT_S;
-	pthread_mutex_lock(&ev_mu);
-	while (churn_stops < created && pthread_cond_timedwait(&ev_cv, &ev_mu, &until) == 0)
-		;
-	int stops = churn_stops;
-	pthread_mutex_unlock(&ev_mu);
-	atomic_store(&p.stop, 1);
-	pthread_join(t, NULL);
-	check(created == N && stops == N, "%d streams created, %d \"stop\" events (want %d)", created, stops, N);
-	check(p.calls > 0 && p.bad == 0, "%d listen_status_all calls meanwhile, %d not a JSON array", p.calls, p.bad);
-
-	/* A listening socket that never answers keeps a stream connecting. */
+	/* A listening socket that never answers keeps streams connecting. */
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t alen = sizeof a;
@@ -465,13 +439,42 @@ static void check_status_all_while_streams_end(void)
 		check(0, "status_all: a listening socket: %s", strerror(errno));
 		return;
 	}
-	char config[128];
 	snprintf(config, sizeof config, "{\"url\":\"ws://127.0.0.1:%d\"}", ntohs(a.sin_port));
+	int created = 0;
+	for (int i = 0; i < N; i++)
+		if ((hs[i] = api.stream_create(config, NULL, 8000, 0, &churn_tag, err, sizeof err)))
+			created++;
+
 	listen_stream_t h = api.stream_create(config, NULL, 8000, 0, &rec_listed, err, sizeof err);
-	int n = h ? api.status_all(buf, sizeof buf) : -1;
+	static char all[1 << 17];
+	int n = h ? api.status_all(all, sizeof all) : -1;
 	snprintf(want, sizeof want, "\"handle\":%llu,", (unsigned long long)h);
-	check(h && n > 0 && buf[0] == '[' && strstr(buf, want) && strstr(buf, "\"state\":\"connecting\""),
-	      "status_all lists the live stream under its handle: %s", n > 0 ? buf : "");
+	check(h && n > 0 && all[0] == '[' && strstr(all, want) && strstr(all, "\"state\":\"connecting\""),
+	      "status_all lists a live stream under its handle");
+	n = h ? api.stream_status(h, buf, sizeof buf) : -1;
+	check(n > 0, "status of that stream: %s", n > 0 ? buf : "");
+
+	/* Every stream is released while the listing reads them all. */
+	struct status_poller p = {0};
+	pthread_t t;
+	pthread_create(&t, NULL, poll_status_all, &p);
+	usleep(20 * 1000);
+	for (int i = 0; i < N; i++)
+		if (hs[i])
+			api.stream_destroy(hs[i]);
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += STOP_WAIT_S;
+	pthread_mutex_lock(&ev_mu);
+	while (churn_stops < created && pthread_cond_timedwait(&ev_cv, &ev_mu, &until) == 0)
+		;
+	int stops = churn_stops;
+	pthread_mutex_unlock(&ev_mu);
+	usleep(20 * 1000);
+	atomic_store(&p.stop, 1);
+	pthread_join(t, NULL);
+	check(created == N && stops == N, "%d streams created, %d \"stop\" events (want %d)", created, stops, N);
+	check(p.calls > 0 && p.bad == 0, "%d listen_status_all calls meanwhile, %d not a JSON array", p.calls, p.bad);
 	if (h) {
 		check_rc(api.stream_destroy(h), LISTEN_OK, "destroy the listed stream");
 		check(wait_for_stop(&rec_listed), "\"stop\" event within %d s", STOP_WAIT_S);
