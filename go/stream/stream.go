@@ -241,14 +241,16 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 			return nil, err
 		}
 	}
-	for _, k := range s.cfg.IgnoredKeys {
-		s.log(5, fmt.Sprintf("%q is handled by the application, not by the stream; ignored", k))
-	}
 	return s, nil
 }
 
-// Start connects and streams in the background.
+// Start connects and streams in the background. The stream's first
+// callbacks come from here: a stream made by New and never started (a create
+// refused at the last moment) has called nobody.
 func (s *Stream) Start() {
+	for _, k := range s.cfg.IgnoredKeys {
+		s.log(5, fmt.Sprintf("%q is handled by the application, not by the stream; ignored", k))
+	}
 	if s.stt != nil {
 		s.stt.start()
 	}
