@@ -6,9 +6,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include "listen.h"
 #include "rings.h"
+#include "control.h"
 #include "_cgo_export.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 static void set_err(char *err, size_t errlen, const char *msg)
@@ -20,12 +22,18 @@ static void set_err(char *err, size_t errlen, const char *msg)
 }
 
 /*
- * Control calls run on one engine thread: the host's threads hand them over
- * and wait, and never enter Go themselves. A host thread's first entry into
- * Go binds a runtime thread record to it for the thread's life (with a 32 KiB signal
- * stack), and a burst of first entries (a thousand calls starting) makes the
- * runtime spin for each: measured at ~2.5 ms of CPU a create, enough to
- * starve the media threads for seconds.
+ * Control calls run on engine threads: the host's threads hand them over and
+ * wait, and never enter Go themselves. A host thread's first entry into Go
+ * binds a runtime thread record to it for the thread's life (with a 32 KiB
+ * signal stack), and a burst of first entries (a thousand calls starting)
+ * makes the runtime spin for each: measured at ~2.5 ms of CPU a create,
+ * enough to starve the media threads for seconds.
+ *
+ * Two lanes, each with its own thread: the calls about one stream (create,
+ * stop, destroy, status, send_text, and resolving a config for a create)
+ * take tens of microseconds; the engine-wide ones can take milliseconds (the
+ * status of a thousand streams, resampling a clip) or seconds (shutdown).
+ * A start must not queue behind them.
  */
 typedef struct ctl {
 	void (*run)(struct ctl *);
@@ -44,59 +52,63 @@ typedef struct ctl {
 	struct ctl *next;
 } ctl_t;
 
-static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ctl_wake = PTHREAD_COND_INITIALIZER; /* a call waits */
-static pthread_cond_t ctl_done = PTHREAD_COND_INITIALIZER; /* a call was served */
-static ctl_t *ctl_head, *ctl_tail;
-static int ctl_open;
+typedef struct lane {
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* a call waits */
+	pthread_cond_t done; /* a call was served */
+	ctl_t *head, *tail;
+} lane_t;
 
-/* Called once by the engine before its control goroutine starts serving. */
+static lane_t lanes[LR_LANES] = {
+	[0 ... LR_LANES - 1] = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	                         NULL, NULL },
+};
+static atomic_int ctl_open;
+
 void lr_ctl_open(void)
 {
-	pthread_mutex_lock(&ctl_lock);
-	ctl_open = 1;
-	pthread_mutex_unlock(&ctl_lock);
+	atomic_store(&ctl_open, 1);
 }
 
-/* The engine's control thread: serves calls for ever. */
-void lr_ctl_serve(void)
+void lr_ctl_serve(int lane)
 {
-	pthread_mutex_lock(&ctl_lock);
+	lane_t *l = &lanes[lane];
+	pthread_mutex_lock(&l->lock);
 	for (;;) {
-		while (!ctl_head)
-			pthread_cond_wait(&ctl_wake, &ctl_lock);
-		ctl_t *c = ctl_head;
-		ctl_head = c->next;
-		if (!ctl_head)
-			ctl_tail = NULL;
-		pthread_mutex_unlock(&ctl_lock);
+		while (!l->head)
+			pthread_cond_wait(&l->wake, &l->lock);
+		ctl_t *c = l->head;
+		l->head = c->next;
+		if (!l->head)
+			l->tail = NULL;
+		pthread_mutex_unlock(&l->lock);
 		c->run(c);
-		pthread_mutex_lock(&ctl_lock);
+		pthread_mutex_lock(&l->lock);
 		c->done = 1;
-		pthread_cond_broadcast(&ctl_done);
+		pthread_cond_broadcast(&l->done);
 	}
 }
 
-/* Runs c on the control thread and waits for it. 0 if the engine has never
- * been initialised (the caller reports LISTEN_ESTATE). */
-static int control(ctl_t *c)
+/* Runs c on the lane's control thread and waits for it. 0 if the engine has
+ * never been initialised (the caller reports LISTEN_ESTATE). */
+static int control(int lane, ctl_t *c)
 {
-	pthread_mutex_lock(&ctl_lock);
-	if (!ctl_open) {
-		pthread_mutex_unlock(&ctl_lock);
+	if (!atomic_load(&ctl_open)) {
 		set_err(c->err, c->errlen, "listen: the engine is not initialised (listen_init)");
 		return 0;
 	}
+	lane_t *l = &lanes[lane];
+	pthread_mutex_lock(&l->lock);
 	c->next = NULL;
-	if (ctl_tail)
-		ctl_tail->next = c;
+	if (l->tail)
+		l->tail->next = c;
 	else
-		ctl_head = c;
-	ctl_tail = c;
-	pthread_cond_signal(&ctl_wake);
+		l->head = c;
+	l->tail = c;
+	pthread_cond_signal(&l->wake);
 	while (!c->done)
-		pthread_cond_wait(&ctl_done, &ctl_lock);
-	pthread_mutex_unlock(&ctl_lock);
+		pthread_cond_wait(&l->done, &l->lock);
+	pthread_mutex_unlock(&l->lock);
 	return 1;
 }
 
@@ -187,7 +199,7 @@ int listen_abi_version(void)
 int listen_drain(int seconds, char *err, size_t errlen)
 {
 	ctl_t c = { .run = run_drain, .i = seconds, .err = err, .errlen = errlen };
-	return control(&c) ? (int)c.rc : LISTEN_ESTATE;
+	return control(LR_LANE_ENGINE, &c) ? (int)c.rc : LISTEN_ESTATE;
 }
 
 int listen_version(char *buf, size_t len)
@@ -195,7 +207,7 @@ int listen_version(char *buf, size_t len)
 	if (!buf && len)
 		return LISTEN_EINVAL;
 	ctl_t c = { .run = run_version, .buf = buf, .len = len };
-	return control(&c) ? (int)c.rc : LISTEN_ESTATE;
+	return control(LR_LANE_STREAMS, &c) ? (int)c.rc : LISTEN_ESTATE;
 }
 
 int listen_init(const listen_host_t *h, const char *settings_json, char *err, size_t errlen)
@@ -220,7 +232,7 @@ listen_stream_t listen_stream_create(const char *config_json, const char *call_j
 	}
 	ctl_t c = { .run = run_create, .s1 = config_json, .s2 = call_json, .i = codec_rate, .u = flags,
 	            .user = user, .err = err, .errlen = errlen };
-	return control(&c) ? c.rc : 0;
+	return control(LR_LANE_STREAMS, &c) ? c.rc : 0;
 }
 
 int listen_config_resolve(const char *arg, char *buf, size_t len, char *err, size_t errlen)
@@ -230,7 +242,7 @@ int listen_config_resolve(const char *arg, char *buf, size_t len, char *err, siz
 		return LISTEN_EINVAL;
 	}
 	ctl_t c = { .run = run_resolve, .s1 = arg, .buf = buf, .len = len, .err = err, .errlen = errlen };
-	return control(&c) ? (int)c.rc : LISTEN_ESTATE;
+	return control(LR_LANE_STREAMS, &c) ? (int)c.rc : LISTEN_ESTATE;
 }
 
 int listen_resample(const int16_t *in, size_t n, int from_rate, int16_t *out, size_t len, int to_rate,
@@ -242,7 +254,7 @@ int listen_resample(const int16_t *in, size_t n, int from_rate, int16_t *out, si
 	}
 	ctl_t c = { .run = run_resample, .in = in, .n = n, .i = from_rate, .out = out, .len = len,
 	            .u = (uint32_t)to_rate, .err = err, .errlen = errlen };
-	return control(&c) ? (int)c.rc : LISTEN_ESTATE;
+	return control(LR_LANE_ENGINE, &c) ? (int)c.rc : LISTEN_ESTATE;
 }
 
 /* The two capture directions differ only in their ring; a mono stream has no
@@ -320,7 +332,7 @@ int listen_stream_pause(listen_stream_t h, int paused)
 int listen_stream_stop(listen_stream_t h, const char *reason)
 {
 	ctl_t c = { .run = run_stop, .h = h, .s1 = reason ? reason : "stop" };
-	return control(&c) ? (int)c.rc : LISTEN_EBADHANDLE;
+	return control(LR_LANE_STREAMS, &c) ? (int)c.rc : LISTEN_EBADHANDLE;
 }
 
 int listen_stream_send_text(listen_stream_t h, const char *json, char *err, size_t errlen)
@@ -330,7 +342,7 @@ int listen_stream_send_text(listen_stream_t h, const char *json, char *err, size
 		return LISTEN_EINVAL;
 	}
 	ctl_t c = { .run = run_send_text, .h = h, .s1 = json, .err = err, .errlen = errlen };
-	return control(&c) ? (int)c.rc : LISTEN_EBADHANDLE;
+	return control(LR_LANE_STREAMS, &c) ? (int)c.rc : LISTEN_EBADHANDLE;
 }
 
 int listen_stream_status(listen_stream_t h, char *buf, size_t len)
@@ -340,7 +352,7 @@ int listen_stream_status(listen_stream_t h, char *buf, size_t len)
 	if (!buf && len)
 		return LISTEN_EINVAL;
 	ctl_t c = { .run = run_status, .h = h, .buf = buf, .len = len };
-	return control(&c) ? (int)c.rc : LISTEN_EBADHANDLE;
+	return control(LR_LANE_STREAMS, &c) ? (int)c.rc : LISTEN_EBADHANDLE;
 }
 
 int listen_status_all(char *buf, size_t len)
@@ -348,7 +360,7 @@ int listen_status_all(char *buf, size_t len)
 	if (!buf && len)
 		return LISTEN_EINVAL;
 	ctl_t c = { .run = run_status, .h = 0, .buf = buf, .len = len };
-	return control(&c) ? (int)c.rc : LISTEN_ESTATE;
+	return control(LR_LANE_ENGINE, &c) ? (int)c.rc : LISTEN_ESTATE;
 }
 
 int listen_stream_destroy(listen_stream_t h)
@@ -359,7 +371,7 @@ int listen_stream_destroy(listen_stream_t h)
 	/* From here the handle is refused; the engine still holds the memory. */
 	lr_stream_unregister(s);
 	ctl_t c = { .run = run_release, .h = h };
-	return control(&c) ? (int)c.rc : LISTEN_EBADHANDLE;
+	return control(LR_LANE_STREAMS, &c) ? (int)c.rc : LISTEN_EBADHANDLE;
 }
 
 int listen_stats(char *buf, size_t len)
@@ -367,11 +379,11 @@ int listen_stats(char *buf, size_t len)
 	if (!buf && len)
 		return LISTEN_EINVAL;
 	ctl_t c = { .run = run_stats, .buf = buf, .len = len };
-	return control(&c) ? (int)c.rc : LISTEN_ESTATE;
+	return control(LR_LANE_ENGINE, &c) ? (int)c.rc : LISTEN_ESTATE;
 }
 
 int listen_shutdown(int timeout_ms)
 {
 	ctl_t c = { .run = run_shutdown, .i = timeout_ms };
-	return control(&c) ? (int)c.rc : LISTEN_OK;
+	return control(LR_LANE_ENGINE, &c) ? (int)c.rc : LISTEN_OK;
 }

@@ -8,12 +8,11 @@ package main
 #include <stdlib.h>
 #include "listen.h"
 #include "rings.h"
+#include "control.h"
 
 void lr_set_host(const listen_host_t *h);
 void lr_emit_event(void *stream_user, const char *name, const char *json);
 void lr_emit_log(void *stream_user, int level, const char *line);
-void lr_ctl_open(void);
-void lr_ctl_serve(void);
 */
 import "C"
 
@@ -53,18 +52,24 @@ const pacingTick = 2 * time.Millisecond
 type entry struct {
 	s        *stream.Stream
 	c        *C.lr_stream_t
-	released bool // the host destroyed its handle
-	finished bool // the stream is done with the memory
+	pacer    *engine.Pacer // the one that wakes s
+	released bool          // the host destroyed its handle
+	finished bool          // the stream is done with the memory
 }
 
 var (
-	mu       sync.Mutex
-	running  bool
-	settings config.Settings
-	pacer    *engine.Pacer
-	streams  = map[uint64]*entry{}
-	stats    stream.Stats
-	logLevel atomic.Int32 // read by engine-wide logging from any goroutine, without mu
+	mu      sync.Mutex
+	running bool
+	closing bool // a shutdown is in progress: creates are refused
+	// listen_status_all calls reading streams outside mu, and the C memory
+	// of streams ended meanwhile, freed when the last of them is done.
+	statusReaders int
+	freeLater     []*C.lr_stream_t
+	settings      config.Settings
+	pacer         *engine.Pacer
+	streams       = map[uint64]*entry{}
+	stats         stream.Stats
+	logLevel      atomic.Int32 // read by engine-wide logging from any goroutine, without mu
 
 	serverBytes = budget.New(config.DefaultSettings().MaxServerBytes) // shared by every stream
 
@@ -130,11 +135,13 @@ func listenGoInit(h *C.listen_host_t, settingsJSON *C.char, cerr *C.char, errlen
 		if os.Getenv("GOGC") == "" {
 			debug.SetGCPercent(25)
 		}
-		pacer = engine.NewPacer(collectReady, pacingTick)
+		pacer = engine.NewPacer(collectReady, pacingTick, int(C.lr_table_capacity()))
 		running = true
 		controlOnce.Do(func() {
 			C.lr_ctl_open()
-			go serveControl()
+			for lane := range C.LR_LANES {
+				go serveControl(C.int(lane))
+			}
 		})
 	}
 	// Metrics off is better than a switch without its module.
@@ -150,11 +157,11 @@ func listenGoInit(h *C.listen_host_t, settingsJSON *C.char, cerr *C.char, errlen
 
 var controlOnce sync.Once
 
-// serveControl is the engine's control thread (see abi.c): the host's
-// control calls run here, so host threads never enter Go.
-func serveControl() {
+// serveControl is one of the engine's control threads (see abi.c): the
+// host's control calls run here, so host threads never enter Go.
+func serveControl(lane C.int) {
 	runtime.LockOSThread()
-	C.lr_ctl_serve()
+	C.lr_ctl_serve(lane)
 }
 
 func collectReady(out []uint32) int {
@@ -191,10 +198,10 @@ func listenGoCreate(cfgJSON, callJSON *C.char, rate C.int, flags C.uint32_t, use
 
 func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointer) (uint64, error) {
 	mu.Lock()
-	set, ok := settings, running
+	set, err := settings, refusal()
 	mu.Unlock()
-	if !ok {
-		return 0, errors.New("listen: the engine is not initialised (listen_init)")
+	if err != nil {
+		return 0, err
 	}
 	if err := draining.Refusal(); err != nil {
 		return 0, err
@@ -250,17 +257,37 @@ func create(cfgJSON, callJSON []byte, rate int, flags uint32, user unsafe.Pointe
 		return 0, err
 	}
 	e.s = s
+	// A shutdown may have begun meanwhile (it runs on another control
+	// thread): then the stream never starts, and the shutdown never sees it.
+	mu.Lock()
+	if err := refusal(); err != nil {
+		mu.Unlock()
+		C.lr_stream_unregister(c)
+		C.lr_stream_free(c)
+		return 0, err
+	}
+	streams[h] = e
+	e.pacer = pacer
+	pacer.Add(uint32(c.index), s)
+	mu.Unlock()
 	channels := 1
 	if cfg.MixType == config.Stereo {
 		channels = 2
 	}
 	meters.Track(h, counts{s}, cfg.SampleRate/50*2*channels)
-	mu.Lock()
-	streams[h] = e
-	pacer.Add(uint32(c.index), s)
-	mu.Unlock()
 	s.Start()
 	return h, nil
+}
+
+// refusal says why a create cannot go ahead now, or nil. Under mu.
+func refusal() error {
+	switch {
+	case !running:
+		return errors.New("listen: the engine is not initialised (listen_init)")
+	case closing:
+		return errors.New("listen: the engine is shutting down")
+	}
+	return nil
 }
 
 // counts shows a stream to the metrics.
@@ -274,14 +301,25 @@ func (c counts) Figures() metrics.Figures {
 // reap runs when the stream has finished, and frees its C memory once the
 // host has released the handle too.
 func reap(h uint64, e *entry) {
+	// Outside mu: it waits for the pacer's pass, and a create must not.
+	e.pacer.Remove(uint32(e.c.index), e.s)
 	mu.Lock()
 	defer mu.Unlock()
-	pacer.Remove(uint32(e.c.index), e.s)
 	e.finished = true
 	if e.released {
 		delete(streams, h)
-		C.lr_stream_free(e.c)
+		freeStream(e.c)
 	}
+}
+
+// freeStream frees a stream's C memory, or, while listen_status_all reads
+// the streams' figures outside mu, leaves it to the last such reader. Under mu.
+func freeStream(c *C.lr_stream_t) {
+	if statusReaders > 0 {
+		freeLater = append(freeLater, c)
+		return
+	}
+	C.lr_stream_free(c)
 }
 
 func boolInt(b bool) C.int {
@@ -324,7 +362,7 @@ func listenGoRelease(h C.uint64_t) (rc C.int) {
 	e.released = true
 	if e.finished {
 		delete(streams, uint64(h))
-		C.lr_stream_free(e.c)
+		freeStream(e.c)
 	}
 	mu.Unlock()
 	e.s.Stop(stream.ReasonHangup)
@@ -413,17 +451,7 @@ func listenGoStatus(h C.uint64_t, buf *C.char, size C.size_t) (rc C.int) {
 	defer recoverTo(&rc, nil, 0)
 	var v any
 	if h == 0 {
-		mu.Lock()
-		all := make([]map[string]any, 0, len(streams))
-		for handle, e := range streams {
-			if !e.finished {
-				st := e.s.Status()
-				st["handle"] = handle
-				all = append(all, st)
-			}
-		}
-		mu.Unlock()
-		v = all
+		v = statusAll()
 	} else {
 		e := live(h)
 		if e == nil {
@@ -433,6 +461,42 @@ func listenGoStatus(h C.uint64_t, buf *C.char, size C.size_t) (rc C.int) {
 	}
 	b, _ := json.Marshal(v)
 	return putString(buf, size, b)
+}
+
+// statusAll is the status of every live stream. The statuses are built
+// outside mu (for a thousand streams that takes milliseconds, and creates
+// must not wait for it), so the C memory of streams that end meanwhile is
+// freed after them.
+func statusAll() []stream.Status {
+	type listed struct {
+		h uint64
+		s *stream.Stream
+	}
+	mu.Lock()
+	live := make([]listed, 0, len(streams))
+	for h, e := range streams {
+		if !e.finished {
+			live = append(live, listed{h, e.s})
+		}
+	}
+	statusReaders++
+	mu.Unlock()
+	defer func() {
+		mu.Lock()
+		if statusReaders--; statusReaders == 0 {
+			for _, c := range freeLater {
+				C.lr_stream_free(c)
+			}
+			freeLater = nil
+		}
+		mu.Unlock()
+	}()
+	all := make([]stream.Status, len(live))
+	for i, l := range live {
+		all[i] = l.s.Status()
+		all[i].Handle = l.h
+	}
+	return all
 }
 
 //export listenGoStats
@@ -558,6 +622,7 @@ func listenGoShutdown(timeoutMs C.int) (rc C.int) {
 		mu.Unlock()
 		return C.LISTEN_OK
 	}
+	closing = true
 	mu.Unlock()
 	deadline := time.After(time.Duration(timeoutMs) * time.Millisecond)
 	// A drain goes on to its own deadline first: the live listens may end
@@ -586,7 +651,7 @@ func listenGoShutdown(timeoutMs C.int) (rc C.int) {
 	}
 	mu.Lock()
 	pacer.Close()
-	running = false
+	running, closing = false, false
 	mu.Unlock()
 	draining.Cancel()
 	meters.Close()

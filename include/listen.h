@@ -19,11 +19,18 @@
  *                    garbles that stream's audio; the engine still never
  *                    reads or writes outside its rings.
  *   "control thread" any host thread that is not inside a host callback. The
- *                    other functions are served one at a time by the engine's
- *                    own control thread while the caller waits, so host threads
- *                    do not enter the Go runtime (listen_init alone runs on
- *                    the caller's thread). They never wait for the network
- *                    (listen_shutdown waits up to its timeout).
+ *                    other functions are served by the engine's own control
+ *                    threads while the caller waits, so host threads do not
+ *                    enter the Go runtime (listen_init alone runs on the
+ *                    caller's thread). The calls about one stream (create,
+ *                    stop, send_text, status, destroy, and
+ *                    listen_config_resolve and listen_version) are served one
+ *                    at a time on one thread, the engine-wide ones
+ *                    (listen_status_all, listen_stats, listen_resample,
+ *                    listen_drain, listen_shutdown) one at a time on another,
+ *                    so a create never queues behind them. They never wait
+ *                    for the network (listen_shutdown waits up to its
+ *                    timeout).
  *   Callbacks (log, event) arrive on engine threads, never on a media thread,
  *   concurrently with each other. They must not call back into this ABI.
  *
@@ -286,7 +293,8 @@ int listen_version(char *buf, size_t len);
  * sockets and hooks to finish, and stops the engine's goroutines. When a
  * drain is on (listen_drain), the live streams first get until its deadline
  * to end by themselves, within the same timeout_ms; the drain and the
- * metrics server end with the engine. No callback
+ * metrics server end with the engine. From its start, listen_stream_create
+ * refuses new streams (0, err says the engine is shutting down). No callback
  * is made after it returns. listen_init may start the engine again.
  * Control thread; blocks up to timeout_ms. Returns LISTEN_OK, or LISTEN_ESTATE
  * if some stream did not finish in time (it was abandoned, its memory kept). */

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,11 +39,16 @@ struct rec {
 };
 static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ev_cv;
-static struct rec rec_stop_first, rec_destroy_first, rec_racing, rec_quiet, rec_beep;
+static struct rec rec_stop_first, rec_destroy_first, rec_racing, rec_quiet, rec_beep, rec_beside_slow, rec_hook_hangs,
+	rec_listed;
 /* The user pointer of refused creates: no stream was created, so it must
  * never come back in a callback. */
 static int refused_tag;
 static int refused_callbacks;
+/* The user pointer of the streams created and destroyed in a burst, and
+ * their "stop" events. */
+static int churn_tag;
+static int churn_stops;
 
 static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void check(int ok, const char *fmt, ...)
@@ -74,6 +80,12 @@ static struct rec *rec_of(void *stream_user)
 		return &rec_quiet;
 	if (stream_user == &rec_beep)
 		return &rec_beep;
+	if (stream_user == &rec_beside_slow)
+		return &rec_beside_slow;
+	if (stream_user == &rec_hook_hangs)
+		return &rec_hook_hangs;
+	if (stream_user == &rec_listed)
+		return &rec_listed;
 	return NULL;
 }
 
@@ -111,6 +123,10 @@ static void on_event(void *host_user, void *stream_user, const char *name, const
 			r->nstops++;
 			pthread_cond_broadcast(&ev_cv);
 		}
+	}
+	if (stream_user == &churn_tag && strcmp(name, "stop") == 0) {
+		churn_stops++;
+		pthread_cond_broadcast(&ev_cv);
 	}
 	pthread_mutex_unlock(&ev_mu);
 }
@@ -342,6 +358,136 @@ static void check_resample(void)
 	check(n == LISTEN_EINVAL && strstr(err, "4000"), "resample(4000 -> 8000) -> %d: %s", n, err);
 }
 
+/* A slow engine-wide call (resampling a long clip) on one host thread must
+ * not hold up a create, status and destroy on another: they are served on
+ * another lane. */
+struct slow_call {
+	int16_t *in, *out;
+	size_t n;
+	atomic_int done;
+};
+
+static void *slow_resample(void *arg)
+{
+	struct slow_call *c = arg;
+	char err[256];
+	api.resample(c->in, c->n, 44100, c->out, c->n * 2, 48000, err, sizeof err);
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+static void check_create_beside_slow_call(void)
+{
+	enum { SECONDS = 120 };
+	struct slow_call c = {.n = 44100 * SECONDS};
+	c.in = calloc(c.n, sizeof *c.in);
+	c.out = calloc(c.n * 2, sizeof *c.out);
+	if (!c.in || !c.out) {
+		check(0, "memory for the slow call");
+		return;
+	}
+	for (size_t i = 0; i < c.n; i++)
+		c.in[i] = (int16_t)(i * 37);
+	pthread_t t;
+	pthread_create(&t, NULL, slow_resample, &c);
+	usleep(100 * 1000); /* the resample is under way */
+	int busy_before = !atomic_load(&c.done);
+	char err[256] = "", buf[1024];
+	listen_stream_t h =
+		api.stream_create("{\"url\":\"ws://127.0.0.1:1\"}", NULL, 8000, 0, &rec_beside_slow, err, sizeof err);
+	int n = h ? api.stream_status(h, buf, sizeof buf) : -1;
+	int destroyed = h ? api.stream_destroy(h) : -1;
+	int busy_after = !atomic_load(&c.done);
+	check(h != 0 && n > 0 && destroyed == LISTEN_OK, "create, status, destroy beside a resample -> %llu, %d, %d %s",
+	      (unsigned long long)h, n, destroyed, err);
+	check(busy_before, "the resample of %d s of 44.1 kHz audio was still running after 100 ms", SECONDS);
+	check(busy_after, "create, status and destroy returned before the resample did");
+	pthread_join(t, NULL);
+	if (h)
+		check(wait_for_stop(&rec_beside_slow), "\"stop\" event within %d s", STOP_WAIT_S);
+	free(c.in);
+	free(c.out);
+}
+
+/* listen_status_all reads every stream on one control thread while, on the
+ * other, streams end and are destroyed (their memory freed): the listing
+ * stays whole, and lists a live stream under its handle. */
+struct status_poller {
+	atomic_int stop;
+	int calls, bad;
+};
+
+static void *poll_status_all(void *arg)
+{
+	struct status_poller *p = arg;
+	static char buf[1 << 17];
+	while (!atomic_load(&p->stop)) {
+		int n = api.status_all(buf, sizeof buf);
+		p->calls++;
+		if (n < 2 || buf[0] != '[' || (n < (int)sizeof buf && buf[n - 1] != ']'))
+			p->bad++;
+	}
+	return NULL;
+}
+
+static void check_status_all_while_streams_end(void)
+{
+	enum { N = 200 };
+	static listen_stream_t hs[N];
+	char err[256], buf[4096], want[64], config[128];
+	printf("---- listen_status_all while %d streams end and are destroyed\n", N);
+	/* A listening socket that never answers keeps streams connecting. */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof a;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 4) ||
+	    getsockname(fd, (struct sockaddr *)&a, &alen)) {
+		check(0, "status_all: a listening socket: %s", strerror(errno));
+		return;
+	}
+	snprintf(config, sizeof config, "{\"url\":\"ws://127.0.0.1:%d\"}", ntohs(a.sin_port));
+	int created = 0;
+	for (int i = 0; i < N; i++)
+		if ((hs[i] = api.stream_create(config, NULL, 8000, 0, &churn_tag, err, sizeof err)))
+			created++;
+
+	listen_stream_t h = api.stream_create(config, NULL, 8000, 0, &rec_listed, err, sizeof err);
+	static char all[1 << 17];
+	int n = h ? api.status_all(all, sizeof all) : -1;
+	snprintf(want, sizeof want, "\"handle\":%llu,", (unsigned long long)h);
+	check(h && n > 0 && all[0] == '[' && strstr(all, want) && strstr(all, "\"state\":\"connecting\""),
+	      "status_all lists a live stream under its handle");
+	n = h ? api.stream_status(h, buf, sizeof buf) : -1;
+	check(n > 0, "status of that stream: %s", n > 0 ? buf : "");
+
+	/* Every stream is released while the listing reads them all. */
+	struct status_poller p = {0};
+	pthread_t t;
+	pthread_create(&t, NULL, poll_status_all, &p);
+	usleep(20 * 1000);
+	for (int i = 0; i < N; i++)
+		if (hs[i])
+			api.stream_destroy(hs[i]);
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += STOP_WAIT_S;
+	pthread_mutex_lock(&ev_mu);
+	while (churn_stops < created && pthread_cond_timedwait(&ev_cv, &ev_mu, &until) == 0)
+		;
+	int stops = churn_stops;
+	pthread_mutex_unlock(&ev_mu);
+	usleep(20 * 1000);
+	atomic_store(&p.stop, 1);
+	pthread_join(t, NULL);
+	check(created == N && stops == N, "%d streams created, %d \"stop\" events (want %d)", created, stops, N);
+	check(p.calls > 0 && p.bad == 0, "%d listen_status_all calls meanwhile, %d not a JSON array", p.calls, p.bad);
+	if (h) {
+		check_rc(api.stream_destroy(h), LISTEN_OK, "destroy the listed stream");
+		check(wait_for_stop(&rec_listed), "\"stop\" event within %d s", STOP_WAIT_S);
+	}
+	close(fd);
+}
+
 /* listen_drain: refusals during a drain, cancelling; listen_version. */
 static void check_drain_and_version(void)
 {
@@ -440,6 +586,58 @@ static void check_playback_ring_on_demand(void)
 	      ring_figure("playbackBytes"));
 }
 
+/* A create during a shutdown is refused at once, not served after it: the
+ * shutdown waits here for a stream whose action hook never answers. */
+struct shutdown_call {
+	int timeout_ms, rc;
+	atomic_int done;
+};
+
+static void *slow_shutdown(void *arg)
+{
+	struct shutdown_call *c = arg;
+	c->rc = api.shutdown(c->timeout_ms);
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+static void check_create_during_shutdown(const listen_host_t *host)
+{
+	char err[1024] = "", config[256];
+	printf("---- a create during a shutdown\n");
+	check_rc(api.init(host, NULL, err, sizeof err), LISTEN_OK, "init again");
+	/* The hook's server takes the connection and never answers. */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof a;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 4) ||
+	    getsockname(fd, (struct sockaddr *)&a, &alen)) {
+		check(0, "a create during a shutdown: a listening socket: %s", strerror(errno));
+		return;
+	}
+	snprintf(config, sizeof config, "{\"url\":\"ws://127.0.0.1:1\",\"actionHook\":\"http://127.0.0.1:%d/hook\"}",
+	         ntohs(a.sin_port));
+	listen_stream_t h = api.stream_create(config, NULL, 8000, 0, &rec_hook_hangs, err, sizeof err);
+	check(h != 0, "create (its hook never answers) -> handle %llu %s", (unsigned long long)h, err);
+	struct shutdown_call c = {.timeout_ms = 3000};
+	pthread_t t;
+	pthread_create(&t, NULL, slow_shutdown, &c);
+	usleep(300 * 1000); /* the shutdown waits for the hook */
+	int busy_before = !atomic_load(&c.done);
+	err[0] = 0;
+	listen_stream_t refused = api.stream_create("{\"url\":\"ws://127.0.0.1:1\"}", NULL, 8000, 0, &refused_tag, err,
+	                                            sizeof err);
+	int busy_after = !atomic_load(&c.done);
+	check(busy_before, "the shutdown was still waiting for the hook after 300 ms");
+	check(refused == 0 && strstr(err, "shutting down"), "create during the shutdown refused: %s", err);
+	check(busy_after, "the refusal came before the shutdown returned");
+	pthread_join(t, NULL);
+	check_rc(c.rc, LISTEN_ESTATE, "shutdown(3000) with the hook unanswered");
+	if (h)
+		check_rc(api.stream_destroy(h), LISTEN_OK, "destroy after the shutdown (the host still releases its handle)");
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	char err[1024];
@@ -498,15 +696,23 @@ int main(int argc, char **argv)
 	check_stream_lifetime(&rec_destroy_first, 1);
 	check_racing_threads();
 	check_playback_ring_on_demand();
+	check_create_beside_slow_call();
+	check_status_all_while_streams_end();
 
 	check_rc(api.shutdown(5000), LISTEN_OK, "shutdown(5000)");
 	pthread_mutex_lock(&ev_mu);
-	struct rec *recs[] = {&rec_stop_first, &rec_destroy_first, &rec_racing, &rec_quiet, &rec_beep};
-	for (int i = 0; i < 5; i++) {
+	struct rec *recs[] = {&rec_stop_first, &rec_destroy_first, &rec_racing, &rec_quiet, &rec_beep, &rec_beside_slow,
+	                      &rec_listed};
+	for (int i = 0; i < (int)(sizeof recs / sizeof recs[0]); i++) {
 		check(recs[i]->nstops == 1, "stream %d: exactly one \"stop\" event (%d)", i, recs[i]->nstops);
 		check(recs[i]->after_stop == 0, "stream %d: no callback after its \"stop\" (%d)", i,
 		      recs[i]->after_stop);
 	}
+	check(refused_callbacks == 0, "no callback for refused creates (%d)", refused_callbacks);
+	pthread_mutex_unlock(&ev_mu);
+
+	check_create_during_shutdown(&host);
+	pthread_mutex_lock(&ev_mu);
 	check(refused_callbacks == 0, "no callback for refused creates (%d)", refused_callbacks);
 	pthread_mutex_unlock(&ev_mu);
 

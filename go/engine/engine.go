@@ -7,6 +7,7 @@ package engine
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,35 +24,47 @@ type Pacer struct {
 	collect func(out []uint32) int // indexes with news since the last call
 	tick    time.Duration
 
-	mu      sync.RWMutex
-	streams map[uint32]Waker
+	// The stream at each ring index. A slot per index, read and written
+	// without a lock: a stream registered while the pacer wakes a thousand
+	// others must not wait for them (it is the host's start waiting).
+	slots []atomic.Pointer[registered]
+	// Held by the pacer through each pass over the ready streams, so that
+	// Remove can wait out a pass that may still wake the stream it removes.
+	pass sync.Mutex
 
 	quit chan struct{}
 	done chan struct{}
 }
 
-// NewPacer starts pacing every tick; collect reports the indexes with news.
-func NewPacer(collect func(out []uint32) int, tick time.Duration) *Pacer {
-	p := &Pacer{collect: collect, tick: tick, streams: map[uint32]Waker{},
+type registered struct{ w Waker }
+
+// NewPacer starts pacing every tick; collect reports the indexes with news,
+// each below capacity.
+func NewPacer(collect func(out []uint32) int, tick time.Duration, capacity int) *Pacer {
+	p := &Pacer{collect: collect, tick: tick, slots: make([]atomic.Pointer[registered], capacity),
 		quit: make(chan struct{}), done: make(chan struct{})}
 	go p.run()
 	return p
 }
 
-// Add registers a stream under its ring index.
+// Add registers a stream under its ring index (below the capacity). Never
+// waits for the pacer.
 func (p *Pacer) Add(index uint32, w Waker) {
-	p.mu.Lock()
-	p.streams[index] = w
-	p.mu.Unlock()
+	p.slots[index].Store(&registered{w})
 }
 
 // Remove forgets the stream at index, if w is still the one registered.
+// When it returns, the pacer is not waking w and never will again (the
+// stream's memory may go): it waits for the pass in progress, if any.
 func (p *Pacer) Remove(index uint32, w Waker) {
-	p.mu.Lock()
-	if p.streams[index] == w {
-		delete(p.streams, index)
+	if index >= uint32(len(p.slots)) {
+		return
 	}
-	p.mu.Unlock()
+	if r := p.slots[index].Load(); r != nil && r.w == w {
+		p.slots[index].CompareAndSwap(r, nil)
+	}
+	p.pass.Lock()
+	p.pass.Unlock()
 }
 
 // Close stops pacing and waits for the pacing goroutine.
@@ -72,19 +85,22 @@ func (p *Pacer) run() {
 		case <-t.C:
 		}
 		budget := time.Duration(float64(p.tick) * inlineShare)
+		p.pass.Lock()
 		for {
 			n := p.collect(buf)
 			start := time.Now()
-			p.mu.RLock()
 			for _, idx := range buf[:n] {
-				if w := p.streams[idx]; w != nil {
-					w.Wake(time.Since(start) < budget)
+				if idx >= uint32(len(p.slots)) {
+					continue
+				}
+				if r := p.slots[idx].Load(); r != nil {
+					r.w.Wake(time.Since(start) < budget)
 				}
 			}
-			p.mu.RUnlock()
 			if n < len(buf) {
 				break
 			}
 		}
+		p.pass.Unlock()
 	}
 }

@@ -41,7 +41,7 @@ func TestPacerInlineBudget(t *testing.T) {
 		return n
 	}
 	var log []string
-	p := NewPacer(collect, 4*time.Millisecond)
+	p := NewPacer(collect, 4*time.Millisecond, 16)
 	for i := range 10 {
 		p.Add(uint32(i), slow{i, &log})
 	}
@@ -76,7 +76,7 @@ func TestPacerWakesWhatIsReady(t *testing.T) {
 		ready = ready[n:]
 		return n
 	}
-	p := NewPacer(collect, time.Millisecond)
+	p := NewPacer(collect, time.Millisecond, 16)
 	defer p.Close()
 	a, b, gone := &counter{}, &counter{}, &counter{}
 	p.Add(1, a)
@@ -112,7 +112,7 @@ func TestPacerDrainsLargeBatches(t *testing.T) {
 		pending = pending[n:]
 		return n
 	}
-	p := NewPacer(collect, time.Millisecond)
+	p := NewPacer(collect, time.Millisecond, streams)
 	defer p.Close()
 	c := &counter{}
 	for i := 0; i < streams; i++ {
@@ -129,5 +129,67 @@ func TestPacerDrainsLargeBatches(t *testing.T) {
 			t.Fatalf("%d of %d woken", c.n.Load(), streams)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// blocker is a stream whose Wake holds the pacer until it is let go.
+type blocker struct {
+	in      chan struct{}
+	release chan struct{}
+}
+
+func (b *blocker) Wake(bool) {
+	select {
+	case b.in <- struct{}{}:
+	default:
+	}
+	<-b.release
+}
+
+// Registering a stream never waits for the pacer's pass over the others (a
+// host's start would wait with it), while removing one waits until the pass
+// that may still wake it is over (its memory goes next).
+func TestPacerAddNeverWaitsRemoveWaitsOutThePass(t *testing.T) {
+	var once sync.Once
+	collect := func(out []uint32) int {
+		n := 0
+		once.Do(func() { out[0], n = 0, 1 })
+		return n
+	}
+	p := NewPacer(collect, time.Millisecond, 4)
+	defer p.Close()
+	b := &blocker{in: make(chan struct{}, 1), release: make(chan struct{})}
+	p.Add(0, b)
+	select {
+	case <-b.in:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the pacer never woke the stream")
+	}
+	added := make(chan struct{})
+	go func() {
+		p.Add(1, &counter{})
+		close(added)
+	}()
+	select {
+	case <-added:
+	case <-time.After(5 * time.Second):
+		close(b.release)
+		t.Fatal("Add waited for a stream's Wake")
+	}
+	removed := make(chan struct{})
+	go func() {
+		p.Remove(0, b)
+		close(removed)
+	}()
+	select {
+	case <-removed:
+		t.Fatal("Remove returned while the pacer was still waking the stream")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(b.release)
+	select {
+	case <-removed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Remove did not return after the pass")
 	}
 }

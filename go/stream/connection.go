@@ -9,7 +9,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/modlisten/mod_listen/go/protocol"
-	"github.com/modlisten/mod_listen/go/redact"
 	"github.com/modlisten/mod_listen/go/wsdial"
 )
 
@@ -40,7 +39,7 @@ func (s *Stream) stream() {
 				return
 			}
 			s.log(3, "connect failed: "+err.Error())
-			s.event("connect_failed", map[string]any{"url": redact.URL(s.cfg.URL), "error": err.Error()})
+			s.event("connect_failed", map[string]any{"url": s.shownURL, "error": err.Error()})
 			if lost == nil {
 				return
 			}
@@ -78,7 +77,7 @@ type outage struct {
 
 func (s *Stream) dial() (*wsdial.Conn, error) {
 	if !s.cfg.TLS.Verify && s.cfg.URL[:4] == "wss:" {
-		s.log(4, "TLS certificate verification is OFF for "+redact.URL(s.cfg.URL))
+		s.log(4, "TLS certificate verification is OFF for "+s.shownURL)
 	}
 	// Ending the listen abandons the dial: a hangup must not wait out the
 	// connect timeout.
@@ -153,12 +152,10 @@ func (s *Stream) session(conn *wsdial.Conn, after *outage) error {
 	if after != nil {
 		resume = s.resumption(after)
 	}
-	s.connMu.Lock()
-	s.conn = conn
+	s.conn.Store(conn)
 	if d := s.deadline.Load(); d != 0 {
 		conn.SetFlushDeadline(time.Unix(0, d))
 	}
-	s.connMu.Unlock()
 	lost := make(chan error, 1) // this connection's reader reports its loss here
 	opening, err := s.wf.opening(resume)
 	for _, frame := range opening {
@@ -177,7 +174,7 @@ func (s *Stream) session(conn *wsdial.Conn, after *outage) error {
 		return s.failed(err)
 	}
 	s.state.Store(stateStreaming)
-	s.event("connect", map[string]any{"url": redact.URL(s.cfg.URL), "subprotocol": conn.Subprotocol(),
+	s.event("connect", map[string]any{"url": s.shownURL, "subprotocol": conn.Subprotocol(),
 		"resumed": resume != nil})
 	readDone := make(chan struct{})
 	s.workers.Add(1)

@@ -145,10 +145,13 @@ type Stream struct {
 	outcome Outcome // written once, under endOnce
 	done    chan struct{}
 
-	secrets []string // hidden in "wire" events (Options.Wire)
+	secrets  []string // hidden in "wire" events (Options.Wire)
+	shownURL string   // the URL with its password and query hidden, for status and events
 
-	connMu   sync.Mutex
-	conn     *wsdial.Conn
+	// The connection in progress: read by the control calls (Stop) without
+	// a lock, since closing a socket can block (a TLS close writes an
+	// alert) and a stop must not wait for it.
+	conn     atomic.Pointer[wsdial.Conn]
 	deadline atomic.Int64 // unix ns by which an ending stream must have sent everything
 	writing  atomic.Int64 // unix ns the flush in progress began; 0 when none
 
@@ -214,6 +217,7 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 		out: outbox.New(outboxBytes, outboxErrors, wf.refusals()),
 	}
 	s.peer = throttle.New(max(o.Settings.MaxEventsPerSecond, 1), time.Second, s.suppressed)
+	s.shownURL = redact.URL(o.Config.URL)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if o.Wire {
 		s.secrets = listenSecrets(o.Config.URL, o.Config.Password, o.Config.Headers)
@@ -254,14 +258,16 @@ func New(o Options, media Media, host Host) (*Stream, error) {
 			return nil, err
 		}
 	}
-	for _, k := range s.cfg.IgnoredKeys {
-		s.log(5, fmt.Sprintf("%q is handled by the application, not by the stream; ignored", k))
-	}
 	return s, nil
 }
 
-// Start connects and streams in the background.
+// Start connects and streams in the background. The stream's first
+// callbacks come from here: a stream made by New and never started (a create
+// refused at the last moment) has called nobody.
 func (s *Stream) Start() {
+	for _, k := range s.cfg.IgnoredKeys {
+		s.log(5, fmt.Sprintf("%q is handled by the application, not by the stream; ignored", k))
+	}
 	if s.stt != nil {
 		s.stt.start()
 	}
@@ -314,11 +320,9 @@ func (s *Stream) Abort() {
 	if s.stt != nil {
 		s.stt.abort()
 	}
-	s.connMu.Lock()
-	if s.conn != nil {
-		s.conn.UnderlyingConn().Close()
+	if c := s.conn.Load(); c != nil {
+		c.UnderlyingConn().Close()
 	}
-	s.connMu.Unlock()
 }
 
 // send writes one message. It never blocks: what the socket cannot take now
@@ -352,24 +356,50 @@ func (s *Stream) SendText(frame []byte) error {
 	return nil
 }
 
-// Status describes the stream for listen_status.
-func (s *Stream) Status() map[string]any {
-	st := map[string]any{
-		"url":           redact.URL(s.cfg.URL),
-		"state":         stateNames[s.state.Load()],
-		"seconds":       float64(s.mediaMs.Load()) / 1000,
-		"framesSent":    s.framesSent.Load(),
-		"framesDropped": s.media.Dropped(),
-		"mixType":       s.cfg.MixType,
-		"sampleRate":    s.cfg.SampleRate,
-		"protocol":      s.cfg.Protocol,
-		"encoding":      s.cfg.Encoding,
+// Status is the stream as listen_status reports it. The keys are in sorted
+// order, as they have always been in the JSON.
+type Status struct {
+	Encoding      string `json:"encoding"`
+	FramesDropped uint64 `json:"framesDropped"`
+	FramesSent    uint64 `json:"framesSent"`
+	// Handle is set by the engine in its listing of every stream.
+	Handle        uint64            `json:"handle,omitempty"`
+	MixType       string            `json:"mixType"`
+	Protocol      string            `json:"protocol"`
+	SampleRate    int               `json:"sampleRate"`
+	SamplesPlayed *uint64           `json:"samplesPlayed,omitempty"` // with a playback ring only
+	Seconds       float64           `json:"seconds"`
+	State         string            `json:"state"`
+	Transcribe    *TranscribeStatus `json:"transcribe,omitempty"`
+	URL           string            `json:"url"` // its password and query hidden
+}
+
+// TranscribeStatus is the nested transcribe in a Status.
+type TranscribeStatus struct {
+	FramesDropped uint64 `json:"framesDropped"`
+	Vendor        string `json:"vendor"`
+}
+
+// Status describes the stream for listen_status. A struct, not a map: the
+// status of a thousand streams is asked for at once.
+func (s *Stream) Status() Status {
+	st := Status{
+		URL:           s.shownURL,
+		State:         stateNames[s.state.Load()],
+		Seconds:       float64(s.mediaMs.Load()) / 1000,
+		FramesSent:    s.framesSent.Load(),
+		FramesDropped: s.media.Dropped(),
+		MixType:       s.cfg.MixType,
+		SampleRate:    s.cfg.SampleRate,
+		Protocol:      s.cfg.Protocol,
+		Encoding:      s.cfg.Encoding,
 	}
 	if s.media.Play() != nil {
-		st["samplesPlayed"] = s.media.Played()
+		played := s.media.Played()
+		st.SamplesPlayed = &played
 	}
 	if s.stt != nil {
-		st["transcribe"] = map[string]any{"vendor": s.stt.vendor, "framesDropped": s.stt.rec.Dropped()}
+		st.Transcribe = &TranscribeStatus{Vendor: s.stt.vendor, FramesDropped: s.stt.rec.Dropped()}
 	}
 	return st
 }
@@ -405,11 +435,11 @@ func (s *Stream) endWith(o Outcome) {
 		flush = 0
 	}
 	s.deadline.CompareAndSwap(0, now.Add(flush).UnixNano())
-	s.connMu.Lock()
-	if s.conn != nil {
-		s.conn.SetFlushDeadline(time.Unix(0, s.deadline.Load())) // a flush blocked now too
+	if c := s.conn.Load(); c != nil {
+		// A flush blocked now gives up too. A connection stored after this
+		// load reads the deadline itself (session).
+		c.SetFlushDeadline(time.Unix(0, s.deadline.Load()))
 	}
-	s.connMu.Unlock()
 }
 
 func (s *Stream) isEnded() bool {
@@ -466,11 +496,9 @@ func (s *Stream) run() {
 	}
 	// Whatever way stream returned, the socket is closed so that its reader
 	// returns, and the host's memory is let go only after that.
-	s.connMu.Lock()
-	if s.conn != nil {
-		s.conn.Close()
+	if c := s.conn.Load(); c != nil {
+		c.Close()
 	}
-	s.connMu.Unlock()
 	s.workers.Wait()
 	if s.streamIn != nil {
 		s.streamIn.close()

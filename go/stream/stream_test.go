@@ -285,8 +285,8 @@ func TestStatusNamesProtocolAndEncoding(t *testing.T) {
 		m := &fakeMedia{}
 		s := startStream(t, fmt.Sprintf(cfg, sinkServer(t)), m, &recorder{})
 		st := s.Status()
-		if st["protocol"] != want[0] || st["encoding"] != want[1] {
-			t.Errorf("%s: status protocol %v encoding %v, want %v", cfg, st["protocol"], st["encoding"], want)
+		if st.Protocol != want[0] || st.Encoding != want[1] {
+			t.Errorf("%s: status protocol %v encoding %v, want %v", cfg, st.Protocol, st.Encoding, want)
 		}
 		wakeUntilDone(t, s, 50*time.Millisecond)
 	}

@@ -35,6 +35,7 @@ type options struct {
 	only          string
 	keep          bool
 	settings      string
+	start         startOptions
 }
 
 func main() {
@@ -48,7 +49,12 @@ func main() {
 	flag.Float64Var(&o.hangup, "hangup", 0, "seconds of media per call (default 12; 4.5 with -quick)")
 	flag.IntVar(&o.playbackCalls, "playback-calls", 0, "calls of the streamed-playback run (default 200, or -calls if smaller)")
 	flag.IntVar(&o.playbackRate, "playback-rate", 16000, "rate of the audio the sink streams back")
-	flag.StringVar(&o.only, "only", "", "engine, resampler or opus (the encoder alone): run only that part (the JSON keeps every key, null where not measured)")
+	flag.StringVar(&o.only, "only", "", "engine, resampler, opus (the encoder alone) or start: run only that part (the JSON keeps every key, null where not measured)")
+	flag.IntVar(&o.start.streams, "start-streams", 1000, "listens live while the start latency is measured")
+	flag.IntVar(&o.start.starts, "start-burst", 200, "starts back to back in each burst of the start-latency runs")
+	flag.IntVar(&o.start.rounds, "start-rounds", 0, "bursts per start-latency run (default 3; 1 with -quick)")
+	flag.IntVar(&o.start.runs, "start-runs", 0, "start-latency runs (default 3; 1 with -quick), interleaved with -compare-lib's")
+	flag.StringVar(&o.start.compareLib, "compare-lib", "", "another build's liblisten.so (same LISTEN_ABI_VERSION) whose start latency is measured beside this build's, runs interleaved")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
 	flag.StringVar(&o.settings, "settings", "", "engine settings JSON passed to switchsim --settings (default: the built-in defaults)")
 	freeswitch := flag.Bool("freeswitch", false, "benchmark inside an installed FreeSWITCH, beside mod_audio_fork and mod_audio_stream "+
@@ -105,6 +111,14 @@ func main() {
 		}
 	}
 	def(&o.ramp, 3, 1)
+	for _, v := range []*int{&o.start.rounds, &o.start.runs} {
+		if *v == 0 {
+			*v = 3
+			if o.quick {
+				*v = 1
+			}
+		}
+	}
 	def(&o.hangup, 12, 4.5)
 	if o.mainCalls == 0 {
 		o.mainCalls = 1000
@@ -172,7 +186,8 @@ func bench(o options) error {
 		"playback_calls", "playback_rate", "playback_sink_late_max_ms", "playback_sink_frames_late_20ms",
 		"cpu_cores_per_1000_streams_8k_mono_transcribe", "transcribe_cpu_ratio", "transcribe_calls",
 		"transcribe_recognizer_frames", "overloaded_runs", "problems", "per_stream", "baseline", "hook_by_calls", "resampler", "resampler_worst",
-		"encodings", "opus_16k_bytes_ratio", "opus_16k_added_us_per_frame", "opus_encoder", "opus_encoder_us_per_frame"}
+		"encodings", "opus_16k_bytes_ratio", "opus_16k_added_us_per_frame", "opus_encoder", "opus_encoder_us_per_frame",
+		"start_streams", "create_p50_ms", "create_p99_ms", "create_max_ms", "start_p99_ms", "starts_burst_max_ms", "start", "start_compared"}
 	for _, k := range headline {
 		out[k] = nil
 	}
@@ -229,6 +244,12 @@ func bench(o options) error {
 
 	if o.only == "" || o.only == "engine" {
 		if err := engineBench(o, out, &report); err != nil {
+			return err
+		}
+	}
+
+	if o.only == "" || o.only == "start" {
+		if err := startBench(o, out, &report); err != nil {
 			return err
 		}
 	}
@@ -627,6 +648,8 @@ func targetsReport(w *strings.Builder, out map[string]any) {
 		{"opus_16k_bytes_ratio", 0.125, true, "Opus/L16 wire bytes, 16 kHz mono"},
 		{"opus_encoder_us_per_frame", 40, true, fmt.Sprintf("Opus encoder µs per 20 ms, 16 kHz mono, complexity %d", config.OpusDefaultComplexity)},
 		{"opus_16k_added_us_per_frame", 40, true, "CPU Opus adds to a 16 kHz mono stream, µs per 20 ms"},
+		{"create_p99_ms", 2, true, fmt.Sprintf("listen_stream_create p99 with %v listens live (ms)", out["start_streams"])},
+		{"starts_burst_max_ms", 1000, true, "the slowest burst of 200 starts back to back (ms)"},
 	}
 	targets := map[string]any{}
 	fmt.Fprintf(w, "\nTargets:\n")

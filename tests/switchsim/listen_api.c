@@ -22,6 +22,7 @@ int listen_api_load(const char *path, struct listen_api *api, char *err, size_t 
 
 	RESOLVE(abi_version);
 	RESOLVE(init);
+	RESOLVE(config_resolve);
 	RESOLVE(stream_create);
 	RESOLVE(stream_push_read);
 	RESOLVE(stream_push_write);
@@ -29,6 +30,7 @@ int listen_api_load(const char *path, struct listen_api *api, char *err, size_t 
 	RESOLVE(stream_dtmf);
 	RESOLVE(stream_pending);
 	RESOLVE(stream_pause);
+	RESOLVE(stream_media);
 	RESOLVE(stream_stop);
 	RESOLVE(stream_send_text);
 	RESOLVE(stream_status);

@@ -14,6 +14,7 @@
 struct listen_api {
 	__typeof__(&listen_abi_version) abi_version;
 	__typeof__(&listen_init) init;
+	__typeof__(&listen_config_resolve) config_resolve;
 	__typeof__(&listen_stream_create) stream_create;
 	__typeof__(&listen_stream_push_read) stream_push_read;
 	__typeof__(&listen_stream_push_write) stream_push_write;
@@ -21,6 +22,7 @@ struct listen_api {
 	__typeof__(&listen_stream_dtmf) stream_dtmf;
 	__typeof__(&listen_stream_pending) stream_pending;
 	__typeof__(&listen_stream_pause) stream_pause;
+	__typeof__(&listen_stream_media) stream_media;
 	__typeof__(&listen_stream_stop) stream_stop;
 	__typeof__(&listen_stream_send_text) stream_send_text;
 	__typeof__(&listen_stream_status) stream_status;
