@@ -155,14 +155,22 @@ func (f *framer) add(caller, other []int16) {
 		f.outL = f.left.Process(f.outL, caller)
 		f.outR = f.right.Process(f.outR, other)
 	}
-	if f.skip > 0 {
-		n := min(f.skip, len(f.outL))
-		f.outL = f.outL[:copy(f.outL, f.outL[n:])]
-		if f.right != nil {
-			f.outR = f.outR[:copy(f.outR, f.outR[n:])]
-		}
-		f.skip -= n
+	dropDelay(&f.skip, &f.outL, &f.outR)
+}
+
+// dropDelay drops what is left of the resamplers' delay (*skip samples) from
+// the front of their output, so that it starts with the input's first
+// sample; r may be empty (one channel).
+func dropDelay(skip *int, l, r *[]int16) {
+	if *skip == 0 {
+		return
 	}
+	n := min(*skip, len(*l))
+	*l = (*l)[:copy(*l, (*l)[n:])]
+	if len(*r) > 0 {
+		*r = (*r)[:copy(*r, (*r)[n:])]
+	}
+	*skip -= n
 }
 
 // flushResamplers pushes the resamplers' delayed tail into the output.

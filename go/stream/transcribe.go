@@ -46,6 +46,7 @@ type transcriber struct {
 	mediaMs     atomic.Int64 // the call's audio taken so far
 	closed      bool         // the last audio is taken
 	left, right *resample.Resampler
+	skip        int // the resamplers' delay still to drop from their output
 	outL, outR  []int16
 	inter       []int16
 	frame       []byte
@@ -85,6 +86,7 @@ func newTranscriber(s *Stream, cfg *config.Transcribe, codecRate int) (*transcri
 			return nil, err
 		}
 	}
+	t.skip = t.left.Delay()
 	t.pair = newPairer(cfg.Recognizer.Channels != config.PartyCaller, codecRate)
 	t.scratch = make([]int16, drainFrames*t.pair.inFrame)
 	n := t.format.Rate / 50
@@ -168,9 +170,27 @@ func (t *transcriber) pull(final bool) {
 		}
 	}
 	if final {
+		t.flush()
 		t.closed = true
 		t.rec.CloseAudio()
 	}
+}
+
+// flush sends the resamplers' tail, the last frame padded with silence, so
+// the recognizer hears the call to its end.
+func (t *transcriber) flush() {
+	t.outL = t.left.Flush(t.outL)
+	if t.right != nil {
+		t.outR = t.right.Flush(t.outR)
+	}
+	dropDelay(&t.skip, &t.outL, &t.outR)
+	n := t.format.Rate / 50
+	for _, out := range []*[]int16{&t.outL, &t.outR} {
+		if len(*out)%n != 0 {
+			*out = append(*out, make([]int16, n-len(*out)%n)...)
+		}
+	}
+	t.send()
 }
 
 // feed takes one 20 ms frame pair at the call's rate: the transcriber's own
@@ -185,6 +205,12 @@ func (t *transcriber) feed(caller, other []int16) {
 		t.outL = t.left.Process(t.outL, caller)
 		t.outR = t.right.Process(t.outR, other)
 	}
+	dropDelay(&t.skip, &t.outL, &t.outR)
+	t.send()
+}
+
+// send hands the recognizer every whole 20 ms frame of the resampled audio.
+func (t *transcriber) send() {
 	n := t.format.Rate / 50
 	for len(t.outL) >= n && (t.right == nil || len(t.outR) >= n) {
 		if t.right != nil {

@@ -9,9 +9,12 @@ import (
 )
 
 // maxQueued bounds what an unblocked connection holds for a socket that
-// takes nothing. Its owner flushes before it writes more than a few frames,
-// so reaching it means a socket that will never drain.
-const maxQueued = 4 << 20
+// takes nothing. Its owner flushes after every few frames, so what it queues
+// is at most a few frames, its text frames (64 KiB) and a resumption's
+// replay; the rest of the room is for the pongs its reader answers a
+// server's pings with. A server that pings without reading fills it and
+// loses the connection, rather than growing it.
+const maxQueued = 256 << 10
 
 // queue makes a connection's writes non-blocking: a write hands the socket
 // what it takes at once and keeps the rest, in order, behind what is kept
@@ -62,7 +65,7 @@ func (q *queue) write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	if len(q.buf)-q.off+len(rest) > maxQueued {
-		q.err = fmt.Errorf("the server has taken nothing of the last %d KiB sent", maxQueued>>10)
+		q.err = fmt.Errorf("over %d KiB wait for a server that does not read", maxQueued>>10)
 		return 0, q.err
 	}
 	q.buf = append(q.buf, rest...)

@@ -28,13 +28,15 @@ func dialUnblocked(t *testing.T, url string) *Conn {
 // the socket did not take is kept, and once the server reads, Flush delivers
 // all of it in order.
 func TestUnblockedWritesKeepWhatTheSocketCannotTake(t *testing.T) {
-	const msgs, size = 100, 16 << 10
+	const size = 16 << 10
 	read := make(chan struct{})
 	got := make(chan []int, 1)
+	msgs := make(chan int, 1)
 	url := upgradeServer(t, func(c *websocket.Conn) {
 		<-read
+		want := <-msgs
 		var order []int
-		for len(order) < msgs {
+		for len(order) < want {
 			_, b, err := c.ReadMessage()
 			if err != nil || len(b) != size {
 				break
@@ -45,23 +47,30 @@ func TestUnblockedWritesKeepWhatTheSocketCannotTake(t *testing.T) {
 	})
 	conn := dialUnblocked(t, url)
 	msg := make([]byte, size)
-	for i := range msgs {
-		binary.LittleEndian.PutUint32(msg, uint32(i))
+	// Until the socket keeps some back, then four more.
+	sent, extra := 0, 0
+	for extra < 4 {
+		binary.LittleEndian.PutUint32(msg, uint32(sent))
 		done := make(chan error, 1)
 		go func() { done <- conn.WriteMessage(websocket.BinaryMessage, msg) }()
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Fatalf("write %d: %v", i, err)
+				t.Fatalf("write %d: %v", sent, err)
 			}
 		case <-time.After(5 * time.Second):
-			t.Fatalf("write %d blocked on a server that does not read", i)
+			t.Fatalf("write %d blocked on a server that does not read", sent)
+		}
+		sent++
+		if conn.Queued() > 0 {
+			extra++
 		}
 	}
 	queued := conn.Queued()
-	if queued == 0 || queued > msgs*(size+14) {
-		t.Fatalf("%d bytes kept, want some and at most what was written", queued)
+	if queued < 3*size || queued > 5*(size+14) {
+		t.Fatalf("%d bytes kept, want about the last four messages' (more than three, at most five)", queued)
 	}
+	msgs <- sent
 	close(read)
 	if err := conn.Flush(); err != nil {
 		t.Fatal(err)
@@ -75,8 +84,8 @@ func TestUnblockedWritesKeepWhatTheSocketCannotTake(t *testing.T) {
 			t.Fatalf("message %d arrived as number %d", v, i)
 		}
 	}
-	if len(order) != msgs {
-		t.Fatalf("%d messages arrived, want %d", len(order), msgs)
+	if len(order) != sent {
+		t.Fatalf("%d messages arrived, want %d", len(order), sent)
 	}
 	t.Logf("%d KiB were kept while the server did not read", queued>>10)
 }
@@ -86,9 +95,9 @@ func TestUnblockedWritesKeepWhatTheSocketCannotTake(t *testing.T) {
 // writes.
 func TestFlushDeadline(t *testing.T) {
 	conn := dialUnblocked(t, upgradeServer(t, func(*websocket.Conn) {}))
-	// More than the server's kernel will ever take without reading.
-	for conn.Queued() < 1<<20 {
-		if err := conn.WriteMessage(websocket.BinaryMessage, make([]byte, 64<<10)); err != nil {
+	// Well past what the server's kernel takes without reading.
+	for conn.Queued() < 192<<10 {
+		if err := conn.WriteMessage(websocket.BinaryMessage, make([]byte, 16<<10)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -115,12 +124,34 @@ func TestQueueBound(t *testing.T) {
 	conn := dialUnblocked(t, upgradeServer(t, func(*websocket.Conn) {}))
 	var err error
 	written := 0
-	for err == nil && written < 2*maxQueued {
-		err = conn.WriteMessage(websocket.BinaryMessage, make([]byte, 64<<10))
-		written += 64 << 10
+	for err == nil && written < 64*maxQueued {
+		err = conn.WriteMessage(websocket.BinaryMessage, make([]byte, 16<<10))
+		written += 16 << 10
 	}
-	want := "the server has taken nothing of the last 4096 KiB sent"
+	want := "over 256 KiB wait for a server that does not read"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v after %d KiB, want %q", err, written>>10, want)
+	}
+	if n := conn.Queued(); n > maxQueued {
+		t.Fatalf("%d bytes kept, over the bound", n)
+	}
+}
+
+// A server that pings without reading gets its pongs kept up to the bound,
+// and then loses the connection: its pings cannot make the engine hold more.
+func TestPingFloodIsBounded(t *testing.T) {
+	url := upgradeServer(t, func(c *websocket.Conn) {
+		payload := make([]byte, 125)
+		for c.WriteControl(websocket.PingMessage, payload, time.Now().Add(time.Second)) == nil {
+		}
+	})
+	conn := dialUnblocked(t, url)
+	_, _, err := conn.ReadMessage() // answers each ping with a pong, queued
+	want := "over 256 KiB wait for a server that does not read"
+	if err == nil || err.Error() != want {
+		t.Fatalf("read error %v, want %q", err, want)
+	}
+	if n := conn.Queued(); n > maxQueued {
+		t.Fatalf("%d bytes kept, over the bound", n)
 	}
 }

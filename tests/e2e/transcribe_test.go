@@ -175,8 +175,9 @@ func TestTranscribeCustom(t *testing.T) {
 	if len(sizes) != 1 || sizes[640] == 0 {
 		t.Errorf("binary frame sizes %v, want 640 bytes (20 ms at 16 kHz) only", sizes)
 	}
-	if secs := float64(len(audio)) / 32000; math.Abs(secs-3) > 0.1 {
-		t.Errorf("the recognizer got %.2f s of audio, want 3", secs)
+	// The whole call, to the sample: 150 frames of 20 ms at 16 kHz.
+	if len(audio) != 150*640 {
+		t.Errorf("the recognizer got %d bytes of audio, want %d (3 s)", len(audio), 150*640)
 	}
 	mid := Trim(rec.samples(), 16000, 0.2, 0.2)
 	if f := DominantFreq(mid, 16000); math.Abs(f-440) > 2 {
